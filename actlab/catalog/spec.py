@@ -1,0 +1,215 @@
+"""What an activation is: its parameters, formula, papers and its implementations.
+
+An :class:`ActivationSpec` is the single source of truth for one activation. The float64 NumPy reference,
+the closed-form derivative, the mpmath value used by the tests, the PyTorch forward and derivative, the
+measured properties, the docs and the plots all hang off the one spec.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable, Mapping, Sequence
+
+from actlab.errors import InvalidParameterError
+
+KINDS = ("elementwise", "gated", "normalizing")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an activation.
+
+    ``low``/``high`` bound numeric parameters (``None``: unbounded); ``low_open``/``high_open`` make a
+    bound strict. ``choices`` lists the allowed values of a string parameter. ``trainable_allowed`` marks
+    parameters that may become ``nn.Parameter``s.
+    """
+
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    trainable_allowed: bool = False
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[Any, ...] | None = None
+    doc: str = ""
+
+    @property
+    def type(self) -> type:
+        if self.choices is not None:
+            return type(self.choices[0])
+        return int if isinstance(self.default, int) and not isinstance(self.default, bool) else float
+
+    def describe(self, name: str) -> str:
+        """The allowed values in words, e.g. ``"beta >= 0"`` or ``"approximate in {'none', 'tanh'}"``."""
+        if self.choices is not None:
+            return f"{name} in {{{', '.join(repr(c) for c in self.choices)}}}"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{_fmt(self.low)} {'<' if self.low_open else '<='} ")
+        parts.append(name)
+        if self.high is not None:
+            parts.append(f" {'<' if self.high_open else '<='} {_fmt(self.high)}")
+        kind = "an integer" if self.type is int else "a finite number"
+        bounds = "".join(parts)
+        return f"{name} must be {kind}" + (f" with {bounds}" if bounds != name else "")
+
+    def validate(self, activation: str, name: str, value: Any, *, tensor_ok: bool = False) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise :class:`InvalidParameterError`."""
+        if self.choices is not None:
+            if value not in self.choices or not isinstance(value, type(self.choices[0])):
+                raise InvalidParameterError(activation, name, value, self.describe(name))
+            return value
+        if tensor_ok and _is_tensor(value):
+            return value
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidParameterError(activation, name, value, self.describe(name))
+        if self.type is int:
+            if not isinstance(value, numbers.Integral):
+                if float(value).is_integer():
+                    value = int(value)
+                else:
+                    raise InvalidParameterError(activation, name, value, self.describe(name))
+            value = int(value)
+        else:
+            value = float(value)
+            if not math.isfinite(value):
+                raise InvalidParameterError(activation, name, value, self.describe(name))
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            raise InvalidParameterError(activation, name, value, self.describe(name))
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            raise InvalidParameterError(activation, name, value, self.describe(name))
+        return value
+
+
+def _fmt(v: float) -> str:
+    return repr(v) if not float(v).is_integer() else str(int(v)) if abs(v) < 1e15 else repr(v)
+
+
+def _is_tensor(value: Any) -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return isinstance(value, torch.Tensor)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A paper (or the documentation) that defines an activation."""
+
+    authors: str
+    title: str
+    year: int
+    url: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.authors} ({self.year}). {self.title}." + (f" {self.url}" if self.url else "")
+
+
+@dataclass(frozen=True, eq=False)
+class ActivationSpec:
+    """One activation, defined once.
+
+    Required: ``name`` (canonical snake_case), ``formula`` (LaTeX), ``references``, ``reference`` (NumPy
+    float64 forward) and ``torch_forward`` (PyTorch forward in the input's floating type; half types are
+    handed to it already in float32). Elementwise kinds also give ``derivative`` (NumPy, closed form) and
+    ``torch_derivative``; the fast path then saves only the input for backward.
+
+    Parameter functions all take the activation's parameters as keyword arguments.
+
+    ``exact``: optional mpmath function of one ``mpf`` (gated: of the two halves) used by the tests as the
+    high-precision truth. ``native``: optional PyTorch native op with the same semantics everywhere
+    (including +-inf), used as the fast path when no parameter is a tensor. ``breakpoints``: the points
+    where the function or its derivative has a kink or jump. ``claims``: properties asserted at the default
+    parameters; the tests check them against the measured ones. ``alias_presets`` fixes parameters for an
+    alias (``silu`` is swish with beta = 1). ``check`` validates a combination of parameters.
+    """
+
+    name: str
+    formula: str
+    references: Sequence[Reference]
+    reference: Callable[..., Any]
+    torch_forward: Callable[..., Any]
+    kind: str = "elementwise"
+    summary: str = ""
+    aliases: Sequence[str] = ()
+    alias_presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    params: Mapping[str, Param] = field(default_factory=dict)
+    derivative: Callable[..., Any] | None = None
+    torch_derivative: Callable[..., Any] | None = None
+    torch_param_derivatives: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    exact: Callable[..., Any] | None = None
+    native: Callable[..., Any] | None = None
+    breakpoints: Callable[..., Sequence[float]] = lambda **_: ()
+    check: Callable[[Mapping[str, Any]], None] | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    gate: "ActivationSpec | None" = None
+    stochastic: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"ActivationSpec {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+        if not _safe_name(self.name):
+            raise ValueError(f"ActivationSpec name {self.name!r}: use a non-empty printable string")
+        for pname, p in self.params.items():
+            if p.trainable_allowed and self.kind == "elementwise" and pname not in self.torch_param_derivatives:
+                raise ValueError(
+                    f"ActivationSpec {self.name!r}: trainable parameter {pname!r} needs "
+                    f"torch_param_derivatives[{pname!r}]"
+                )
+        if self.kind == "elementwise" and (self.derivative is None or self.torch_derivative is None):
+            raise ValueError(f"ActivationSpec {self.name!r}: elementwise kinds need derivative and torch_derivative")
+
+    # ----- parameters -------------------------------------------------------------------------------
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {k: p.default for k, p in self.params.items()}
+
+    @property
+    def trainable_params(self) -> tuple[str, ...]:
+        return tuple(k for k, p in self.params.items() if p.trainable_allowed)
+
+    def resolve_params(self, params: Mapping[str, Any], *, tensor_ok: bool = False) -> dict[str, Any]:
+        """Defaults filled in, each value validated; raises :class:`InvalidParameterError` naming the problem."""
+        out = self.defaults
+        for key, value in params.items():
+            if key not in self.params:
+                allowed = (
+                    f"its parameters are: {', '.join(self.params)}" if self.params else "it takes no parameters"
+                )
+                raise InvalidParameterError(self.name, key, value, f"{self.name} has no parameter {key!r}; {allowed}")
+            p = self.params[key]
+            out[key] = p.validate(self.name, key, value, tensor_ok=tensor_ok and p.trainable_allowed)
+        if self.check is not None:
+            self.check(out)
+        return out
+
+    def signature(self, params: Mapping[str, Any] | None = None) -> str:
+        """``name(p=v, ...)``, listing only the parameters that differ from the defaults."""
+        params = params or {}
+        shown = [f"{k}={params[k]!r}" for k in self.params if k in params and params[k] != self.params[k].default]
+        return f"{self.name}({', '.join(shown)})" if shown else self.name
+
+    # ----- measured properties ----------------------------------------------------------------------
+
+    @cached_property
+    def properties(self):
+        """Properties measured numerically from the float64 reference at the default parameters."""
+        from actlab.catalog.properties import measure
+
+        return measure(self)
+
+    def measure(self, **params):
+        """Properties measured at the given parameters."""
+        from actlab.catalog.properties import measure
+
+        return measure(self, **params)
+
+
+def _safe_name(name: str) -> bool:
+    """Third-party names may hold any printable text (the reports escape it); built-ins are snake_case."""
+    return isinstance(name, str) and name.strip() != "" and name.isprintable()

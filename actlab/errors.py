@@ -1,0 +1,62 @@
+"""Exceptions raised by actlab.
+
+Every error names what was wrong (the activation, the argument, the value) and what is allowed instead.
+"""
+
+from __future__ import annotations
+
+
+class ActlabError(Exception):
+    """Base class of every error actlab raises on purpose."""
+
+
+class UnknownActivationError(ActlabError, LookupError):
+    """An activation name that is not in the catalogue.
+
+    ``suggestions`` holds the closest valid names, best first.
+    """
+
+    def __init__(self, name: str, suggestions: list[str] | tuple[str, ...] = ()):
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        message = f"unknown activation {name!r}"
+        if self.suggestions:
+            quoted = " or ".join(repr(s) for s in self.suggestions)
+            message += f"; did you mean {quoted}?"
+        message += " (actlab.names() lists every activation)"
+        super().__init__(message)
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return self.args[0]
+
+
+class InvalidParameterError(ActlabError, ValueError):
+    """A parameter that an activation does not take, or a value outside its domain."""
+
+    def __init__(self, activation: str, parameter: str | None, value: object, allowed: str):
+        self.activation = activation
+        self.parameter = parameter
+        self.value = value
+        self.allowed = allowed
+        if parameter is None:
+            message = f"{activation}: {allowed} (got {value!r})"
+        else:
+            message = f"{activation}: parameter {parameter!r} = {value!r} is not allowed; {allowed}"
+        super().__init__(message)
+
+
+class ActivationSyntaxError(InvalidParameterError):
+    """A malformed activation string such as ``"swish(beta=)"``."""
+
+    def __init__(self, text: str, problem: str):
+        self.text = text
+        ActlabError.__init__(
+            self,
+            f"cannot parse activation {text!r}: {problem}; "
+            "expected NAME or NAME(param=value, ...), e.g. 'swish(beta=1.5)'",
+        )
+        self.activation, self.parameter, self.value, self.allowed = text, None, text, problem
+
+
+class ShapeError(ActlabError, ValueError):
+    """An input whose shape an activation cannot take (e.g. an odd last dimension for a gated kind)."""

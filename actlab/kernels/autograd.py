@@ -1,0 +1,108 @@
+"""Autograd Functions built from a spec's PyTorch forward and closed-form derivative.
+
+Backward keeps only the input (and parameter tensors) and recomputes what it needs, so an activation costs one
+saved tensor of the input's size. The backward is written with differentiable torch ops on the saved input,
+so double backward (gradgradcheck, Hessian-vector products) works too.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from actlab.catalog.spec import ActivationSpec
+
+HALF_TYPES = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for half types (computed in float32, rounded once at the end); the input's type otherwise."""
+    return torch.float32 if dtype in HALF_TYPES else dtype
+
+
+def _cast_params(values: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
+    return {k: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for k, v in values.items()}
+
+
+def _reduce_like(grad: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    if param.numel() != 1:
+        raise NotImplementedError("tensor parameters of actlab's generic Function must hold one value")
+    return grad.sum().reshape(param.shape).to(param.dtype)
+
+
+@lru_cache(maxsize=None)
+def elementwise_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
+    """The autograd Function of an elementwise spec; called as ``Fn.apply(x, *param_values)``."""
+    names = tuple(spec.params)
+
+    class ElementwiseFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *values):
+            params = dict(zip(names, values))
+            cdt = compute_dtype(x.dtype)
+            y = spec.torch_forward(x.to(cdt), **_cast_params(params, cdt)).to(x.dtype)
+            tensor_names = tuple(k for k, v in params.items() if isinstance(v, torch.Tensor))
+            ctx.scalars = {k: v for k, v in params.items() if k not in tensor_names}
+            ctx.tensor_names = tensor_names
+            ctx.save_for_backward(x, *(params[k] for k in tensor_names))
+            return y
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            x, *tensors = ctx.saved_tensors
+            cdt = compute_dtype(x.dtype)
+            params = {**ctx.scalars, **dict(zip(ctx.tensor_names, tensors))}
+            cparams = _cast_params(params, cdt)
+            xc, g = x.to(cdt), grad_out.to(cdt)
+            grad_x = None
+            if ctx.needs_input_grad[0]:
+                grad_x = (g * spec.torch_derivative(xc, **cparams)).to(x.dtype)
+            grads = []
+            for i, name in enumerate(names, start=1):
+                value = params[name]
+                if isinstance(value, torch.Tensor) and ctx.needs_input_grad[i]:
+                    d = spec.torch_param_derivatives[name](xc, **cparams)
+                    grads.append(_reduce_like(g * d, value))
+                else:
+                    grads.append(None)
+            return (grad_x, *grads)
+
+    ElementwiseFunction.__name__ = ElementwiseFunction.__qualname__ = f"{_camel(spec.name)}Function"
+    return ElementwiseFunction
+
+
+@lru_cache(maxsize=None)
+def gated_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
+    """The autograd Function of a gated spec: saves the [..., 2H] input only; grads of both halves in one tensor."""
+    gate = spec.gate
+    names = tuple(spec.params)
+
+    class GatedFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *values):
+            params = dict(zip(names, values))
+            cdt = compute_dtype(x.dtype)
+            y = spec.torch_forward(x.to(cdt), **params).to(x.dtype)
+            ctx.params = params
+            ctx.save_for_backward(x)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            (x,) = ctx.saved_tensors
+            cdt = compute_dtype(x.dtype)
+            xc, g = x.to(cdt), grad_out.to(cdt)
+            h = xc.shape[-1] // 2
+            a, b = xc[..., :h], xc[..., h:]
+            grad_a = g * gate.torch_forward(b, **ctx.params)
+            grad_b = g * a * gate.torch_derivative(b, **ctx.params)
+            return (torch.cat([grad_a, grad_b], dim=-1).to(x.dtype), *([None] * len(names)))
+
+    GatedFunction.__name__ = GatedFunction.__qualname__ = f"{_camel(spec.name)}Function"
+    return GatedFunction
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_") if part.isalnum()) or "Activation"

@@ -1,0 +1,163 @@
+"""PyTorch modules, one class per activation in the catalogue (``actlab.nn.Swish``, ``actlab.nn.LeakyReLU``...),
+all subclasses of :class:`Activation`. Build them by name with :func:`actlab.get`.
+
+Trainable parameters are ``nn.Parameter``s (swish ``beta`` with ``trainable=True``; prelu's ``weight``
+always, one slope or one per channel), so they are saved in ``state_dict``, moved by ``.to()`` and seen by
+optimizers. Fixed parameters are plain attributes shown by ``extra_repr``. The output dtype follows the input.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any, ClassVar, Iterable
+
+import torch
+from torch import nn
+
+from actlab import catalog
+from actlab.catalog.spec import ActivationSpec
+from actlab.errors import InvalidParameterError
+from actlab.kernels import run
+
+__all__ = ["Activation", "get", "module_class"]
+
+_WORDS = {
+    "relu": "ReLU", "prelu": "PReLU", "rrelu": "RReLU", "elu": "ELU", "celu": "CELU", "selu": "SELU",
+    "gelu": "GELU", "glu": "GLU", "reglu": "ReGLU", "geglu": "GEGLU", "swiglu": "SwiGLU", "relu6": "ReLU6",
+}
+_CLASSES: dict[str, type["Activation"]] = {}  # canonical name -> class
+
+
+class Activation(nn.Module):
+    """Base class of actlab's activation modules. ``spec`` is the class's catalogue entry.
+
+    Construct with the activation's parameters as keywords; ``trainable=True`` turns every parameter that
+    allows it into an ``nn.Parameter`` (or pass a list of names).
+    """
+
+    spec: ClassVar[ActivationSpec]
+
+    def __init__(self, *args: Any, trainable: bool | Iterable[str] = False, **params: Any) -> None:
+        super().__init__()
+        spec = self.spec
+        if len(args) > len(spec.params):
+            raise InvalidParameterError(
+                spec.name, None, args, f"{spec.name} takes at most {len(spec.params)} positional parameter(s)"
+            )
+        for key, value in zip(spec.params, args):
+            if key in params:
+                raise InvalidParameterError(spec.name, key, value, f"parameter {key!r} is given twice")
+            params[key] = value
+        values = spec.resolve_params(params)
+        self.trainable = self._trainable_names(trainable)
+        self.values = {k: v for k, v in values.items() if k not in self.trainable}
+        if spec.name == "prelu":
+            self.weight = nn.Parameter(torch.full((values["num_parameters"],), float(values["init"])))
+        else:
+            for name in self.trainable:
+                self.register_parameter(name, nn.Parameter(torch.tensor(float(values[name]))))
+
+    def _trainable_names(self, trainable: bool | Iterable[str]) -> tuple[str, ...]:
+        spec = self.spec
+        allowed = spec.trainable_params
+        if spec.name == "prelu":
+            return ("init",)
+        if trainable is False or trainable is None:
+            return ()
+        if trainable is True:
+            if not allowed:
+                raise InvalidParameterError(
+                    spec.name, "trainable", True, f"{spec.name} has no parameter that can be trained"
+                )
+            return allowed
+        names = (trainable,) if isinstance(trainable, str) else tuple(trainable)
+        for name in names:
+            if name not in allowed:
+                what = ", ".join(allowed) if allowed else "none"
+                raise InvalidParameterError(spec.name, "trainable", name, f"trainable parameters of {spec.name}: {what}")
+        return names
+
+    def parameter_values(self) -> dict[str, Any]:
+        """The parameters as used in forward: Python values, or the tensors of trainable ones."""
+        out = dict(self.values)
+        if self.spec.name == "prelu":
+            out["init"] = self.weight
+        else:
+            for name in self.trainable:
+                out[name] = getattr(self, name)
+        return out
+
+    def current_params(self) -> dict[str, Any]:
+        """Plain Python values of every parameter (trainable ones read from their tensors)."""
+        out = dict(self.values)
+        if self.spec.name == "prelu":
+            w = self.weight.detach()
+            out["init"] = float(w.reshape(-1)[0]) if w.numel() else self.values.get("init")
+        else:
+            for name in self.trainable:
+                out[name] = float(getattr(self, name).detach())
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run(self.spec, x, self.parameter_values(), training=self.training)
+
+    def extra_repr(self) -> str:
+        shown = [f"{k}={v!r}" for k, v in self.values.items()]
+        if self.spec.name == "prelu":
+            return f"num_parameters={self.values['num_parameters']}"
+        if self.trainable:
+            shown.append(f"trainable={self.trainable!r}")
+        return ", ".join(shown)
+
+
+def class_name(name: str) -> str:
+    """``leaky_relu`` -> ``LeakyReLU``; any other text becomes a valid identifier."""
+    parts = [p for p in re.split(r"[^0-9A-Za-z]+", name) if p]
+    camel = "".join(_WORDS.get(p.lower(), p[:1].upper() + p[1:]) for p in parts) or "Activation"
+    if not camel[0].isalpha():
+        camel = "Act" + camel
+    return camel
+
+
+def module_class(spec: ActivationSpec | str) -> type[Activation]:
+    """The module class for a spec (created once, and published as ``actlab.nn.<ClassName>``)."""
+    if isinstance(spec, str):
+        spec = catalog.spec(spec)
+    cls = _CLASSES.get(spec.name)
+    if cls is not None and cls.spec is spec:
+        return cls
+    name = class_name(spec.name)
+    existing = vars(sys.modules[__name__]).get(name)
+    if isinstance(existing, type) and issubclass(existing, Activation) and existing.spec.name != spec.name:
+        name = f"{name}_{abs(hash(spec.name)) % 10**8}"
+    doc = f"{spec.summary}\n\nFormula: ${spec.formula}$\n\nReferences:\n" + "\n".join(
+        f"    {r}" for r in spec.references
+    )
+    cls = type(name, (Activation,), {"spec": spec, "__doc__": doc, "__module__": __name__, "__qualname__": name})
+    _CLASSES[spec.name] = cls
+    setattr(sys.modules[__name__], name, cls)
+    return cls
+
+
+def get(activation: str | ActivationSpec, *, trainable: bool | Iterable[str] = False, **params: Any) -> Activation:
+    """A new module for ``activation``: a name, an alias or the string form ``"swish(beta=1.5)"``.
+
+    Keyword parameters merge with those in the string. ``trainable=True`` makes every parameter that allows it
+    an ``nn.Parameter`` (``get("swish", trainable=True)``: beta is learned).
+    """
+    resolved = catalog.resolve(activation, params)
+    return module_class(resolved.spec)(trainable=trainable, **resolved.params)
+
+
+def __getattr__(name: str) -> type[Activation]:
+    """Classes of activations registered after import, and for unpickling in a fresh process."""
+    for canonical in catalog.names():
+        if class_name(canonical) == name or name.startswith(class_name(canonical) + "_"):
+            return module_class(canonical)
+    raise AttributeError(f"module 'actlab.nn' has no attribute {name!r}")
+
+
+for _name in catalog.names():
+    module_class(_name)
+del _name
