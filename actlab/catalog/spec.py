@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 from actlab.errors import InvalidParameterError
 
 KINDS = ("elementwise", "gated", "normalizing")
@@ -162,6 +164,11 @@ class ActivationSpec:
                 )
         if self.kind == "elementwise" and (self.derivative is None or self.torch_derivative is None):
             raise ValueError(f"ActivationSpec {self.name!r}: elementwise kinds need derivative and torch_derivative")
+        # The public NumPy/mpmath functions fill in default parameters: spec("swish").reference(x) works.
+        for attr in ("reference", "derivative", "exact", "breakpoints"):
+            fn = getattr(self, attr)
+            if fn is not None and not getattr(fn, "_fills_defaults", False):
+                object.__setattr__(self, attr, _with_defaults(fn, self))
 
     # ----- parameters -------------------------------------------------------------------------------
 
@@ -208,6 +215,17 @@ class ActivationSpec:
         from actlab.catalog.properties import measure
 
         return measure(self, **params)
+
+
+def _with_defaults(fn: Callable[..., Any], spec: "ActivationSpec") -> Callable[..., Any]:
+    def call(*args: Any, **params: Any) -> Any:
+        # NaN in -> NaN out and overflow -> inf are the intended results, not warnings.
+        with np.errstate(all="ignore"):
+            return fn(*args, **{**spec.defaults, **params})
+
+    call._fills_defaults = True  # type: ignore[attr-defined]
+    call.__doc__ = fn.__doc__
+    return call
 
 
 def _safe_name(name: str) -> bool:

@@ -1,0 +1,53 @@
+"""Shared helpers: the catalogue split by kind, and input points that probe every region of a function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import actlab
+
+ELEMENTWISE = [n for n in actlab.names() if actlab.spec(n).kind == "elementwise"]
+GATED = [n for n in actlab.names() if actlab.spec(n).kind == "gated"]
+HALF_DTYPES = [torch.bfloat16, torch.float16]
+FLOAT_DTYPES = [torch.float32, *HALF_DTYPES]
+
+EXTREME = [-1e4, -1e3, -100.0, -40.0, -30.0, -20.0, -15.0, -10.0, -5.0, -3.0, -1.0, -1e-3, -1e-8, 0.0,
+           1e-8, 1e-3, 1.0, 3.0, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 100.0, 1e3, 1e4]
+
+
+def sample_points(seed: int = 0, n: int = 400) -> np.ndarray:
+    """Random points at several scales plus the extreme values above, float64."""
+    rng = np.random.default_rng(seed)
+    scales = np.repeat([0.1, 1.0, 4.0, 20.0], n // 4)
+    return np.concatenate([rng.standard_normal(n) * scales, EXTREME])
+
+
+def away_from_breakpoints(spec, x: np.ndarray, params=None, margin: float = 1e-3) -> np.ndarray:
+    params = spec.resolve_params(params or {})
+    bps = np.asarray(list(spec.breakpoints(**params)) or [np.inf], dtype=np.float64)
+    keep = np.min(np.abs(x[:, None] - bps[None, :]), axis=1) > margin
+    return x[keep]
+
+
+@pytest.fixture(params=ELEMENTWISE)
+def elementwise(request):
+    return actlab.spec(request.param)
+
+
+@pytest.fixture(params=GATED)
+def gated(request):
+    return actlab.spec(request.param)
+
+
+def ulps(actual: torch.Tensor, expected: np.ndarray, dtype: torch.dtype) -> np.ndarray:
+    """Error of ``actual`` in units in the last place of ``dtype`` at the (float64) expected value."""
+    expected_t = torch.from_numpy(np.asarray(expected, dtype=np.float64))
+    rounded = expected_t.to(dtype)
+    finfo = torch.finfo(dtype)
+    mag = rounded.abs().double().clamp_min(finfo.smallest_normal)
+    ulp = (2.0 ** torch.floor(torch.log2(mag))) * finfo.eps
+    err = (actual.double() - expected_t).abs() / ulp
+    same_inf = torch.isinf(rounded) & (actual.double() == rounded.double())
+    return torch.where(same_inf, torch.zeros_like(err), err).numpy()
