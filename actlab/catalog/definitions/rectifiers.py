@@ -159,7 +159,7 @@ threshold_relu = ActivationSpec(
     formula=r"\mathrm{TReLU}(x) = \begin{cases} x & x > \theta \\ 0 & x \le \theta \end{cases}",
     references=(papers.KONDA_2014,),
     params={"threshold": Param(1.0, doc="theta: inputs at or below it give 0")},
-    reference=lambda x, threshold: np.where(_f64(x) > threshold, _f64(x), 0.0),
+    reference=lambda x, threshold: np.where(_f64(x) > threshold, _f64(x), np.where(np.isnan(_f64(x)), np.nan, 0.0)),
     derivative=lambda x, threshold: np.where(_f64(x) > threshold, 1.0, 0.0),
     exact=lambda x, threshold: x if x > threshold else mpmath.mpf(0),
     torch_forward=lambda x, threshold: F.threshold(x, threshold, 0.0),
