@@ -65,7 +65,7 @@ def test_half_types_within_their_rounding(name, params, dtype):
     excess = ulps(got, want, dtype) - condition(spec, xd, p) * float(torch.finfo(torch.float32).eps / torch.finfo(dtype).eps)
     # Computed in float32, so float32's underflow threshold applies: an absolute error below its smallest normal
     # number is within the computation's range (swish(beta=10) at x = -8.94: the gate is 1e-39 in float32).
-    excess[np.abs(got.double().numpy() - want) <= torch.finfo(torch.float32).smallest_normal] = 0.0
+    excess[np.abs(got.double().numpy() - want) <= 2 * torch.finfo(torch.float32).smallest_normal] = 0.0
     worst = int(np.argmax(excess))
     assert excess.max() <= 1.0, f"{name}{params} {dtype}: {excess.max():.2f} ulp at x={xd[worst]!r}"
 
@@ -82,8 +82,12 @@ def test_gated_matches_reference(name, dtype):
     if dtype == torch.float64:
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-300)
     else:
-        # a * g(b) rounds twice in float32 (g, then the product) before the final rounding
-        assert ulps(got, want, dtype).max() <= (6.0 if dtype == torch.float32 else 1.0)
+        # a * g(b) rounds twice in float32 (g, then the product) before the final rounding; g's tail is as
+        # ill-conditioned as the gate itself
+        b = xd.double().numpy()[..., 8:]
+        cond = condition(spec.gate, b) * float(torch.finfo(torch.float32).eps / torch.finfo(dtype).eps)
+        excess = ulps(got, want, dtype) - cond
+        assert excess.max() <= (6.0 if dtype == torch.float32 else 1.0)
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
