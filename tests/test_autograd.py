@@ -1,0 +1,115 @@
+"""Gradients: autograd against the closed-form derivative, gradcheck and gradgradcheck in float64, trainable
+parameters, and what backward keeps alive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import actlab
+from conftest import ELEMENTWISE, GATED, away_from_breakpoints, sample_points
+from test_reference import cases
+
+
+@pytest.mark.parametrize("name,params", cases(ELEMENTWISE))
+def test_autograd_matches_closed_form_derivative_including_kinks(name, params):
+    """At the breakpoints too: actlab's derivative follows PyTorch's conventions (relu'(0) = 0, ...)."""
+    spec = actlab.spec(name)
+    p = spec.resolve_params(params)
+    pts = np.concatenate([sample_points(seed=8, n=200), np.asarray(spec.breakpoints(**p), dtype=np.float64)])
+    x = torch.from_numpy(pts).requires_grad_()
+    y = actlab.functional.apply(spec, x, **params)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    want = spec.derivative(pts, **p)
+    # Native sigmoid/tanh backward is written from the output (s(1 - s), 1 - t^2): relative accuracy fades in the
+    # saturated tails, absolute accuracy stays at float64 rounding of the output.
+    ok = np.isclose(g.numpy(), want, rtol=1e-12, atol=1e-300) | (np.abs(g.numpy() - want) <= 4e-16)
+    assert ok.all(), list(zip(pts[~ok][:5], g.numpy()[~ok][:5], want[~ok][:5]))
+
+
+@pytest.mark.parametrize("name,params", cases(ELEMENTWISE))
+def test_gradcheck_and_gradgradcheck(name, params):
+    spec = actlab.spec(name)
+    p = spec.resolve_params(params)
+    pts = away_from_breakpoints(spec, np.linspace(-6, 6, 97) + 0.0123, p, margin=1e-2)
+    x = torch.from_numpy(pts).requires_grad_()
+    fn = lambda t: actlab.functional.apply(spec, t, **params)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("name", GATED)
+def test_gated_gradcheck_and_gradgradcheck(name):
+    x = torch.randn(4, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    fn = lambda t: actlab.functional.apply(name, t)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x,))
+    if name != "reglu":  # relu's second derivative is a delta at 0: nothing smooth to check
+        assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.7, 1.5])
+def test_trainable_swish_beta_gradient(beta):
+    x = torch.linspace(-6, 6, 41, dtype=torch.float64).requires_grad_()
+    b = torch.tensor(beta, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t, bb: actlab.functional.swish(t, beta=bb), (x, b))
+    assert torch.autograd.gradgradcheck(lambda t, bb: actlab.functional.swish(t, beta=bb), (x, b))
+
+
+def test_trainable_swish_module_learns_beta():
+    module = actlab.get("swish", trainable=True)
+    x = torch.linspace(-3, 3, 101)
+    target = actlab.functional.swish(x, beta=2.0)
+    opt = torch.optim.Adam(module.parameters(), lr=0.05)
+    for _ in range(300):
+        opt.zero_grad()
+        loss = ((module(x) - target) ** 2).mean()
+        loss.backward()
+        opt.step()
+    assert module.beta.item() == pytest.approx(2.0, abs=0.02)
+
+
+def test_prelu_per_channel_gradients_match_manual():
+    m = actlab.get("prelu", num_parameters=3).double()
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor([0.1, 0.2, 0.3]))
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    y = m(x)
+    manual = torch.where(x > 0, x, m.weight.view(1, 3, 1, 1) * x)
+    torch.testing.assert_close(y, manual)
+    y.sum().backward()
+    expect = torch.where(x > 0, torch.zeros_like(x), x).sum(dim=(0, 2, 3))
+    torch.testing.assert_close(m.weight.grad, expect)
+
+
+def _saved_bytes(fn, x):
+    saved = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return saved
+
+
+@pytest.mark.parametrize("name", [n for n in ELEMENTWISE if actlab.spec(n).native is None])
+def test_actlab_functions_save_only_the_input(name):
+    """actlab's own Functions keep one tensor, the input itself, where an eager composition keeps several."""
+    x = torch.randn(1000, requires_grad=True)
+    saved = _saved_bytes(lambda t: actlab.functional.apply(name, t), x)
+    assert len(saved) == 1 and saved[0].data_ptr() == x.data_ptr()
+
+
+def test_eager_swish_composition_keeps_more():
+    x = torch.randn(1000, requires_grad=True)
+    assert len(_saved_bytes(lambda t: t * torch.sigmoid(1.5 * t), x)) >= 2
+    assert len(_saved_bytes(lambda t: actlab.functional.swish(t, beta=1.5), x)) == 1
+
+
+@pytest.mark.parametrize("name", [n for n in GATED if actlab.spec(n).native is None])
+def test_gated_functions_save_only_the_input(name):
+    x = torch.randn(8, 16, requires_grad=True)
+    saved = _saved_bytes(lambda t: actlab.functional.apply(name, t), x)
+    assert len(saved) == 1 and saved[0].data_ptr() == x.data_ptr()
