@@ -105,11 +105,42 @@ gelu = ActivationSpec(
 )
 
 # ----- Swish / SiLU ----------------------------------------------------------------------------------
+# beta * x is formed as 0 when beta = 0 (not 0 * inf = NaN), so swish(+-inf, beta=0) = +-inf = the limit of x / 2.
+
+
+def _np_scaled(beta, x):
+    x = _f64(x)
+    return np.zeros_like(x) if beta == 0 else beta * x
+
+
+def _scaled(beta, x):
+    if isinstance(beta, torch.Tensor):  # keep beta * x differentiable in both for trainable beta
+        return beta * torch.where((beta == 0) & torch.isinf(x), torch.zeros_like(x), x)
+    return torch.zeros_like(x) if beta == 0 else beta * x
+
+
+def _np_swish(x, beta):
+    return np_gate_mul(_f64(x), np_sigmoid(_np_scaled(beta, x)))
+
+
+def _np_swish_derivative(x, beta):
+    t = _np_scaled(beta, x)
+    return np_sigmoid(t) + np_gate_mul(t, np_sigmoid(t) * np_sigmoid(-t))
+
+
+def _swish(x, beta):
+    return gate_mul(x, torch.sigmoid(_scaled(beta, x)))
+
+
+def _swish_derivative(x, beta):
+    t = _scaled(beta, x)
+    s = torch.sigmoid(t)
+    return s + gate_mul(t, s * torch.sigmoid(-t))
 
 
 def _swish_param_derivative(x, beta):
     # d/dbeta x sigmoid(beta x) = x^2 sigmoid(beta x) sigmoid(-beta x); x * (x * g) keeps x^2 from overflowing.
-    t = beta * x
+    t = _scaled(beta, x)
     return gate_mul(x, gate_mul(x, torch.sigmoid(t) * torch.sigmoid(-t)))
 
 
@@ -121,13 +152,11 @@ swish = ActivationSpec(
     formula=r"\mathrm{swish}_\beta(x) = x\,\sigma(\beta x) = \frac{x}{1 + e^{-\beta x}}",
     references=(papers.RAMACHANDRAN_2017, papers.ELFWING_2017, papers.HENDRYCKS_2016),
     params={"beta": Param(1.0, low=0.0, trainable_allowed=True, doc="gate sharpness; trainable")},
-    reference=lambda x, beta: np_gate_mul(_f64(x), np_sigmoid(beta * _f64(x))),
-    derivative=lambda x, beta: np_sigmoid(beta * _f64(x))
-    + np_gate_mul(beta * _f64(x), np_sigmoid(beta * _f64(x)) * np_sigmoid(-beta * _f64(x))),
+    reference=_np_swish,
+    derivative=_np_swish_derivative,
     exact=lambda x, beta: x * mp_sigmoid(beta * x),
-    torch_forward=lambda x, beta: gate_mul(x, torch.sigmoid(beta * x)),
-    torch_derivative=lambda x, beta: torch.sigmoid(beta * x)
-    + gate_mul(beta * x, torch.sigmoid(beta * x) * torch.sigmoid(-beta * x)),
+    torch_forward=_swish,
+    torch_derivative=_swish_derivative,
     torch_param_derivatives={"beta": _swish_param_derivative},
     claims=dict(monotonic=False, smooth=True, bounded_below=True, bounded_above=False, value_at_0=0.0,
                 slope_at_0=0.5),
