@@ -24,12 +24,14 @@ from actlab.nn import Activation, get
 
 __all__ = ["Site", "find_activations", "recognize", "swap"]
 
-# torch.nn's activation classes (the elementwise and gated ones, and the normalizing softmax family).
+# torch.nn's elementwise and gated activation classes. The softmax family normalises (attention weights, class
+# probabilities) and nn.Identity is a placeholder: neither is a hidden-unit nonlinearity to swap.
 TORCH_ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus,
     nn.Sigmoid, nn.Tanh, nn.ReLU6, nn.Hardsigmoid, nn.Hardswish, nn.Softsign, nn.LogSigmoid, nn.GLU, nn.Threshold,
-    nn.Hardtanh, nn.Tanhshrink, nn.Softshrink, nn.Hardshrink, nn.Softmax, nn.LogSoftmax, nn.Softmin,
+    nn.Hardtanh, nn.Tanhshrink, nn.Softshrink, nn.Hardshrink,
 )
+_NOT_SWAPPED = {"identity", "softmax"}
 
 # Functions that may be stored as an activation attribute (e.g. TransformerEncoderLayer.activation).
 _TORCH_FUNCTIONS = {
@@ -63,7 +65,7 @@ def recognize(obj: Any) -> str | None:
     """The catalogue name an activation module or function corresponds to, ``"activation"`` when it is an
     activation outside the catalogue, or None when it is not an activation."""
     if isinstance(obj, Activation):
-        return obj.spec.name
+        return None if obj.spec.name in _NOT_SWAPPED or obj.spec.kind == "normalizing" else obj.spec.name
     if isinstance(obj, TORCH_ACTIVATIONS):
         return _name_from_class(type(obj).__name__) or "activation"
     if isinstance(obj, nn.Module):
@@ -80,9 +82,11 @@ def _name_from_class(class_name: str) -> str | None:
         if not candidate:
             continue
         try:
-            return catalog.lookup(candidate)[0].name
+            found = catalog.lookup(candidate)[0]
         except UnknownActivationError:
             continue
+        if found.name not in _NOT_SWAPPED and found.kind != "normalizing":
+            return found.name
     return None
 
 

@@ -7,7 +7,6 @@ so double backward (gradgradcheck, Hessian-vector products) works too.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import torch
@@ -32,9 +31,28 @@ def _reduce_like(grad: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
     return grad.sum().reshape(param.shape).to(param.dtype)
 
 
-@lru_cache(maxsize=None)
+# Built once per spec. A dict rather than functools.lru_cache: torch.compile reads a dict as a constant but traces
+# through an lru_cache wrapper.
+_FUNCTIONS: dict[ActivationSpec, type[torch.autograd.Function]] = {}
+
+
 def elementwise_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
     """The autograd Function of an elementwise spec; called as ``Fn.apply(x, *param_values)``."""
+    fn = _FUNCTIONS.get(spec)
+    if fn is None:
+        fn = _FUNCTIONS[spec] = _build_elementwise(spec)
+    return fn
+
+
+def gated_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
+    """The autograd Function of a gated spec: saves the [..., 2H] input only; grads of both halves in one tensor."""
+    fn = _FUNCTIONS.get(spec)
+    if fn is None:
+        fn = _FUNCTIONS[spec] = _build_gated(spec)
+    return fn
+
+
+def _build_elementwise(spec: ActivationSpec) -> type[torch.autograd.Function]:
     names = tuple(spec.params)
 
     class ElementwiseFunction(torch.autograd.Function):
@@ -73,9 +91,7 @@ def elementwise_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
     return ElementwiseFunction
 
 
-@lru_cache(maxsize=None)
-def gated_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
-    """The autograd Function of a gated spec: saves the [..., 2H] input only; grads of both halves in one tensor."""
+def _build_gated(spec: ActivationSpec) -> type[torch.autograd.Function]:
     gate = spec.gate
     names = tuple(spec.params)
 

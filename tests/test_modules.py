@@ -1,0 +1,107 @@
+"""Modules from actlab.get: parameters, state_dict, .to(), dtypes, pickling, repr, train/eval behaviour."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import pytest
+import torch
+
+import actlab
+from conftest import GATED
+
+
+def _input_for(name, dtype=torch.float32):
+    shape = (4, 6) if actlab.spec(name).kind != "gated" else (4, 6)
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+
+
+@pytest.mark.parametrize("name", actlab.names())
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64], ids=str)
+def test_every_module_output_dtype_follows_input(name, dtype):
+    module = actlab.get(name).eval()
+    y = module(_input_for(name, dtype))
+    assert y.dtype == dtype
+    expected_last = 3 if name in GATED else 6
+    assert y.shape == (4, expected_last)
+
+
+@pytest.mark.parametrize("name", actlab.names())
+def test_module_matches_functional_and_has_extra_repr(name):
+    module = actlab.get(name).eval()
+    x = _input_for(name)
+    torch.testing.assert_close(module(x), actlab.functional.apply(name, x))
+    assert type(module).__name__ in repr(module)
+    assert isinstance(module, actlab.Activation) and module.spec is actlab.spec(name)
+
+
+def test_extra_repr_shows_parameters():
+    assert repr(actlab.get("swish(beta=1.5)")) == "Swish(beta=1.5)"
+    assert repr(actlab.get("swish", trainable=True)) == "Swish(trainable=('beta',))"
+    assert repr(actlab.get("leaky_relu")) == "LeakyReLU(negative_slope=0.01)"
+    assert repr(actlab.get("prelu", num_parameters=8)) == "PReLU(num_parameters=8)"
+
+
+def test_trainable_parameters_in_state_dict_and_moved_by_to():
+    m = actlab.get("swish(beta=1.5)", trainable=True)
+    assert isinstance(m.beta, torch.nn.Parameter) and m.beta.item() == 1.5
+    assert list(dict(m.named_parameters())) == ["beta"]
+    sd = m.state_dict()
+    assert set(sd) == {"beta"}
+    m2 = actlab.get("swish", trainable=True)
+    m2.load_state_dict(sd)
+    assert m2.beta.item() == 1.5
+    m.to(torch.float64)
+    assert m.beta.dtype == torch.float64
+    y = m(torch.randn(3, dtype=torch.bfloat16))
+    assert y.dtype == torch.bfloat16
+    assert actlab.get("swish").state_dict() == {}  # fixed beta is configuration, not state
+
+
+def test_prelu_is_per_channel_and_matches_torch():
+    m = actlab.get("prelu", num_parameters=3, init=0.1)
+    assert m.weight.shape == (3,)
+    ref = torch.nn.PReLU(3, init=0.1)
+    x = torch.randn(2, 3, 5, 5)
+    torch.testing.assert_close(m(x), ref(x))
+    assert set(m.state_dict()) == {"weight"}  # same key as torch.nn.PReLU
+    m.load_state_dict(ref.state_dict())
+
+
+def test_rrelu_random_in_training_mean_in_eval():
+    m = actlab.get("rrelu(lower=0.1, upper=0.3)")
+    x = -torch.ones(10000)
+    m.train()
+    slopes = -m(x)
+    assert 0.1 <= slopes.min() and slopes.max() <= 0.3 and slopes.std() > 0.03
+    m.eval()
+    torch.testing.assert_close(m(x), torch.full_like(x, -0.2))
+    torch.testing.assert_close(actlab.functional.rrelu(x, 0.1, 0.3), torch.full_like(x, -0.2))
+    assert actlab.functional.rrelu(x, 0.1, 0.3, training=True).std() > 0.03
+
+
+@pytest.mark.parametrize("name", actlab.names())
+def test_pickle_round_trip(name):
+    m = actlab.get(name, trainable=bool(actlab.spec(name).trainable_params) and name != "prelu")
+    m2 = pickle.loads(pickle.dumps(m))
+    x = _input_for(name)
+    torch.testing.assert_close(m.eval()(x), m2.eval()(x))
+    assert repr(m) == repr(m2)
+
+
+def test_torch_save_load_whole_model():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), actlab.get("swish", trainable=True), torch.nn.Linear(4, 2))
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(model(x), loaded(x))
+
+
+def test_positional_module_construction():
+    assert actlab.nn.LeakyReLU(0.2).values == {"negative_slope": 0.2}
+    assert actlab.nn.Swish(beta=2.0).values == {"beta": 2.0}
+    with pytest.raises(actlab.InvalidParameterError, match="given twice"):
+        actlab.nn.LeakyReLU(0.2, negative_slope=0.3)
