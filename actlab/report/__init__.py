@@ -1,0 +1,1 @@
+"""Reports: generated catalogue docs (terminal tables and HTML reports come with the comparison engine)."""

@@ -1,0 +1,68 @@
+"""Plain-text rendering of the catalogue's LaTeX formulas, for terminals (the LaTeX stays the one source)."""
+
+from __future__ import annotations
+
+import re
+
+_SYMBOLS = {
+    r"\sigma": "σ", r"\Phi": "Φ", r"\alpha": "α", r"\beta": "β", r"\lambda": "λ", r"\theta": "θ", r"\pi": "π",
+    r"\otimes": "⊗", r"\sum": "Σ", r"\le": "≤", r"\ge": "≥", r"\approx": "≈", r"\sim": "~", r"\quad": "  ", r"\tanh": "tanh",
+    r"\log": "log", r"\max": "max", r"\min": "min", r"\left": "", r"\right": "", r"\,": " ", r"\!": "", r"\ ": " ",
+    r"\tfrac": r"\frac", r"\text": r"\mathrm", r"\operatorname": r"\mathrm",
+}
+
+
+def _group(s: str, i: int) -> tuple[str, int]:
+    """The brace group starting at s[i] == '{' and the index after it."""
+    depth = 0
+    for j in range(i, len(s)):
+        depth += {"{": 1, "}": -1}.get(s[j], 0)
+        if depth == 0:
+            return s[i + 1 : j], j + 1
+    return s[i + 1 :], len(s)
+
+
+def _commands(s: str) -> str:
+    out, i = [], 0
+    while i < len(s):
+        for cmd, arity in ((r"\frac", 2), (r"\sqrt", 1), (r"\mathrm", 1)):
+            if s.startswith(cmd + "{", i):
+                args, k = [], i + len(cmd)
+                for _ in range(arity):
+                    g, k = _group(s, k)
+                    args.append(_commands(g))
+                if cmd == r"\frac":
+                    wrap = lambda t: t if re.fullmatch(r"[\w.]+", t) else f"({t})"  # noqa: E731
+                    out.append(f"{wrap(args[0])}/{wrap(args[1])}")
+                elif cmd == r"\sqrt":
+                    out.append(f"√({args[0]})")
+                else:
+                    out.append(args[0])
+                i = k
+                break
+        else:
+            if s.startswith("^{", i) or s.startswith("_{", i):
+                g, k = _group(s, i + 1)
+                inner = _commands(g)
+                out.append(s[i] + (inner if len(inner) == 1 else f"({inner})"))
+                i = k
+            elif s[i] in "{}":
+                i += 1
+            else:
+                out.append(s[i])
+                i += 1
+    return "".join(out)
+
+
+def latex_to_text(latex: str) -> str:
+    """A readable one-line version: ``\\frac{x}{1 + e^{-x}}`` -> ``x/(1 + e^(-x))``; cases become ``a if c; ...``."""
+    s = re.sub(r"\\sqrt(\d)", r"\\sqrt{\1}", latex)
+    s = re.sub(r"(?<=[\w)])\\(min|max|log|tanh|sigma|Phi|alpha|beta|lambda|theta)\b", r" \\\1", s)
+    s = re.sub(r"\\begin\{cases\}(.*?)\\end\{cases\}",
+               lambda m: "{ " + "; ".join(" if ".join(p.strip() for p in row.split("&")) for row in m.group(1).split(r"\\"))
+               + " }", s, flags=re.DOTALL)
+    for k in sorted(_SYMBOLS, key=len, reverse=True):
+        s = s.replace(k, _SYMBOLS[k])
+    s = _commands(s)
+    s = s.replace("\\", "")
+    return re.sub(r"\s+", " ", s).strip()
