@@ -59,8 +59,8 @@ def latex_to_text(latex: str) -> str:
     s = re.sub(r"\\sqrt(\d)", r"\\sqrt{\1}", latex)
     s = re.sub(r"(?<=[\w)])\\(min|max|log|tanh|sigma|Phi|alpha|beta|lambda|theta)\b", r" \\\1", s)
     s = re.sub(r"\\begin\{cases\}(.*?)\\end\{cases\}",
-               lambda m: "{ " + "; ".join(" if ".join(p.strip() for p in row.split("&")) for row in m.group(1).split(r"\\"))
-               + " }", s, flags=re.DOTALL)
+               lambda m: "(" + "; ".join(" if ".join(p.strip() for p in row.split("&")) for row in m.group(1).split(r"\\"))
+               + ")", s, flags=re.DOTALL)
     for k in sorted(_SYMBOLS, key=len, reverse=True):
         s = s.replace(k, _SYMBOLS[k])
     s = _commands(s)

@@ -1,0 +1,88 @@
+"""The command line and the generated docs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import actlab
+from actlab.cli import app
+from actlab.report import catalog_docs
+from actlab.report.text import latex_to_text
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_list_shows_every_activation():
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    for name in actlab.names():
+        assert name in result.output
+    assert "x/(1 + e^(-β x))" in result.output  # swish's formula, readable
+
+
+def test_show_writes_an_overlaid_figure(tmp_path):
+    out = tmp_path / "fig.svg"
+    result = runner.invoke(app, ["show", "swish", "leaky_relu(0.2)", "swiglu", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert text.startswith("<?xml") and "swish" in text and "leaky_relu(negative_slope=0.2)" in text
+    assert "gain" in result.output and "Ramachandran" in result.output
+
+
+def test_real_entry_point_errors_exit_2_with_one_clear_line(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "actlab.cli", "show", "gelu", "-o", str(tmp_path / "g.png")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = subprocess.run([sys.executable, "-m", "actlab.cli", "show", "swihs"], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "did you mean 'swish'" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "actlab.cli", "show", "softplus(beta=0)"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "softplus: parameter 'beta' = 0.0" in bad.stderr.replace("\n", " ")
+    bad = subprocess.run([sys.executable, "-m", "actlab.cli", "show", "relu", "-o", "x.gif"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and ".png, .svg, .pdf" in bad.stderr
+
+
+def test_show_softmax_prints_but_does_not_plot():
+    result = runner.invoke(app, ["show", "softmax"])
+    assert result.exit_code == 0 and "nothing to plot" in result.output
+
+
+def test_docs_are_generated_from_the_catalogue_and_up_to_date():
+    committed = (ROOT / "docs" / "activations.md").read_text(encoding="utf-8")
+    assert committed == catalog_docs.render("figures"), "docs/activations.md is stale: run `actlab docs`"
+    for name in actlab.names():
+        assert f"## {name}" in committed
+        if actlab.spec(name).kind != "normalizing":
+            assert (ROOT / "docs" / "figures" / f"{name}.png").exists()
+    assert "max(0, x) + a * x" in committed and "x * gate + (1 - gate) * x" in committed
+
+
+def test_docs_command_writes_files(tmp_path):
+    result = runner.invoke(app, ["docs", "--out", str(tmp_path), "--no-figures"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "activations.md").read_text().startswith("# Activation catalogue")
+
+
+@pytest.mark.parametrize("latex,text", [
+    (r"\frac{x}{1 + e^{-x}}", "x/(1 + e^(-x))"),
+    (r"\max(0,x) + a\min(0,x)", "max(0,x) + a min(0,x)"),
+    (r"\begin{cases} x & x > 0 \\ 0 & x \le 0 \end{cases}", "(x if x > 0; 0 if x ≤ 0)"),
+    (r"\sqrt{2/\pi}", "√(2/π)"),
+])
+def test_latex_to_text(latex, text):
+    assert latex_to_text(latex) == text
+
+
+def test_readme_python_example_runs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```python\n") + len("```python\n")
+    code = readme[start : readme.index("```", start)]
+    exec(compile(code, "README.md", "exec"), {})
