@@ -56,16 +56,22 @@ def _build_elementwise(spec: ActivationSpec) -> type[torch.autograd.Function]:
     names = tuple(spec.params)
 
     class ElementwiseFunction(torch.autograd.Function):
+        generate_vmap_rule = True  # torch.func.vmap/grad work through it (seed-vectorized training)
+
         @staticmethod
-        def forward(ctx, x, *values):
+        def forward(x, *values):
             params = dict(zip(names, values))
             cdt = compute_dtype(x.dtype)
-            y = spec.torch_forward(x.to(cdt), **_cast_params(params, cdt)).to(x.dtype)
+            return spec.torch_forward(x.to(cdt), **_cast_params(params, cdt)).to(x.dtype)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            x, *values = inputs
+            params = dict(zip(names, values))
             tensor_names = tuple(k for k, v in params.items() if isinstance(v, torch.Tensor))
             ctx.scalars = {k: v for k, v in params.items() if k not in tensor_names}
             ctx.tensor_names = tensor_names
             ctx.save_for_backward(x, *(params[k] for k in tensor_names))
-            return y
 
         @staticmethod
         def backward(ctx, grad_out):
@@ -96,14 +102,19 @@ def _build_gated(spec: ActivationSpec) -> type[torch.autograd.Function]:
     names = tuple(spec.params)
 
     class GatedFunction(torch.autograd.Function):
+        generate_vmap_rule = True
+
         @staticmethod
-        def forward(ctx, x, *values):
+        def forward(x, *values):
             params = dict(zip(names, values))
             cdt = compute_dtype(x.dtype)
-            y = spec.torch_forward(x.to(cdt), **params).to(x.dtype)
-            ctx.params = params
+            return spec.torch_forward(x.to(cdt), **params).to(x.dtype)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            x, *values = inputs
+            ctx.params = dict(zip(names, values))
             ctx.save_for_backward(x)
-            return y
 
         @staticmethod
         def backward(ctx, grad_out):

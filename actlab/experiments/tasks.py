@@ -1,0 +1,189 @@
+"""Tasks: data + model family + default recipe, looked up by name like activations
+(``"mnist1d"``, ``"mnist1d(model=cnn)"``, ``"mnist1d-mlp(depth=32, norm=batch)"``).
+
+Every model takes its activation from a factory built on :func:`actlab.get`, so any catalogue entry (a trainable
+swish beta included) can be compared.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from torch import nn
+
+from actlab.catalog.parsing import parse_activation
+from actlab.catalog.spec import Param
+from actlab.errors import ActlabError, InvalidParameterError
+from actlab.experiments import data as datasets
+from actlab.experiments import models
+from actlab.experiments.recipe import Recipe
+
+
+class UnknownTaskError(ActlabError, LookupError):
+    def __init__(self, name: str):
+        close = difflib.get_close_matches(name, list(_TASKS), n=3)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(f"unknown task {name!r}{hint} (valid tasks: {', '.join(sorted(_TASKS))})")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    description: str
+    load: Callable[[Mapping[str, Any], str | None], datasets.Dataset]
+    build: Callable[[Mapping[str, Any], datasets.Dataset, models.ActFactory], nn.Module]
+    params: Mapping[str, Param] = field(default_factory=dict)
+    recipe: Recipe = Recipe()
+    target_accuracy: float = 0.5
+    needs_data_dir: bool = False
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task with validated parameters; ``text`` is its canonical string form (stored with every trial)."""
+
+    spec: TaskSpec
+    params: Mapping[str, Any]
+    data_dir: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def text(self) -> str:
+        shown = [f"{k}={v!r}" for k, v in self.params.items() if v != self.spec.params[k].default]
+        return f"{self.spec.name}({', '.join(shown)})" if shown else self.spec.name
+
+    def load(self) -> datasets.Dataset:
+        return self.spec.load(self.params, self.data_dir)
+
+    def build(self, dataset: datasets.Dataset, make_act: models.ActFactory) -> nn.Module:
+        return self.spec.build(self.params, dataset, make_act)
+
+
+_TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec) -> TaskSpec:
+    if spec.name in _TASKS:
+        raise ValueError(f"task {spec.name!r} is already registered")
+    _TASKS[spec.name] = spec
+    return spec
+
+
+def task_names() -> list[str]:
+    return sorted(_TASKS)
+
+
+def task_spec(name: str) -> TaskSpec:
+    try:
+        return _TASKS[name]
+    except KeyError:
+        raise UnknownTaskError(name) from None
+
+
+def resolve_task(text: str, data_dir: str | None = None, **params: Any) -> Task:
+    name, positional, inline = parse_activation(text)
+    spec = task_spec(name.strip().lower())
+    if positional:
+        raise InvalidParameterError(spec.name, None, tuple(positional), "task parameters are given as key=value")
+    merged = {**inline, **params}
+    values = {k: p.default for k, p in spec.params.items()}
+    for key, value in merged.items():
+        if key not in spec.params:
+            raise InvalidParameterError(spec.name, key, value,
+                                        f"task {spec.name} has no parameter {key!r}; its parameters are: "
+                                        f"{', '.join(spec.params) or 'none'}")
+        values[key] = spec.params[key].validate(spec.name, key, value)
+    if spec.needs_data_dir and not data_dir:
+        raise ActlabError(f"task {spec.name} reads local files: pass --data-dir FOLDER (nothing is downloaded)")
+    return Task(spec, values, str(data_dir) if data_dir else None)
+
+
+# ----- the built-in tasks --------------------------------------------------------------------------------
+
+_MODEL = Param("mlp", choices=("mlp", "cnn"), doc="model family")
+_NORM = Param("none", choices=("none", "batch", "layer"), doc="normalisation after each hidden layer")
+
+
+def _mnist1d_model(p, d, make_act):
+    if p["model"] == "cnn":
+        return models.cnn1d(d.input_shape[0], d.n_classes, make_act, channels=p["width"] // 8, norm=p["norm"])
+    return models.mlp(d.input_shape[0], [p["width"]] * p["depth"], d.n_classes, make_act, norm=p["norm"])
+
+
+register_task(TaskSpec(
+    name="mnist1d",
+    description="MNIST-1D (4000 train / 1000 test, length 40); MLP 40-256-256-10 or a small 1-D CNN",
+    load=lambda p, _: datasets.mnist1d(),
+    build=_mnist1d_model,
+    params={"model": _MODEL, "width": Param(256, low=1, doc="hidden width (CNN: width/8 channels)"),
+            "depth": Param(2, low=1, doc="hidden layers (MLP)"), "norm": _NORM},
+    recipe=Recipe(),
+    target_accuracy=0.6,
+))
+
+register_task(TaskSpec(
+    name="mnist1d-mlp",
+    description="Deep MLPs on MNIST-1D for depth studies: depth x width hidden layers with optional batch/layer norm",
+    load=lambda p, _: datasets.mnist1d(),
+    build=lambda p, d, a: models.mlp(d.input_shape[0], [p["width"]] * p["depth"], d.n_classes, a, norm=p["norm"]),
+    params={"depth": Param(8, low=1, doc="hidden layers"), "width": Param(64, low=1, doc="hidden width"),
+            "norm": _NORM},
+    recipe=Recipe(lr=3e-3, epochs=20),
+    target_accuracy=0.5,
+))
+
+
+def _digits_model(p, d, make_act):
+    if p["model"] == "cnn":
+        return models.cnn2d(1, d.n_classes, make_act, channels=16, image_side=8)
+    return models.mlp(64, [128, 128], d.n_classes, make_act)
+
+
+register_task(TaskSpec(
+    name="digits",
+    description="scikit-learn's 8x8 digits (1347 train / 450 test, fixed stratified split); MLP 64-128-128-10 or CNN",
+    load=lambda p, _: datasets.digits(),
+    build=_digits_model,
+    params={"model": _MODEL},
+    recipe=Recipe(lr=3e-3, batch_size=64, epochs=30, weight_decay=0.01),
+    target_accuracy=0.9,
+))
+
+
+def _image_model(p, d, make_act):
+    c, h = d.input_shape[0], d.input_shape[-1]
+    if p["model"] == "cnn":
+        return models.cnn2d(c, d.n_classes, make_act, channels=32, image_side=0)
+    return models.mlp(c * h * h, [256, 256], d.n_classes, make_act)
+
+
+for _name, _desc in (("mnist", "MNIST"), ("fashion-mnist", "Fashion-MNIST")):
+    register_task(TaskSpec(
+        name=_name,
+        description=f"{_desc} from the four IDX files in --data-dir (gzipped or not); MLP 784-256-256-10 or CNN",
+        load=lambda p, dd, _n=_name: datasets.idx_dataset(_n, dd),
+        build=_image_model,
+        params={"model": _MODEL},
+        recipe=Recipe(lr=1e-3, batch_size=128, epochs=10, weight_decay=0.01),
+        target_accuracy=0.9 if _name == "mnist" else 0.8,
+        needs_data_dir=True,
+    ))
+
+register_task(TaskSpec(
+    name="cifar10",
+    description="CIFAR-10 from the binary batches (data_batch_1..5.bin, test_batch.bin) in --data-dir; MLP or CNN",
+    load=lambda p, dd: datasets.cifar10(dd),
+    build=_image_model,
+    params={"model": Param("cnn", choices=("mlp", "cnn"), doc="model family")},
+    recipe=Recipe(lr=1e-3, batch_size=128, epochs=20, weight_decay=0.05),
+    target_accuracy=0.5,
+    needs_data_dir=True,
+))

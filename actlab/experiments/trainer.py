@@ -1,0 +1,289 @@
+"""Train every seed of one trial group at once.
+
+The seed-vectorized path stacks the S models' parameters (torch.func.stack_module_state) and runs forward,
+backward and the optimizer step for all seeds as one batched computation (vmap over functional_call); it is
+mathematically the same as training each seed alone, which ``per-seed`` mode does (and a test compares). Models
+that cannot be batched (BatchNorm keeps running statistics, updated in place) fall back to the per-seed loop,
+and the result says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+import actlab
+from actlab.experiments.data import Dataset
+from actlab.experiments.optim import FunctionalOptimizer
+from actlab.experiments.recipe import Recipe
+from actlab.experiments.seeding import derive_seed
+from actlab.experiments.tasks import Task
+from actlab.nn import Activation
+
+EVAL_CHUNK = 2048
+DEAD_BATCH = 512
+
+
+@dataclass
+class EpochRow:
+    epoch: int
+    train_loss: float
+    test_loss: float
+    test_acc: float
+    dead_fraction: float
+    train_seconds: float
+
+
+@dataclass
+class TrialResult:
+    seed_index: int
+    init_seed: int
+    data_seed: int
+    lr: float
+    epochs: list[EpochRow] = field(default_factory=list)
+    diverged_epoch: int | None = None
+    vectorized: bool = True
+    note: str = ""
+    activation_params: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "diverged" if self.diverged_epoch is not None else "ok"
+
+
+def make_activation_factory(activation: str, trainable: bool):
+    actlab.get(activation, trainable=trainable)  # validate before any model is built
+    return lambda: actlab.get(activation, trainable=trainable)
+
+
+def _init_weights(model: nn.Module, scheme: str, activation: str) -> None:
+    if scheme == "default":
+        return
+    gain = 1.0
+    if scheme == "kaiming":
+        resolved = actlab.catalog.resolve(activation)
+        measured = resolved.spec.measure(**resolved.params).gain
+        gain = measured if measured else 1.0
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            fan_in = m.weight[0].numel()
+            fan_out = m.weight.shape[0] * m.weight[0][0].numel()
+            std = {"kaiming": gain / math.sqrt(fan_in), "lecun": 1.0 / math.sqrt(fan_in),
+                   "xavier": math.sqrt(2.0 / (fan_in + fan_out))}[scheme]
+            with torch.no_grad():
+                m.weight.normal_(0.0, std)
+                if m.bias is not None:
+                    m.bias.zero_()
+
+
+def build_models(task: Task, dataset: Dataset, activation: str, trainable: bool, recipe: Recipe, base_seed: int,
+                 seed_indices: Sequence[int]) -> list[nn.Module]:
+    """One model per seed index, initialised from derive_seed(base, task, i, "init"): activations with the same
+    parameter shapes get identical initial weights for the same seed index."""
+    make_act = make_activation_factory(activation, trainable)
+    out = []
+    for i in seed_indices:
+        torch.manual_seed(derive_seed(base_seed, task.text, i, "init"))
+        model = task.build(dataset, make_act)
+        _init_weights(model, recipe.init, activation)
+        out.append(model)
+    return out
+
+
+def can_vectorize(model: nn.Module) -> tuple[bool, str]:
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            return False, "BatchNorm updates running statistics in place; trained seed by seed"
+    return True, ""
+
+
+def _decay_flags(model: nn.Module) -> dict[str, bool]:
+    act_params = {id(p) for m in model.modules() if isinstance(m, Activation) for p in m.parameters()}
+    return {k: p.dim() >= 2 and id(p) not in act_params for k, p in model.named_parameters()}
+
+
+class DeadUnitProbe:
+    """Forward hooks on the activation modules: a unit is dead when the activation's derivative is zero for every
+    example of the evaluation batch (ReLU units stuck below 0)."""
+
+    def __init__(self, model: nn.Module):
+        self.sites = [m for m in model.modules() if isinstance(m, Activation) and m.spec.kind == "elementwise"]
+        self.active = False
+        self.dead = 0
+        self.total = 0
+        for m in self.sites:
+            m.register_forward_hook(self._hook)
+
+    def _hook(self, module, inputs, output):
+        if not self.active:
+            return
+        x = inputs[0].detach().float()
+        params = {k: (v.detach().float() if isinstance(v, torch.Tensor) else v) for k, v in module.parameter_values().items()}
+        d = module.spec.torch_derivative(x, **params) if module.spec.name != "prelu" else torch.where(
+            x > 0, torch.ones_like(x), torch.zeros_like(x) + params["init"].reshape(-1)[0])
+        zero = (d == 0).reshape(x.shape[0], -1).all(dim=0)
+        self.dead += int(zero.sum())
+        self.total += zero.numel()
+
+    def fraction(self) -> float:
+        return self.dead / self.total if self.total else 0.0
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, probe: DeadUnitProbe, state: tuple[dict, dict] | None, x: torch.Tensor,
+             y: torch.Tensor) -> tuple[float, float, float]:
+    """(test loss, test accuracy, dead-unit fraction) for one seed; ``state`` = that seed's (params, buffers)."""
+    was_training = model.training
+    model.eval()
+    run = (lambda inp: functional_call(model, state, (inp,))) if state is not None else model
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(x), EVAL_CHUNK):
+        out = run(x[i : i + EVAL_CHUNK])
+        loss_sum += float(F.cross_entropy(out, y[i : i + EVAL_CHUNK], reduction="sum"))
+        correct += int((out.argmax(-1) == y[i : i + EVAL_CHUNK]).sum())
+    probe.active, probe.dead, probe.total = True, 0, 0
+    run(x[:DEAD_BATCH])
+    probe.active = False
+    model.train(was_training)
+    return loss_sum / len(x), correct / len(x), probe.fraction()
+
+
+def _orders(n: int, data_seeds: Sequence[int], epoch: int) -> torch.Tensor:
+    """Each seed's permutation of the training set for this epoch, from its own generator."""
+    perms = []
+    for s in data_seeds:
+        g = torch.Generator().manual_seed((s + 1_000_003 * epoch) % (1 << 63))
+        perms.append(torch.randperm(n, generator=g))
+    return torch.stack(perms)
+
+
+def _activation_params(model: nn.Module) -> dict[str, float]:
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, Activation):
+            for pname, p in m.named_parameters():
+                if p.numel() == 1:
+                    out[f"{name}.{pname}"] = float(p.detach())
+    return out
+
+
+def train_group(task: Task, dataset: Dataset, activation: str, trainable: bool, recipe: Recipe, base_seed: int,
+                seed_indices: Sequence[int], *, lr: float | None = None, mode: str = "auto",
+                progress=None) -> list[TrialResult]:
+    """Train all seeds of one (activation, task, recipe) group; ``mode``: auto | vectorized | per-seed."""
+    lr = recipe.lr if lr is None else lr
+    models = build_models(task, dataset, activation, trainable, recipe, base_seed, seed_indices)
+    data_seeds = [derive_seed(base_seed, task.text, i, "data") for i in seed_indices]
+    init_seeds = [derive_seed(base_seed, task.text, i, "init") for i in seed_indices]
+    ok, why = can_vectorize(models[0])
+    vectorize = (mode == "vectorized") or (mode == "auto" and ok and len(models) > 1)
+    if mode == "vectorized" and not ok:
+        raise ValueError(f"cannot vectorize this model: {why}")
+    results = [TrialResult(i, s_init, s_data, lr, vectorized=vectorize, note="" if vectorize else why)
+               for i, s_init, s_data in zip(seed_indices, init_seeds, data_seeds)]
+    torch.manual_seed(derive_seed(base_seed, task.text, seed_indices[0], "noise"))  # rrelu, dropout
+    if vectorize:
+        _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress)
+    else:
+        for model, res, ds in zip(models, results, data_seeds):
+            _train_one(model, dataset, recipe, lr, ds, res, progress)
+    return results
+
+
+def _steps_per_epoch(n: int, batch: int) -> int:
+    return (n + batch - 1) // batch
+
+
+def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress):
+    x, y = dataset.x_train, dataset.y_train
+    n = len(x)
+    params, buffers = stack_module_state(models)
+    params = {k: v.detach() for k, v in params.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    probe_model = models[0]
+    probe = DeadUnitProbe(probe_model)
+    decay = _decay_flags(models[0])
+    opt = FunctionalOptimizer(recipe, params, decay, recipe.epochs * _steps_per_epoch(n, recipe.batch_size), lr)
+
+    def loss_fn(p, b, xb, yb):
+        return F.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
+
+    step = vmap(grad_and_value(loss_fn), in_dims=(0, 0, 0, 0), randomness="different")
+    S = len(models)
+    for epoch in range(1, recipe.epochs + 1):
+        order = _orders(n, data_seeds, epoch)
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros(S)
+        for i in range(0, n, recipe.batch_size):
+            idx = order[:, i : i + recipe.batch_size]
+            grads, loss = step(params, buffers, x[idx], y[idx])
+            opt.step(params, grads)
+            loss_sum += loss.detach() * idx.shape[1]
+        seconds = time.perf_counter() - t0
+        for s, res in enumerate(results):
+            state = ({k: v[s] for k, v in params.items()}, {k: v[s] for k, v in buffers.items()})
+            test_loss, acc, dead = evaluate(probe_model, probe, state, dataset.x_test, dataset.y_test)
+            train_loss = float(loss_sum[s]) / n
+            res.epochs.append(EpochRow(epoch, train_loss, test_loss, acc, dead, seconds / S))
+            if res.diverged_epoch is None and not math.isfinite(train_loss):
+                res.diverged_epoch = epoch
+        if progress is not None:
+            progress(epoch, recipe.epochs)
+    for s, res in enumerate(results):
+        with torch.no_grad():
+            for k, p in probe_model.named_parameters():
+                p.copy_(params[k][s])
+        res.activation_params = _activation_params(probe_model)
+
+
+def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
+    x, y = dataset.x_train, dataset.y_train
+    n = len(x)
+    named = dict(model.named_parameters())
+    probe = DeadUnitProbe(model)
+    opt = FunctionalOptimizer(recipe, {k: p.detach() for k, p in named.items()}, _decay_flags(model),
+                              recipe.epochs * _steps_per_epoch(n, recipe.batch_size), lr)
+    model.train()
+    for epoch in range(1, recipe.epochs + 1):
+        order = _orders(n, [data_seed], epoch)[0]
+        t0 = time.perf_counter()
+        loss_sum = 0.0
+        for i in range(0, n, recipe.batch_size):
+            idx = order[i : i + recipe.batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            grads = torch.autograd.grad(loss, list(named.values()))
+            opt.step({k: p.data for k, p in named.items()}, dict(zip(named, grads)))
+            loss_sum += float(loss.detach()) * len(idx)
+        seconds = time.perf_counter() - t0
+        test_loss, acc, dead = evaluate(model, probe, None, dataset.x_test, dataset.y_test)
+        train_loss = loss_sum / n
+        res.epochs.append(EpochRow(epoch, train_loss, test_loss, acc, dead, seconds))
+        if res.diverged_epoch is None and not math.isfinite(train_loss):
+            res.diverged_epoch = epoch
+        if progress is not None:
+            progress(epoch, recipe.epochs)
+    res.activation_params = _activation_params(model)
+
+
+def summarize(result: TrialResult, target_accuracy: float) -> dict[str, Any]:
+    accs = [e.test_acc for e in result.epochs]
+    reached = next((e.epoch for e in result.epochs if e.test_acc >= target_accuracy), None)
+    finite_time = [e.train_seconds for e in result.epochs]
+    return {
+        "final_acc": accs[-1] if accs else float("nan"),
+        "best_acc": max(accs) if accs else float("nan"),
+        "epochs_to_target": reached,
+        "auc": sum(accs) / len(accs) if accs else float("nan"),
+        "s_per_epoch": sum(finite_time) / len(finite_time) if finite_time else float("nan"),
+        "train_seconds": sum(finite_time),
+        "dead_final": result.epochs[-1].dead_fraction if result.epochs else float("nan"),
+        "final_train_loss": result.epochs[-1].train_loss if result.epochs else float("nan"),
+    }
