@@ -119,6 +119,154 @@ def docs(
     console.print(f"wrote {path}")
 
 
+@app.command()
+def tasks() -> None:
+    """The tasks that `actlab compare --task` accepts, with their parameters."""
+    from rich.markup import escape
+
+    from actlab.experiments.tasks import task_names, task_spec
+
+    table = Table(title="actlab tasks", header_style="bold")
+    for col in ("task", "parameters", "target acc", "default recipe", "description"):
+        table.add_column(col, overflow="fold")
+    for name in task_names():
+        t = task_spec(name)
+        params = ", ".join(f"{k}={p.default!r}" for k, p in t.params.items()) or "-"
+        r = t.recipe
+        recipe = f"{r.optimizer} lr={r.lr:g} bs={r.batch_size} epochs={r.epochs} wd={r.weight_decay:g}"
+        table.add_row(name, escape(params), f"{100 * t.target_accuracy:.0f}%", recipe, escape(t.description))
+    console.print(table)
+
+
+@app.command()
+def compare(
+    activations: List[str] = typer.Argument(None, help="activations, e.g. swish leaky_relu 'swish(trainable=True)'"),
+    task: Optional[str] = typer.Option(None, "--task", "-t", help="task (actlab tasks), default mnist1d"),
+    seeds: Optional[int] = typer.Option(None, "--seeds", "-n", help="seeds per activation (default 10)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="epochs (default: the task's recipe)"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="learning rate (default: the task's recipe)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adamw | adam | sgd"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
+    init: Optional[str] = typer.Option(None, "--init", help="default | kaiming | xavier | lecun"),
+    tune_lr: Optional[str] = typer.Option(None, "--tune-lr", help="comma-separated rates chosen per activation on a "
+                                          "validation split, e.g. 3e-4,1e-3,3e-3"),
+    study_file: Optional[Path] = typer.Option(None, "--study", help="a TOML study file (flags override it)"),
+    study_name: Optional[str] = typer.Option(None, "--name", help="name stored with the trials"),
+    store: Optional[str] = typer.Option(None, "--store", help="results database (default runs/actlab.db)"),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="folder with local data files (mnist, cifar10)"),
+    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", help="worker processes (default 1: in-process)"),
+    base_seed: Optional[int] = typer.Option(None, "--base-seed"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="auto | vectorized | per-seed"),
+    force: bool = typer.Option(False, "--force", help="retrain trials already in the store"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="only the final table"),
+) -> None:
+    """Train the same model with each activation over paired seeds; report accuracy with confidence intervals,
+    convergence, cost, dead units and honest pairwise verdicts."""
+    from dataclasses import replace
+
+    from actlab.experiments.compare import run_comparison
+    from actlab.experiments.config import StudyConfig, load_study_file, merge
+    from actlab.experiments.recipe import ConfigError
+    from actlab.report.tables import print_comparison
+
+    rates = None
+    if tune_lr is not None:
+        try:
+            rates = tuple(float(v) for v in tune_lr.split(",") if v.strip())
+        except ValueError:
+            raise ConfigError(f"--tune-lr {tune_lr!r}: expected comma-separated numbers such as 3e-4,1e-3") from None
+        if not rates:
+            raise ConfigError("--tune-lr: give at least one learning rate")
+    if study_file is not None:
+        config = load_study_file(study_file)
+        if activations:
+            config = replace(config, activations=tuple(activations))
+    else:
+        if not activations:
+            raise ConfigError("give at least one activation to compare (or --study FILE.toml)")
+        config = StudyConfig(activations=tuple(activations))
+    config = merge(config, task=task, seeds=seeds, tune_lr=rates, store=store, study=study_name, data_dir=data_dir,
+                   jobs=jobs, base_seed=base_seed, mode=mode, epochs=epochs, lr=lr, batch_size=batch_size,
+                   optimizer=optimizer, weight_decay=weight_decay, init=init)
+    config = replace(config, force=force)
+    StudyConfig(**{**config.__dict__})  # validate the merged values
+    reporter = _Reporter(quiet)
+    with reporter:
+        result = run_comparison(config, progress=reporter)
+    print_comparison(result, console if console.is_terminal else Console(width=160))
+    if result.failures:
+        raise typer.Exit(1)
+
+
+class _Reporter:
+    """Progress: a rich bar (trials done/total, ETA) on a terminal, plain lines otherwise."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.progress = None
+        self.task_id = None
+        self.done = 0
+
+    def __enter__(self):
+        if not self.quiet and console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("trials"), TimeRemainingColumn(), console=console)
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, event, payload):
+        if self.quiet:
+            return
+        if event == "plan":
+            phase = "tuning lr" if payload["phase"] == "tune" else "training"
+            if self.progress is not None:
+                self.task_id = self.progress.add_task(phase, total=max(payload["trials"], 1))
+                if payload["trials"] == 0:
+                    self.progress.update(self.task_id, completed=1)
+            else:
+                console.print(f"{phase}: {payload['trials']} trials in {payload['groups']} groups "
+                              f"({payload['skipped']} already in the store)")
+        elif event == "group_done":
+            if self.progress is not None:
+                self.progress.advance(self.task_id, len(payload.seed_indices))
+            else:
+                console.print(f"  done: {payload.activation}{'[trainable]' if payload.trainable else ''} "
+                              f"lr={payload.lr:g} ({len(payload.seed_indices)} seeds)", highlight=False)
+        elif event == "group_failed":
+            job, err = payload
+            console.print(f"  [red]failed[/red]: {job.activation} lr={job.lr:g}: {err}", highlight=False)
+
+
+@app.command()
+def export(
+    store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
+    output: Path = typer.Option(..., "-o", "--output", help="file to write"),
+    fmt: str = typer.Option("csv", "--format", help="csv | parquet"),
+    epochs: bool = typer.Option(False, "--epochs", help="export the per-epoch rows instead of one row per trial"),
+) -> None:
+    """Export stored trials as CSV or Parquet."""
+    from actlab.experiments.store import load_results
+
+    if fmt not in ("csv", "parquet"):
+        raise ActlabError(f"--format {fmt!r}: expected csv or parquet")
+    frame = load_results(store, epochs=epochs)
+    if fmt == "csv":
+        frame.to_csv(output, index=False)
+    else:
+        try:
+            frame.to_parquet(output, index=False)
+        except ImportError as exc:
+            raise ActlabError(f"--format parquet needs pyarrow: pip install 'actlab[parquet]' ({exc})") from None
+    console.print(f"wrote {len(frame)} rows to {output}")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     try:
         app(args=argv, standalone_mode=False)

@@ -1,0 +1,139 @@
+"""A study: which activations, on which task, with which recipe and seeds. Built from CLI flags or a TOML file.
+
+TOML keys (all optional except ``activations``)::
+
+    activations = ["swish", "leaky_relu", "swish(beta=1.0, trainable=True)"]
+    task = "mnist1d"            # or "mnist1d-mlp(depth=32, norm='batch')"
+    seeds = 10
+    base_seed = 0
+    tune_lr = [3e-4, 1e-3, 3e-3] # optional: choose each activation's lr on a validation split
+    tune_seeds = 3
+    validation_fraction = 0.2
+    store = "runs/actlab.db"
+    study = "my-study"
+    data_dir = "/data/mnist"
+    jobs = 1
+    mode = "auto"               # auto | vectorized | per-seed
+    [recipe]
+    optimizer = "adamw"  lr = 0.01  batch_size = 100  epochs = 25  weight_decay = 0.05  schedule = "cosine"
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from actlab.experiments.recipe import ConfigError, Recipe
+
+DEFAULT_STORE = "runs/actlab.db"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    activations: tuple[str, ...]
+    task: str = "mnist1d"
+    seeds: int = 10
+    base_seed: int = 0
+    recipe: Recipe | None = None  # None: the task's default recipe
+    tune_lr: tuple[float, ...] = ()
+    tune_seeds: int = 3
+    validation_fraction: float = 0.2
+    store: str = DEFAULT_STORE
+    study: str | None = None
+    data_dir: str | None = None
+    jobs: int = 1
+    mode: str = "auto"
+    force: bool = False
+    recipe_overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.activations:
+            raise ConfigError("activations: give at least one activation to compare")
+        for key, minimum in (("seeds", 1), ("tune_seeds", 1), ("jobs", 1)):
+            v = getattr(self, key)
+            if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+                raise ConfigError(f"{key} = {v!r} is not allowed; expected an integer >= {minimum}")
+        if not isinstance(self.base_seed, int) or isinstance(self.base_seed, bool) or self.base_seed < 0:
+            raise ConfigError(f"base_seed = {self.base_seed!r} is not allowed; expected an integer >= 0")
+        for lr in self.tune_lr:
+            if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (lr > 0 and math.isfinite(lr)):
+                raise ConfigError(f"tune_lr: {lr!r} is not allowed; every learning rate must be a number > 0")
+        if not (isinstance(self.validation_fraction, float) and 0 < self.validation_fraction < 1):
+            raise ConfigError(f"validation_fraction = {self.validation_fraction!r}; expected a number in (0, 1)")
+        if self.mode not in ("auto", "vectorized", "per-seed"):
+            raise ConfigError(f"mode = {self.mode!r}; expected auto, vectorized or per-seed")
+
+    def with_recipe(self, default: Recipe) -> Recipe:
+        return Recipe.from_mapping(dict(self.recipe_overrides), base=self.recipe or default)
+
+
+_TOP_KEYS = {f.name for f in fields(StudyConfig)} - {"recipe_overrides", "force"}
+_TYPES = {"activations": list, "task": str, "seeds": int, "base_seed": int, "tune_lr": list, "tune_seeds": int,
+          "validation_fraction": (float, int), "store": str, "study": str, "data_dir": str, "jobs": int, "mode": str,
+          "recipe": dict, "backend": str}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"study file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"study file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def config_from_mapping(raw: Mapping[str, Any], source: str = "study") -> StudyConfig:
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _TYPES:
+            raise ConfigError(f"{source}: unknown key {key!r}; known keys: {', '.join(sorted(_TYPES))}")
+        expected = _TYPES[key]
+        if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
+            name = expected.__name__ if isinstance(expected, type) else "number"
+            raise ConfigError(f"{source}: key {key!r} = {value!r} should be a {name}")
+        values[key] = value
+    if values.pop("backend", "local") != "local":
+        raise ConfigError(f"{source}: backend {raw['backend']!r} is not available yet; use 'local'")
+    recipe = values.pop("recipe", None)
+    if "activations" in values:
+        acts = values["activations"]
+        if not all(isinstance(a, str) for a in acts):
+            raise ConfigError(f"{source}: key 'activations' must be a list of strings")
+        values["activations"] = tuple(acts)
+    if "tune_lr" in values:
+        values["tune_lr"] = tuple(values["tune_lr"])
+    if "validation_fraction" in values:
+        values["validation_fraction"] = float(values["validation_fraction"])
+    if recipe is not None:
+        try:
+            Recipe.from_mapping(recipe)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: [recipe] {exc}") from None
+        values["recipe_overrides"] = dict(recipe)
+    if "activations" not in values:
+        raise ConfigError(f"{source}: missing key 'activations'")
+    return StudyConfig(**values)
+
+
+def load_study_file(path: str | Path) -> StudyConfig:
+    """Read a study file; unknown keys or wrong types raise ConfigError naming the key and the file."""
+    return config_from_mapping(_read_toml(Path(path)), source=str(path))
+
+
+def merge(config: StudyConfig, **changes: Any) -> StudyConfig:
+    """Override fields (CLI flags given explicitly win over the study file); recipe keys go to the recipe."""
+    recipe_keys = {f.name for f in fields(Recipe)}
+    recipe = dict(config.recipe_overrides)
+    top = {}
+    for k, v in changes.items():
+        if v is None:
+            continue
+        (recipe if k in recipe_keys else top)[k] = v
+    return replace(config, recipe_overrides=recipe, **top)

@@ -1,0 +1,76 @@
+"""Terminal tables for a comparison: per-activation results and the pairwise verdicts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
+
+
+def results_rows(result) -> list[dict[str, Any]]:
+    """One plain row per activation: the numbers the table, the markdown summary and the report show."""
+    by = result.by_activation()
+    rows = []
+    for s in result.summaries:
+        trials = by.get(s.activation, [])
+        reached = [t["epochs_to_target"] for t in trials if t["epochs_to_target"] is not None]
+        finite = lambda key: [t[key] for t in trials if t[key] is not None]  # noqa: E731
+        rows.append({
+            "activation": s.activation,
+            "lr": result.chosen_lr.get(s.activation),
+            "n": s.n,
+            "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high,
+            "best": max(finite("best_acc"), default=math.nan),
+            "epochs_to_target": (sum(reached) / len(reached)) if reached else None,
+            "reached": len(reached),
+            "s_per_epoch": (sum(finite("s_per_epoch")) / len(finite("s_per_epoch"))) if finite("s_per_epoch") else None,
+            "dead": (sum(finite("dead_final")) / len(finite("dead_final"))) if finite("dead_final") else None,
+            "diverged": sum(1 for t in trials if t["status"] == "diverged"),
+        })
+    return rows
+
+
+def comparison_table(result) -> Table:
+    target = result.task.spec.target_accuracy
+    table = Table(title=escape(f"{result.study}  ({result.summaries[0].n if result.summaries else 0} seeds, "
+                               f"{result.recipe.epochs} epochs)"), header_style="bold")
+    for col, just in (("activation", "left"), ("lr", "right"), ("test acc % mean [95% CI]", "right"),
+                      ("best %", "right"), (f"epochs to {100 * target:.0f}%", "right"), ("s/epoch", "right"),
+                      ("dead units", "right"), ("diverged", "right")):
+        table.add_column(col, justify=just)
+    for r in results_rows(result):
+        ett = "-" if r["epochs_to_target"] is None else f"{r['epochs_to_target']:.1f} ({r['reached']}/{r['n']})"
+        table.add_row(
+            escape(r["activation"]), f"{r['lr']:.3g}" if r["lr"] is not None else "-",
+            f"{_pct(r['mean'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]", _pct(r["best"]), ett,
+            "-" if r["s_per_epoch"] is None else f"{r['s_per_epoch']:.3f}",
+            "-" if r["dead"] is None else f"{100 * r['dead']:.1f}%", str(r["diverged"]),
+        )
+    return table
+
+
+def print_comparison(result, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(comparison_table(result))
+    if result.tuning:
+        for label, means in result.tuning.items():
+            shown = ", ".join(f"{lr:g}: {100 * m:.1f}%" for lr, m in means.items() if m > -math.inf)
+            console.print(escape(f"lr for {label} chosen on the validation split: {result.chosen_lr[label]:g} "
+                                 f"(mean validation accuracy {shown})"))
+    console.print("[bold]Verdicts[/bold] (paired by seed; 95% BCa interval of the difference in test accuracy; "
+                  "Wilcoxon signed-rank, Holm-corrected):")
+    for p in result.pairs:
+        console.print("  " + escape(p.verdict()))
+    if result.warning:
+        console.print(f"[yellow]warning:[/yellow] {escape(result.warning)}")
+    for f in result.failures:
+        console.print(f"[red]failed group[/red] {escape(f.job.activation)} (lr {f.job.lr:g}): {escape(f.error or '')}")
+    console.print(escape(f"{result.ran} trials trained, {result.skipped} taken from the store "
+                         f"{result.config.store} in {result.wall_seconds:.1f} s"))
