@@ -21,7 +21,7 @@ from actlab.errors import ActlabError
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="actlab: a laboratory for neural-network activation functions.")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 

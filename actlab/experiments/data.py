@@ -165,7 +165,7 @@ def idx_dataset(name: str, data_dir: str) -> Dataset:
             raise DataError(f"{data_dir}: {split} images ({len(parts[f'{split}_images'])}) and labels "
                             f"({len(parts[f'{split}_labels'])}) differ in count")
     mean, std = parts["train_images"].mean() / 255.0, parts["train_images"].std() / 255.0 + 1e-8
-    to_x = lambda a: torch.from_numpy(((a.astype(np.float32) / 255.0 - mean) / std)[:, None])  # noqa: E731
+    to_x = lambda a: torch.from_numpy(((a.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)[:, None])  # noqa: E731
     labels = np.concatenate([parts["train_labels"], parts["test_labels"]])
     n_classes = int(labels.max()) + 1 if labels.size else 10
     return Dataset(name, to_x(parts["train_images"]), torch.from_numpy(parts["train_labels"].astype(np.int64)),

@@ -1,0 +1,226 @@
+"""The comparison pipeline end to end: store, resume (also after SIGKILL), determinism, tune-lr, config errors,
+statistics and the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import actlab
+from actlab.cli import app
+from actlab.experiments import stats
+from actlab.experiments.compare import run_comparison
+from actlab.experiments.config import StudyConfig, load_study_file
+from actlab.experiments.recipe import ConfigError, Recipe
+from actlab.experiments.store import Store, StoreError
+
+QUICK = {"epochs": 2, "batch_size": 200}
+runner = CliRunner()
+
+
+def quick(store, *acts, seeds=3, **kw):
+    return StudyConfig(activations=tuple(acts), seeds=seeds, store=str(store), recipe_overrides=QUICK, **kw)
+
+
+def test_resume_skips_stored_trials_and_force_reruns(tmp_path):
+    db = tmp_path / "r.db"
+    first = run_comparison(quick(db, "relu", "tanh"), command="t")
+    assert (first.ran, first.skipped) == (6, 0)
+    again = run_comparison(quick(db, "relu", "tanh"), command="t")
+    assert (again.ran, again.skipped) == (0, 6)
+    assert [s.mean for s in again.summaries] == [s.mean for s in first.summaries]
+    more = run_comparison(quick(db, "relu", "tanh", seeds=4), command="t")
+    assert (more.ran, more.skipped) == (2, 6)
+    forced = run_comparison(StudyConfig(**{**quick(db, "relu", "tanh").__dict__, "force": True}), command="t")
+    assert forced.ran == 6
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 8
+        assert c.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 16
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_same_command_twice_gives_identical_numbers(tmp_path):
+    a = run_comparison(quick(tmp_path / "a.db", "swish", "leaky_relu"), command="t")
+    b = run_comparison(quick(tmp_path / "b.db", "swish", "leaky_relu"), command="t")
+    key = lambda t: (t["activation"], t["seed_index"])  # noqa: E731
+    rows_a = sorted(a.trials, key=key)
+    rows_b = sorted(b.trials, key=key)
+    assert [(r["final_acc"], r["final_train_loss"]) for r in rows_a] == [(r["final_acc"], r["final_train_loss"])
+                                                                         for r in rows_b]
+
+
+def test_sigkill_mid_sweep_loses_only_trials_in_flight(tmp_path):
+    db = tmp_path / "k.db"
+    acts = ["relu", "tanh", "elu", "sigmoid", "softsign", "mish"]
+    cmd = [sys.executable, "-m", "actlab.cli", "compare", *acts, "--seeds", "2", "--epochs", "3",
+           "--batch-size", "200", "--store", str(db), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    stored = 0
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as c:
+                    stored = c.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+            except sqlite3.Error:
+                stored = 0
+            if stored >= 2:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the sweep finished before it could be killed: {proc.stderr.read()}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db) as c:
+        after_kill = c.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+        orphans = c.execute("SELECT COUNT(*) FROM epochs WHERE trial_key NOT IN (SELECT trial_key FROM trials)"
+                            ).fetchone()[0]
+    assert 2 <= after_kill < 12 and orphans == 0
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 12
+        assert c.execute("SELECT COUNT(DISTINCT trial_key) FROM trials").fetchone()[0] == 12
+        assert c.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 36
+        killed_rows = c.execute("SELECT activation, seed_index, final_acc FROM trials ORDER BY activation, seed_index"
+                                ).fetchall()
+    clean = run_comparison(StudyConfig(activations=tuple(acts), seeds=2, store=str(tmp_path / "clean.db"),
+                                       recipe_overrides={"epochs": 3, "batch_size": 200}), command="t")
+    assert sorted((t["activation"], t["seed_index"], t["final_acc"]) for t in clean.trials) == killed_rows
+
+
+def test_tune_lr_chooses_on_validation_and_stores_the_choice(tmp_path):
+    db = tmp_path / "t.db"
+    res = run_comparison(quick(db, "relu", "swish", seeds=2, tune_lr=(1e-4, 1e-2), tune_seeds=2), command="t")
+    assert set(res.tuning) == {"relu", "swish"}
+    for label, lr in res.chosen_lr.items():
+        assert lr == max(res.tuning[label], key=res.tuning[label].get)
+        assert all(t["lr"] == lr for t in res.trials if t["activation"] == label)
+    frame = actlab.load_results(db)
+    tune = frame[frame.phase == "tune"]
+    assert len(tune) == 2 * 2 * 2 and set(tune.lr) == {1e-4, 1e-2}
+    assert res.chosen_lr["relu"] == 1e-2  # 1e-4 barely moves in 2 epochs
+
+
+def test_store_errors_leave_files_untouched(tmp_path):
+    text = tmp_path / "notes.db"
+    text.write_text("my precious notes")
+    with pytest.raises(StoreError, match="not an actlab results database"):
+        Store(text)
+    assert text.read_text() == "my precious notes"
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(StoreError, match="not an actlab results store.*customers"):
+        Store(other)
+    with pytest.raises(StoreError, match="directory"):
+        Store(tmp_path)
+
+
+def test_unwritable_store_path_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot open the store"):
+        Store(blocker / "sub" / "actlab.db")
+
+
+def test_config_errors_name_the_key(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('activations = ["relu"]\nseed = 3\n')
+    with pytest.raises(ConfigError, match="unknown key 'seed'"):
+        load_study_file(f)
+    f.write_text('activations = ["relu"]\nseeds = "ten"\n')
+    with pytest.raises(ConfigError, match="'seeds' = 'ten' should be a int"):
+        load_study_file(f)
+    f.write_text('activations = ["relu"]\n[recipe]\nepoch = 3\n')
+    with pytest.raises(ConfigError, match=r"\[recipe\].*unknown key 'epoch'"):
+        load_study_file(f)
+    f.write_text('activations = ["relu"\n')
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_study_file(f)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_study_file(tmp_path / "missing.toml")
+    for kwargs, pattern in (({"seeds": 0}, "seeds = 0"), ({"jobs": -1}, "jobs = -1"), ({"tune_lr": (0.0,)}, "tune_lr")):
+        with pytest.raises(ConfigError, match=pattern):
+            StudyConfig(activations=("relu",), **kwargs)
+    for kwargs, pattern in (({"lr": 0}, "lr = 0"), ({"epochs": 0}, "epochs = 0"), ({"batch_size": -5}, "batch_size"),
+                            ({"optimizer": "lion"}, "optimizer = 'lion'")):
+        with pytest.raises(ConfigError, match=pattern):
+            Recipe(**kwargs)
+
+
+def test_study_file_runs(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text(f'activations = ["relu", "swish(trainable=True)"]\nseeds = 2\nstore = "{tmp_path / "s.db"}"\n'
+                 '[recipe]\nepochs = 1\nbatch_size = 500\n')
+    result = runner.invoke(app, ["compare", "--study", str(f), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "swish(trainable=True)" not in result.output and "swish[trainable]" in result.output
+
+
+def test_cli_compare_prints_table_verdicts_and_exports(tmp_path):
+    db = tmp_path / "c.db"
+    result = runner.invoke(app, ["compare", "swish", "leaky_relu", "--seeds", "3", "--epochs", "2", "--store",
+                                 str(db)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "test acc % mean [95% CI]" in out and "Verdicts" in out and "leaky_relu" in out
+    assert "only 3 seed(s)" in out  # honest warning below 5 seeds
+    csv = tmp_path / "t.csv"
+    assert runner.invoke(app, ["export", "--store", str(db), "-o", str(csv)]).exit_code == 0
+    import pandas as pd
+
+    frame = pd.read_csv(csv)
+    assert len(frame) == 6 and {"final_acc", "activation", "seed_index", "versions"} <= set(frame.columns)
+    epochs = actlab.load_results(db, epochs=True)
+    assert len(epochs) == 12 and {"test_acc", "dead_fraction", "activation"} <= set(epochs.columns)
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["compare", "swihs"], "did you mean 'swish'"),
+    (["compare", "relu", "--task", "mnist2d"], "unknown task 'mnist2d'"),
+    (["compare", "relu", "--seeds", "0"], "seeds = 0"),
+    (["compare", "relu", "--epochs", "0"], "epochs = 0"),
+    (["compare", "relu", "--lr", "-1"], "lr = -1"),
+    (["compare", "relu", "--batch-size", "0"], "batch_size = 0"),
+    (["compare", "relu", "--tune-lr", "1e-3,abc"], "--tune-lr"),
+    (["compare", "relu(trainable=True)"], "relu has no parameter that can be trained"),
+])
+def test_cli_bad_input(args, pattern):
+    proc = subprocess.run([sys.executable, "-m", "actlab.cli", *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert pattern in proc.stderr.replace("\n", " "), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_process_pool_gives_the_same_numbers(tmp_path):
+    serial = run_comparison(quick(tmp_path / "s.db", "relu", "tanh", seeds=2), command="t")
+    pooled = run_comparison(quick(tmp_path / "p.db", "relu", "tanh", seeds=2, jobs=2), command="t")
+    key = lambda t: (t["activation"], t["seed_index"])  # noqa: E731
+    assert [t["final_acc"] for t in sorted(serial.trials, key=key)] == \
+        [t["final_acc"] for t in sorted(pooled.trials, key=key)]
+
+
+def test_statistics_with_scipy():
+    rng = np.random.default_rng(0)
+    a = dict(enumerate(0.70 + 0.005 * rng.standard_normal(10)))
+    b = {i: v - 0.02 for i, v in a.items()}  # b is exactly 2 points worse on every seed
+    c = dict(a)
+    summaries = stats.summarize({"a": a, "b": b, "c": c})
+    assert summaries[0].ci_low < summaries[0].mean < summaries[0].ci_high
+    pairs = {(p.a, p.b): p for p in stats.pairwise({"a": a, "b": b, "c": c})}
+    ab = pairs[("a", "b")]
+    assert ab.mean_diff == pytest.approx(0.02) and ab.significant and ab.prob_improvement > 0.9
+    assert ab.verdict().startswith("a beats b on accuracy by +2.00 points")
+    ac = pairs[("a", "c")]
+    assert not ac.significant and ac.p_value == 1.0 and "no significant difference" in ac.verdict()
+    assert pairs[("b", "c")].verdict().startswith("c beats b")
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.seed_warning(3) and stats.seed_warning(5) is None
