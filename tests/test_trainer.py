@@ -21,12 +21,16 @@ def _small_data():
     return Dataset("small", d.x_train[:1000], d.y_train[:1000], d.x_test[:400], d.y_test[:400], 10, "subset")
 
 
-@pytest.mark.parametrize("activation,trainable", [("relu", False), ("swish", True), ("swiglu", False),
-                                                  ("prelu", False)])
-def test_vectorized_equals_per_seed_loop(activation, trainable):
-    task = resolve_task("mnist1d(width=64)")
+@pytest.mark.parametrize("vector_mode", ["vectorized", "vmap"])
+@pytest.mark.parametrize("activation,trainable,task_text", [
+    ("relu", False, "mnist1d(width=64)"), ("swish", True, "mnist1d(width=64)"), ("swiglu", False, "mnist1d(width=64)"),
+    ("prelu", False, "mnist1d(width=64)"), ("swish", True, "mnist1d(model=cnn, width=64)"),
+])
+def test_vectorized_equals_per_seed_loop(activation, trainable, task_text, vector_mode):
+    """Batched layers (MLPs) and vmap (any model) both match training each seed alone."""
+    task = resolve_task(task_text)
     data = _small_data()
-    vec = train_group(task, data, activation, trainable, SMALL, 0, [0, 1, 2], mode="vectorized")
+    vec = train_group(task, data, activation, trainable, SMALL, 0, [0, 1, 2], mode=vector_mode)
     loop = train_group(task, data, activation, trainable, SMALL, 0, [0, 1, 2], mode="per-seed")
     assert all(r.vectorized for r in vec) and not any(r.vectorized for r in loop)
     for a, b in zip(vec, loop):

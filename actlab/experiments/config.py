@@ -62,8 +62,8 @@ class StudyConfig:
                 raise ConfigError(f"tune_lr: {lr!r} is not allowed; every learning rate must be a number > 0")
         if not (isinstance(self.validation_fraction, float) and 0 < self.validation_fraction < 1):
             raise ConfigError(f"validation_fraction = {self.validation_fraction!r}; expected a number in (0, 1)")
-        if self.mode not in ("auto", "vectorized", "per-seed"):
-            raise ConfigError(f"mode = {self.mode!r}; expected auto, vectorized or per-seed")
+        if self.mode not in ("auto", "vectorized", "vmap", "per-seed"):
+            raise ConfigError(f"mode = {self.mode!r}; expected auto, vectorized, vmap or per-seed")
 
     def with_recipe(self, default: Recipe) -> Recipe:
         return Recipe.from_mapping(dict(self.recipe_overrides), base=self.recipe or default)

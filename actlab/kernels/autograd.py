@@ -26,9 +26,11 @@ def _cast_params(values: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
 
 
 def _reduce_like(grad: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
-    if param.numel() != 1:
-        raise NotImplementedError("tensor parameters of actlab's generic Function must hold one value")
-    return grad.sum().reshape(param.shape).to(param.dtype)
+    """Sum the per-element gradient over the dimensions the parameter was broadcast along (a scalar beta: all of
+    them; a [S, 1, 1] stack of per-seed betas: all but the first)."""
+    if param.dim() == 0 or param.numel() == 1:
+        return grad.sum().reshape(param.shape).to(param.dtype)
+    return grad.sum_to_size(param.shape).to(param.dtype)
 
 
 # Built once per spec. A dict rather than functools.lru_cache: torch.compile reads a dict as a constant but traces
