@@ -23,14 +23,26 @@ from actlab.nn import Activation, get
 from actlab.swap import find_activations, swap
 
 
-def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: str = "runs/actlab.db", **options):
+def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: str = "runs/actlab.db", data=None,
+            model=None, **options):
     """Run (or resume) a comparison from Python; returns an
     :class:`actlab.experiments.compare.ComparisonResult`. Options are StudyConfig fields (``tune_lr``,
     ``base_seed``, ``jobs``, ``mode``, ``force``, ``study``, ``data_dir``) and recipe keys (``epochs``, ``lr``,
-    ``batch_size``, ``optimizer``, ``weight_decay``, ``schedule``, ``init``, ``momentum``)."""
+    ``batch_size``, ``optimizer``, ``weight_decay``, ``schedule``, ``init``, ``momentum``).
+
+    Your own data: ``data=(x_train, y_train, x_test, y_test)`` (tensors or arrays; or a pair of
+    ``torch.utils.data.Dataset``) and ``model=lambda make_act: nn.Sequential(..., make_act(), ...)``, which
+    builds the network calling ``make_act()`` for a fresh activation module at each site."""
     from actlab.experiments.compare import run_comparison
     from actlab.experiments.config import StudyConfig, merge
+    from actlab.experiments.tasks import custom_task
 
+    if (data is None) != (model is None):
+        raise ActlabError("compare: give both data= and model= (or neither, to use a named task)")
+    if data is not None:
+        if options.get("jobs", 1) != 1:
+            raise ActlabError("compare: a task built from Python data and a model factory runs in-process (jobs=1)")
+        task = custom_task(data, model).text
     config = merge(StudyConfig(activations=tuple(activations), task=task, seeds=seeds, store=str(store)), **options)
     return run_comparison(StudyConfig(**config.__dict__), command=f"actlab.compare{activations!r}")
 

@@ -224,3 +224,29 @@ def test_statistics_with_scipy():
     assert pairs[("b", "c")].verdict().startswith("c beats b")
     assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert stats.seed_warning(3) and stats.seed_warning(5) is None
+
+
+def test_python_api_with_own_tensors_and_model_factory(tmp_path):
+    import torch
+    from torch import nn
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 6, generator=g)
+    y = (x[:, 0] + x[:, 1] ** 2 > 1).long()
+    data = (x[:200], y[:200], x[200:], y[200:])
+    model = lambda make_act: nn.Sequential(nn.Linear(6, 32), make_act(), nn.Linear(32, 2))  # noqa: E731
+    res = actlab.compare("relu", "swish(trainable=True)", data=data, model=model, seeds=3, store=str(tmp_path / "u.db"),
+                         epochs=3, batch_size=50)
+    assert {s.activation for s in res.summaries} == {"relu", "swish[trainable]"}
+    assert all(0.5 < s.mean <= 1.0 for s in res.summaries)
+    betas = [t["activation_params"] for t in res.trials if t["trainable"]]
+    assert all("1.beta" in b for b in betas)
+    with pytest.raises(actlab.ActlabError, match="both data= and model="):
+        actlab.compare("relu", data=data)
+
+
+def test_fallback_to_per_seed_training_is_reported(tmp_path):
+    result = runner.invoke(app, ["compare", "relu", "--task", "mnist1d-mlp(depth=2, width=16, norm=batch)",
+                                 "--seeds", "2", "--epochs", "1", "--store", str(tmp_path / "b.db")])
+    assert result.exit_code == 0, result.output
+    assert "BatchNorm updates running statistics in place; trained seed by seed" in result.output

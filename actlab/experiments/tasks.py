@@ -187,3 +187,54 @@ register_task(TaskSpec(
     target_accuracy=0.5,
     needs_data_dir=True,
 ))
+
+
+# ----- user data from Python -----------------------------------------------------------------------------------
+
+
+def _as_tensors(data) -> tuple:
+    """(x_train, y_train, x_test, y_test) from a Dataset, a 4-tuple of arrays/tensors, or a pair of
+    torch.utils.data.Dataset objects (train, test) yielding (x, y)."""
+    import numpy as np
+    import torch
+
+    if isinstance(data, datasets.Dataset):
+        return data.x_train, data.y_train, data.x_test, data.y_test
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, torch.utils.data.Dataset) for d in data):
+        out = []
+        for split in data:
+            xs, ys = zip(*(split[i] for i in range(len(split))))
+            out += [torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(np.asarray(ys))]
+        return tuple(out)
+    if isinstance(data, (tuple, list)) and len(data) == 4:
+        return tuple(torch.as_tensor(np.asarray(d)) if not isinstance(d, torch.Tensor) else d for d in data)
+    raise ActlabError("data: expected an actlab Dataset, (x_train, y_train, x_test, y_test), or a pair of "
+                      "torch.utils.data.Dataset objects (train, test)")
+
+
+def custom_task(data, model: Callable[[models.ActFactory], nn.Module], *, name: str | None = None,
+                target_accuracy: float = 0.5, recipe: Recipe | None = None) -> Task:
+    """Register a task from Python data and a model factory; ``model(make_act)`` builds the network, calling
+    ``make_act()`` for a fresh activation module at every site. Runs in-process (nothing here is pickled)."""
+    import hashlib
+
+    import torch
+
+    x_train, y_train, x_test, y_test = _as_tensors(data)
+    x_train, x_test = x_train.float(), x_test.float()
+    y_train, y_test = y_train.long(), y_test.long()
+    for what, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if len(x) != len(y) or len(x) == 0:
+            raise ActlabError(f"data: {what} inputs ({len(x)}) and labels ({len(y)}) must be non-empty and match")
+    n_classes = int(torch.cat([y_train, y_test]).max()) + 1
+    h = hashlib.sha256()
+    for t in (x_train, y_train, x_test, y_test):
+        h.update(t.contiguous().numpy().tobytes())
+    h.update(getattr(model, "__qualname__", type(model).__name__).encode())
+    name = name or f"custom-{h.hexdigest()[:12]}"
+    dataset = datasets.Dataset(name, x_train, y_train, x_test, y_test, n_classes, "tensors given from Python")
+    spec = TaskSpec(name=name, description="user data and model from Python", load=lambda p, _: dataset,
+                    build=lambda p, d, make_act: model(make_act), recipe=recipe or Recipe(),
+                    target_accuracy=target_accuracy)
+    _TASKS[name] = spec  # re-registering the same data and model replaces the entry
+    return Task(spec, {})

@@ -329,9 +329,13 @@ def batched_logits(plan, params: dict[str, torch.Tensor], x: torch.Tensor, train
         if name == "flatten":
             x = x.reshape(S, x.shape[1], -1)
         elif isinstance(m, nn.Linear):
+            # y^T = W x^T: autograd then yields W's gradient contiguous (x @ W^T would give it transposed, and the
+            # optimizer would have to copy it).
             w = params[f"{name}.weight"]
             b = params.get(f"{name}.bias")
-            x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2)) if b is not None else torch.bmm(x, w.transpose(1, 2))
+            xt = x.transpose(1, 2)
+            yt = torch.baddbmm(b.unsqueeze(2), w, xt) if b is not None else torch.bmm(w, xt)
+            x = yt.transpose(1, 2)
         else:
             values = dict(m.values)
             for pname in m.trainable:

@@ -70,6 +70,9 @@ def print_comparison(result, console: Console | None = None) -> None:
         console.print("  " + escape(p.verdict()))
     if result.warning:
         console.print(f"[yellow]warning:[/yellow] {escape(result.warning)}")
+    notes = sorted({t["note"] for t in result.trials if not t["vectorized"] and t["note"]})
+    for note in notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     for f in result.failures:
         console.print(f"[red]failed group[/red] {escape(f.job.activation)} (lr {f.job.lr:g}): {escape(f.error or '')}")
     console.print(escape(f"{result.ran} trials trained, {result.skipped} taken from the store "
