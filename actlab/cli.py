@@ -5,7 +5,6 @@ Errors in what the user typed (unknown names, bad parameters) print one clear li
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from actlab import catalog
 from actlab.errors import ActlabError
+from actlab.report.text import fmt_value
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="actlab: a laboratory for neural-network activation functions.")
@@ -27,15 +27,7 @@ FIGURE_FORMATS = (".png", ".svg", ".pdf")
 
 
 def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return ("+inf" if v > 0 else "-inf") if math.isinf(v) else f"{v:.4g}"
-    if isinstance(v, tuple):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    return str(v)
+    return fmt_value(v, 4)
 
 
 @app.command("list")

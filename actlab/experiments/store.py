@@ -33,7 +33,7 @@ TRIAL_COLUMNS = (
 )
 EPOCH_COLUMNS = ("trial_key", "epoch", "train_loss", "test_loss", "test_acc", "dead_fraction", "train_seconds")
 
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trials (
     trial_key TEXT PRIMARY KEY, study TEXT, phase TEXT NOT NULL, activation TEXT NOT NULL, trainable INTEGER NOT NULL,

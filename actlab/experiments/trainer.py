@@ -209,6 +209,26 @@ def _steps_per_epoch(n: int, batch: int) -> int:
     return (n + batch - 1) // batch
 
 
+def _end_epoch(epoch, results, params, buffers, probe_model, probe, dataset, train_losses, group_seconds):
+    """Evaluate every seed of a stacked group and append its epoch row (training time shared equally)."""
+    for s, res in enumerate(results):
+        state = ({k: v[s].detach() for k, v in params.items()}, {k: v[s] for k, v in buffers.items()})
+        test_loss, acc, dead = evaluate(probe_model, probe, state, dataset.x_test, dataset.y_test)
+        train_loss = float(train_losses[s])
+        res.epochs.append(EpochRow(epoch, train_loss, test_loss, acc, dead, group_seconds / len(results)))
+        if res.diverged_epoch is None and not math.isfinite(train_loss):
+            res.diverged_epoch = epoch
+
+
+def _finish(results, params, probe_model):
+    """Record each seed's final activation parameters (e.g. trained swish betas)."""
+    for s, res in enumerate(results):
+        with torch.no_grad():
+            for k, p in probe_model.named_parameters():
+                p.copy_(params[k][s])
+        res.activation_params = _activation_params(probe_model)
+
+
 def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress):
     x, y = dataset.x_train, dataset.y_train
     n = len(x)
@@ -234,21 +254,11 @@ def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress
             grads, loss = step(params, buffers, x[idx], y[idx])
             opt.step(params, grads)
             loss_sum += loss.detach() * idx.shape[1]
-        seconds = time.perf_counter() - t0
-        for s, res in enumerate(results):
-            state = ({k: v[s] for k, v in params.items()}, {k: v[s] for k, v in buffers.items()})
-            test_loss, acc, dead = evaluate(probe_model, probe, state, dataset.x_test, dataset.y_test)
-            train_loss = float(loss_sum[s]) / n
-            res.epochs.append(EpochRow(epoch, train_loss, test_loss, acc, dead, seconds / S))
-            if res.diverged_epoch is None and not math.isfinite(train_loss):
-                res.diverged_epoch = epoch
+        _end_epoch(epoch, results, params, buffers, probe_model, probe, dataset, loss_sum / n,
+                   time.perf_counter() - t0)
         if progress is not None:
             progress(epoch, recipe.epochs)
-    for s, res in enumerate(results):
-        with torch.no_grad():
-            for k, p in probe_model.named_parameters():
-                p.copy_(params[k][s])
-        res.activation_params = _activation_params(probe_model)
+    _finish(results, params, probe_model)
 
 
 def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
@@ -369,18 +379,7 @@ def _train_batched_layers(plan, models, dataset, recipe, lr, data_seeds, results
             grads = torch.autograd.grad(per_seed.sum(), [params[k] for k in names])  # seeds are independent
             opt.step({k: params[k].data for k in names}, dict(zip(names, grads)))
             loss_sum += per_seed.detach() * B
-        seconds = time.perf_counter() - t0
-        for s, res in enumerate(results):
-            state = ({k: v[s].detach() for k, v in params.items()}, {})
-            test_loss, acc, dead = evaluate(probe_model, probe, state, dataset.x_test, dataset.y_test)
-            train_loss = float(loss_sum[s]) / n
-            res.epochs.append(EpochRow(epoch, train_loss, test_loss, acc, dead, seconds / S))
-            if res.diverged_epoch is None and not math.isfinite(train_loss):
-                res.diverged_epoch = epoch
+        _end_epoch(epoch, results, params, {}, probe_model, probe, dataset, loss_sum / n, time.perf_counter() - t0)
         if progress is not None:
             progress(epoch, recipe.epochs)
-    for s, res in enumerate(results):
-        with torch.no_grad():
-            for k, p in probe_model.named_parameters():
-                p.copy_(params[k][s])
-        res.activation_params = _activation_params(probe_model)
+    _finish(results, params, probe_model)

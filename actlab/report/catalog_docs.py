@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from actlab import catalog
+from actlab.report.text import fmt_value
 
 HEADER = """# Activation catalogue
 
@@ -39,17 +39,7 @@ DISAGREEMENTS = """## Where frameworks and papers disagree
 
 
 def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        if math.isinf(v):
-            return "+inf" if v > 0 else "-inf"
-        return f"{v:.6g}"
-    if isinstance(v, tuple):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    return str(v)
+    return fmt_value(v, 6)
 
 
 def _section(spec, figure: str | None) -> str:

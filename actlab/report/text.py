@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import re
+
+
+def fmt_value(v, digits: int = 6) -> str:
+    """A property value for tables: yes/no, +-inf, short floats, ranges in brackets, '-' for None."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return ("+inf" if v > 0 else "-inf") if math.isinf(v) else f"{v:.{digits}g}"
+    if isinstance(v, tuple):
+        return "[" + ", ".join(fmt_value(x, digits) for x in v) + "]"
+    return str(v)
 
 _SYMBOLS = {
     r"\sigma": "σ", r"\Phi": "Φ", r"\alpha": "α", r"\beta": "β", r"\lambda": "λ", r"\theta": "θ", r"\pi": "π",
