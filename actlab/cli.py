@@ -152,6 +152,7 @@ def compare(
     mode: Optional[str] = typer.Option(None, "--mode", help="auto | vectorized | per-seed"),
     force: bool = typer.Option(False, "--force", help="retrain trials already in the store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="only the final table"),
+    report: bool = typer.Option(True, "--report/--no-report", help="write the HTML report next to the store"),
 ) -> None:
     """Train the same model with each activation over paired seeds; report accuracy with confidence intervals,
     convergence, cost, dead units and honest pairwise verdicts."""
@@ -187,6 +188,13 @@ def compare(
     with reporter:
         result = run_comparison(config, progress=reporter)
     print_comparison(result, console if console.is_terminal else Console(width=160))
+    if report and result.trials:
+        from actlab.report.data import load_study
+        from actlab.report.html import write_html
+
+        path = write_html(load_study(result.config.store, result.study), default_report_path(result.config.store,
+                                                                                               result.study))
+        console.print(f"report: {path}", highlight=False, soft_wrap=True)
     if result.failures:
         raise typer.Exit(1)
 
@@ -234,6 +242,47 @@ class _Reporter:
         elif event == "group_failed":
             job, err = payload
             console.print(f"  [red]failed[/red]: {job.activation} lr={job.lr:g}: {err}", highlight=False)
+
+
+def default_report_path(store: str | Path, study: str) -> Path:
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in study).strip("-")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return Path(store).parent / f"report-{slug[:80] or 'study'}.html"
+
+
+@app.command("report")
+def report_command(
+    store: Path = typer.Argument(Path("runs/actlab.db"), help="results database"),
+    output: List[Path] = typer.Option([], "-o", "--output", help="report.html and/or summary.md (repeatable)"),
+    study: Optional[str] = typer.Option(None, "--study", help="study name (default: the most recent)"),
+    fmt: Optional[str] = typer.Option(None, "--format", help="also write static figures: png | svg | pdf"),
+    figures_dir: Optional[Path] = typer.Option(None, "--figures-dir", help="folder for --format figures"),
+) -> None:
+    """Build the self-contained HTML report (and a markdown summary, and static figures) from a results store."""
+    from actlab.report.data import load_study
+    from actlab.report.html import write_html
+    from actlab.report.markdown import render_markdown
+    from actlab.report.static import FORMATS, write_figures
+
+    if fmt is not None and fmt not in FORMATS:
+        raise ActlabError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    for out in output:
+        if out.suffix.lower() not in (".html", ".htm", ".md"):
+            raise ActlabError(f"--output {str(out)!r}: the file must end in .html or .md")
+    data = load_study(store, study)
+    targets = output or [default_report_path(store, data.study)]
+    for out in targets:
+        if out.suffix.lower() == ".md":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(render_markdown(data), encoding="utf-8")
+        else:
+            write_html(data, out)
+        console.print(f"wrote {out}", highlight=False, soft_wrap=True)
+    if fmt is not None:
+        folder = figures_dir or (targets[0].parent / f"{targets[0].stem}-figures")
+        paths = write_figures(data, folder, fmt)
+        console.print(f"wrote {len(paths)} figures to {folder}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -122,6 +122,10 @@ def resolve(activation: str | ActivationSpec, params: Mapping[str, Any] | None =
     params = dict(params or {})
     if isinstance(activation, ActivationSpec):
         found, fixed, positional, inline = activation, {}, [], {}
+    elif isinstance(activation, str) and normalize(activation) in _KEYS:
+        # a registered name used as is, even one that looks like a call ("<script>alert(1)</script>")
+        found, fixed = lookup(activation)
+        positional, inline = [], {}
     else:
         name, positional, inline = parse_activation(activation)
         found, fixed = lookup(name)

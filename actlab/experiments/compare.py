@@ -39,6 +39,9 @@ class Contender:
 
 def parse_contender(text: str) -> Contender:
     """``"swish(beta=1.5)"``; ``trainable=True`` among the parameters trains them (``swish(trainable=True)``)."""
+    if catalog.normalize(text) in catalog.registry._KEYS:  # a registered name used as is
+        resolved = catalog.resolve(text)
+        return Contender(resolved.text, False)
     name, positional, keywords = parse_activation(text)
     trainable = keywords.pop("trainable", False)
     if not isinstance(trainable, bool):

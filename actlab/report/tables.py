@@ -16,15 +16,23 @@ def _pct(v: float | None) -> str:
 
 def results_rows(result) -> list[dict[str, Any]]:
     """One plain row per activation: the numbers the table, the markdown summary and the report show."""
-    by = result.by_activation()
+    return rows_from(result.summaries, result.trials, result.chosen_lr)
+
+
+def rows_from(summaries, all_trials, chosen_lr) -> list[dict[str, Any]]:
+    from actlab.experiments.compare import label_of
+
+    by: dict[str, list[dict[str, Any]]] = {}
+    for t in all_trials:
+        by.setdefault(label_of(t), []).append(t)
     rows = []
-    for s in result.summaries:
+    for s in summaries:
         trials = by.get(s.activation, [])
         reached = [t["epochs_to_target"] for t in trials if t["epochs_to_target"] is not None]
         finite = lambda key: [t[key] for t in trials if t[key] is not None]  # noqa: E731
         rows.append({
             "activation": s.activation,
-            "lr": result.chosen_lr.get(s.activation),
+            "lr": chosen_lr.get(s.activation),
             "n": s.n,
             "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high,
             "best": max(finite("best_acc"), default=math.nan),

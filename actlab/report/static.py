@@ -1,0 +1,98 @@
+"""The report's figures as static files for papers (png, svg or pdf), drawn with matplotlib from the same data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from actlab.report.data import ReportData, pareto_front
+
+FORMATS = ("png", "svg", "pdf")
+
+
+def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from actlab.analysis.plots import plot_activations
+
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+
+    def save(fig, name):
+        path = folder / f"{name}.{fmt}"
+        fig.savefig(path, dpi=130, metadata={"Software": None} if fmt == "png" else None)
+        plt.close(fig)
+        out.append(path)
+
+    for metric, name, ylabel, scale in (("test_acc", "learning-acc", "test accuracy (%)", 100.0),
+                                        ("train_loss", "learning-loss", "training loss", 1.0),
+                                        ("dead_fraction", "dead-units", "dead units (%)", 100.0)):
+        fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+        for i, lab in enumerate(data.labels):
+            c = data.curves.get(metric, {}).get(lab)
+            if c is None:
+                continue
+            color = f"C{i % 10}"
+            ax.plot(c.epochs, np.asarray(c.mean) * scale, color=color, marker="o", ms=3, label=lab)
+            ax.fill_between(c.epochs, np.asarray(c.low) * scale, np.asarray(c.high) * scale, color=color, alpha=0.2)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        save(fig, name)
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    values = [[100 * v for v in data.final_by_seed[lab].values()] for lab in data.labels]
+    ax.boxplot(values, tick_labels=data.labels, showfliers=False)
+    rng = np.random.default_rng(0)
+    for i, v in enumerate(values, start=1):
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(v)), v, s=14, color=f"C{(i - 1) % 10}", zorder=3)
+    ax.set_ylabel("final test accuracy (%)")
+    ax.grid(alpha=0.3, axis="y")
+    save(fig, "final-by-seed")
+
+    labels = data.labels
+    matrix = np.full((len(labels), len(labels)), np.nan)
+    for p in data.pairs:
+        i, j = labels.index(p.a), labels.index(p.b)
+        matrix[i, j], matrix[j, i] = p.prob_improvement, 1 - p.prob_improvement
+    fig, ax = plt.subplots(figsize=(4.8, 4.0), layout="constrained")
+    im = ax.imshow(matrix, vmin=0, vmax=1, cmap="RdBu")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if not math.isnan(matrix[i, j]):
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax, label="P(row > column)")
+    save(fig, "improvement")
+
+    points = {r["activation"]: (r["s_per_epoch"] if r["s_per_epoch"] is not None else math.nan, 100 * r["mean"])
+              for r in data.rows}
+    front = pareto_front(points)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+    for i, (lab, (cost, acc)) in enumerate(points.items()):
+        ax.scatter([cost], [acc], s=80, marker="*" if lab in front else "o", color=f"C{i % 10}", label=lab)
+    ordered = sorted(front, key=lambda lab: points[lab][0])
+    ax.plot([points[lab][0] for lab in ordered], [points[lab][1] for lab in ordered], "k--", lw=1, label="Pareto front")
+    ax.set_xlabel("s / epoch (per seed)")
+    ax.set_ylabel("mean final test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, "cost-accuracy")
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    try:
+        plot_activations([data.activations[lab] for lab in data.labels], ax=ax)
+        save(fig, "shapes")
+    except Exception:  # an activation not registered in this process
+        plt.close(fig)
+    return out

@@ -1,0 +1,93 @@
+"""actlab report: HTML, markdown and static figures from a store; compare writes the report by default."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+import actlab
+from actlab.cli import app
+from actlab.report.data import load_study, pareto_front
+from actlab.report.html import render
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    db = tmp_path_factory.mktemp("rep") / "actlab.db"
+    actlab.compare("relu", "mish", seeds=3, store=str(db), epochs=2, batch_size=200)
+    return db
+
+
+def test_report_command_writes_html_markdown_and_figures(store, tmp_path):
+    html, md = tmp_path / "r.html", tmp_path / "s.md"
+    result = runner.invoke(app, ["report", str(store), "-o", str(html), "-o", str(md), "--format", "pdf",
+                                 "--figures-dir", str(tmp_path / "figs")])
+    assert result.exit_code == 0, result.output
+    page = html.read_text()
+    assert page.count("class='plot'") == 7 and "Plotly.newPlot" in page
+    own = page.split("<script>", 1)[0] + page.split("</head>", 1)[1]  # the page without the inlined plotly.js
+    assert not re.search(r"""(src|href)=["']https?://""", own)  # nothing loaded from the network
+    assert "Content-Security-Policy" in page
+    text = md.read_text()
+    assert "| relu |" in text and "| mish |" in text and "Verdicts" in text
+    figs = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert figs == sorted(f"{n}.pdf" for n in ("learning-acc", "learning-loss", "dead-units", "final-by-seed",
+                                               "improvement", "cost-accuracy", "shapes"))
+    assert all((tmp_path / "figs" / f).read_bytes()[:4] == b"%PDF" for f in figs)
+
+
+def test_report_numbers_match_the_store(store):
+    data = load_study(store)
+    frame = actlab.load_results(store)
+    for row in data.rows:
+        mean = frame[(frame.activation == row["activation"]) & (frame.phase == "test")].final_acc.mean()
+        assert row["mean"] == pytest.approx(mean)
+        assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+
+
+def test_report_errors(store, tmp_path):
+    result = runner.invoke(app, ["report", str(store), "--study", "nope"])
+    assert result.exit_code != 0 and "no study 'nope'" in str(result.exception)
+    result = runner.invoke(app, ["report", str(store), "--format", "gif"])
+    assert "--format 'gif'" in str(result.exception)
+    result = runner.invoke(app, ["report", str(tmp_path / "missing.db")])
+    assert "no results store" in str(result.exception)
+
+
+def test_compare_writes_the_report_by_default_and_no_report_skips_it(tmp_path):
+    db = tmp_path / "c.db"
+    result = runner.invoke(app, ["compare", "relu", "tanh", "--seeds", "2", "--epochs", "1", "--store", str(db)])
+    assert result.exit_code == 0, result.output
+    path = re.search(r"report: (\S+\.html)", result.output).group(1)
+    assert path.startswith(str(tmp_path)) and "Plotly.newPlot" in open(path).read()
+    db2 = tmp_path / "d.db"
+    result = runner.invoke(app, ["compare", "relu", "--seeds", "2", "--epochs", "1", "--store", str(db2),
+                                 "--no-report"])
+    assert result.exit_code == 0 and "report:" not in result.output
+    assert not list(tmp_path.glob("report-*relu.html"))
+
+
+def test_names_are_escaped_in_the_page(store):
+    import dataclasses
+
+    data = load_study(store)
+    new = "<b>x</b>"
+    ren = lambda lab: new if lab == "relu" else lab  # noqa: E731
+    data.labels = [ren(lab) for lab in data.labels]
+    data.rows = [{**r, "activation": ren(r["activation"])} for r in data.rows]
+    data.final_by_seed = {ren(k): v for k, v in data.final_by_seed.items()}
+    data.curves = {m: {ren(k): v for k, v in c.items()} for m, c in data.curves.items()}
+    data.activations = {ren(k): v for k, v in data.activations.items()}
+    data.pairs = [dataclasses.replace(p, a=ren(p.a), b=ren(p.b)) for p in data.pairs]
+    page = render(data)
+    body = page.split("</head>", 1)[1]
+    assert "<b>x</b>" not in body and "&lt;b&gt;x&lt;/b&gt;" in body
+
+
+def test_pareto_front():
+    pts = {"a": (1.0, 0.7), "b": (2.0, 0.8), "c": (2.5, 0.75), "d": (0.5, 0.6)}
+    assert sorted(pareto_front(pts)) == ["a", "b", "d"]
