@@ -1,0 +1,178 @@
+"""Signal propagation at initialisation in the mean-field limit (Poole et al. 2016; Schoenholz et al. 2017;
+Hayou et al. 2019), computed by Gauss-Hermite quadrature from an activation's float64 reference.
+
+For a wide MLP with weights N(0, sigma_w^2 / width) and biases N(0, sigma_b^2), pre-activations are Gaussian with
+variance q, and
+
+- variance map      q' = sigma_w^2 E[f(sqrt(q) z)^2] + sigma_b^2
+- correlation map   c' = (sigma_w^2 E[f(u1) f(u2)] + sigma_b^2) / q*,  u1 = sqrt(q*) z1,
+                    u2 = sqrt(q*) (c z1 + sqrt(1 - c^2) z2)
+- chi               chi = sigma_w^2 E[f'(sqrt(q*) z)^2]   (gradients explode for chi > 1, vanish for chi < 1)
+
+The edge of chaos is the sigma_w where chi = 1 at the variance fixed point q*.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from actlab import catalog
+from actlab.errors import ActlabError
+
+GH_NODES = 200
+
+
+@lru_cache(maxsize=4)
+def _gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
+    z, w = np.polynomial.hermite_e.hermegauss(n)
+    return z, w / math.sqrt(2.0 * math.pi)
+
+
+def _fn(act, params=None):
+    resolved = catalog.resolve(act, params)
+    spec = resolved.spec
+    if spec.kind != "elementwise":
+        raise ActlabError(f"{spec.name}: mean-field propagation needs an elementwise activation, not a {spec.kind} one")
+    p = resolved.params
+    return (lambda x: spec.reference(x, **p)), (lambda x: spec.derivative(x, **p)), resolved.text
+
+
+def gaussian_mean(g, q: float, n: int = GH_NODES) -> float:
+    """E[g(sqrt(q) z)] for z ~ N(0, 1)."""
+    z, w = _gauss_hermite(n)
+    return float(np.dot(w, g(math.sqrt(max(q, 0.0)) * z)))
+
+
+def variance_map(act, q: float, sigma_w: float, sigma_b: float) -> float:
+    f, _, _ = _fn(act)
+    return sigma_w**2 * gaussian_mean(lambda x: f(x) ** 2, q) + sigma_b**2
+
+
+def chi(act, q: float, sigma_w: float) -> float:
+    _, df, _ = _fn(act)
+    return sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, q)
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    q: float | None  # None: the variance grows without bound (no finite fixed point)
+    slope: float | None  # dq'/dq at q*: the fixed point attracts when |slope| < 1
+    chi: float | None
+    converged: bool
+    note: str = ""
+
+    @property
+    def stable(self) -> bool:
+        return self.q is not None and self.slope is not None and abs(self.slope) < 1.0
+
+
+def fixed_point(act, sigma_w: float, sigma_b: float, q0: float = 1.0, max_iter: int = 2000, tol: float = 1e-12
+                ) -> FixedPoint:
+    """The variance fixed point q* reached by iterating the variance map from q0, and its stability."""
+    f, df, text = _fn(act)
+    vmap = lambda q: sigma_w**2 * gaussian_mean(lambda x: f(x) ** 2, q) + sigma_b**2  # noqa: E731
+    q = q0
+    for _ in range(max_iter):
+        nq = vmap(q)
+        if not math.isfinite(nq) or nq > 1e12:
+            return FixedPoint(None, None, None, False, f"{text}: the variance grows without bound for "
+                              f"sigma_w={sigma_w:g}, sigma_b={sigma_b:g} (no finite fixed point)")
+        if abs(nq - q) <= tol * max(1.0, q):
+            q = nq
+            break
+        q = nq
+    else:
+        return FixedPoint(q, None, None, False, f"{text}: no convergence in {max_iter} iterations (q = {q:.4g})")
+    h = 1e-6 * max(q, 1e-6)
+    slope = (vmap(q + h) - vmap(max(q - h, 0.0))) / (q + h - max(q - h, 0.0))
+    return FixedPoint(q, slope, sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, q), True)
+
+
+def correlation_map(act, c: float, q_star: float, sigma_w: float, sigma_b: float, n: int = 96) -> float:
+    f, _, _ = _fn(act)
+    z, w = _gauss_hermite(n)
+    z1, z2 = np.meshgrid(z, z, indexing="ij")
+    ww = np.outer(w, w)
+    s = math.sqrt(q_star)
+    u1 = s * z1
+    u2 = s * (c * z1 + math.sqrt(max(1.0 - c * c, 0.0)) * z2)
+    return float((sigma_w**2 * np.sum(ww * f(u1) * f(u2)) + sigma_b**2) / q_star)
+
+
+@dataclass(frozen=True)
+class EdgeOfChaos:
+    activation: str
+    sigma_b: float
+    sigma_w: float | None
+    q_star: float | None
+    message: str = ""
+
+
+def edge_of_chaos(act, sigma_b: float = 0.0, bracket: tuple[float, float] = (0.3, 4.0)) -> EdgeOfChaos:
+    """sigma_w with chi = 1 at the variance fixed point for this sigma_b, or a message saying why there is none."""
+    _, _, text = _fn(act)
+
+    def excess(sw: float) -> float:
+        fp = fixed_point(act, sw, sigma_b)
+        q = fp.q if fp.q is not None else 1.0  # unbounded variance: chi of a homogeneous f does not depend on q
+        return chi(act, q, sw) - 1.0
+
+    lo, hi = bracket
+    try:
+        a, b = excess(lo), excess(hi)
+    except Exception as exc:  # pragma: no cover - defensive
+        return EdgeOfChaos(text, sigma_b, None, None, f"{text}: cannot evaluate chi ({exc})")
+    if not (math.isfinite(a) and math.isfinite(b)) or a * b > 0:
+        return EdgeOfChaos(text, sigma_b, None, None,
+                           f"{text}: chi - 1 does not change sign for sigma_w in [{lo}, {hi}] at sigma_b = {sigma_b:g} "
+                           "(no edge of chaos there)")
+    sw = optimize.brentq(excess, lo, hi, xtol=1e-12)
+    fp = fixed_point(act, sw, sigma_b)
+    return EdgeOfChaos(text, sigma_b, sw, fp.q)
+
+
+# ----- SELU's moment map (Klambauer et al. 2017) ----------------------------------------------------------------
+
+
+def selu_moment_map(mu: float, nu: float, omega: float = 0.0, tau: float = 1.0, act: Any = "selu"
+                    ) -> tuple[float, float]:
+    """(mean, variance) of f(z) for z ~ N(mu * omega, nu * tau): the map g of the SELU paper (omega = sum of
+    weights, tau = sum of squared weights; LeCun-normal init gives omega = 0, tau = 1)."""
+    f, _, _ = _fn(act)
+    z, w = _gauss_hermite(GH_NODES)
+    x = mu * omega + math.sqrt(nu * tau) * z
+    m1 = float(np.dot(w, f(x)))
+    m2 = float(np.dot(w, f(x) ** 2))
+    return m1, m2 - m1 * m1
+
+
+def selu_jacobian(mu: float = 0.0, nu: float = 1.0, h: float = 1e-6, **kw) -> np.ndarray:
+    """Jacobian of the moment map at (mu, nu) by central differences."""
+    J = np.zeros((2, 2))
+    for j, (dm, dn) in enumerate(((h, 0.0), (0.0, h))):
+        plus = selu_moment_map(mu + dm, nu + dn, **kw)
+        minus = selu_moment_map(mu - dm, nu - dn, **kw)
+        J[:, j] = (np.asarray(plus) - np.asarray(minus)) / (2 * h)
+    return J
+
+
+def iterate_moments(mu: float, nu: float, steps: int = 50, **kw) -> list[tuple[float, float]]:
+    out = [(mu, nu)]
+    for _ in range(steps):
+        mu, nu = selu_moment_map(mu, nu, **kw)
+        out.append((mu, nu))
+    return out
+
+
+def relu_correlation_step(delta: float) -> float:
+    """One layer of ReLU's correlation map on its edge of chaos (sigma_w^2 = 2, sigma_b = 0) in closed form (the
+    arc-cosine kernel, Cho & Saul 2009), written in delta = 1 - c so that it stays accurate as c -> 1."""
+    s = math.sqrt(delta * (2.0 - delta))
+    a = 2.0 * math.asin(math.sqrt(delta / 2.0))  # arccos(1 - delta) without cancellation
+    return delta - (s - a * (1.0 - delta)) / math.pi
