@@ -285,6 +285,61 @@ def report_command(
         console.print(f"wrote {len(paths)} figures to {folder}", highlight=False, soft_wrap=True)
 
 
+@app.command("study")
+def study_command(
+    name: Optional[str] = typer.Argument(None, help="study name (see --list)"),
+    seeds: Optional[int] = typer.Option(None, "--seeds", "-n", help="seeds (default 10; --quick: 2)"),
+    quick: bool = typer.Option(False, "--quick", help="a small version (seconds; what CI runs)"),
+    store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
+    list_: bool = typer.Option(False, "--list", help="list the studies"),
+) -> None:
+    """Check a published claim with one command: the claim and its source beside the measured result."""
+    from rich.markup import escape
+
+    from actlab.experiments.studies import get_study, run_study, study_names
+
+    if list_ or name is None:
+        table = Table(title="actlab studies", header_style="bold")
+        for col in ("study", "trains", "claim", "source"):
+            table.add_column(col, overflow="fold")
+        for n in study_names():
+            s = get_study(n)
+            table.add_row(n, "yes" if s.trains else "no", escape(s.claim), escape(s.source))
+        console.print(table)
+        return
+    get_study(name)  # unknown names fail before anything runs
+    reporter = _Reporter(quiet=True)
+    finding = run_study(name, seeds=seeds, quick=quick, store=store, progress=reporter)
+    verdict = {True: "[green]reproduced[/green]", False: "[red]not reproduced[/red]",
+               None: "[yellow]undecided[/yellow]"}[finding.reproduced]
+    console.print(f"[bold]{escape(name)}[/bold]{' (quick)' if quick else ''}")
+    console.print(f"claim:    {escape(finding.claim)}", soft_wrap=True)
+    console.print(f"source:   {escape(finding.source)}", soft_wrap=True)
+    console.print("measured:", soft_wrap=True)
+    for line in finding.lines:
+        console.print("  " + escape(line), soft_wrap=True, highlight=False)
+    console.print(f"verdict:  {verdict}: {escape(finding.summary)}", soft_wrap=True)
+
+
+@app.command("findings")
+def findings_command(
+    store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
+    output: Path = typer.Option(Path("docs/findings.md"), "-o", "--output"),
+    include_quick: bool = typer.Option(False, "--include-quick", help="also list --quick findings"),
+) -> None:
+    """Write docs/findings.md from the studies' stored findings (the full versions)."""
+    from actlab.experiments.store import Store
+    from actlab.report.findings import render_findings
+
+    with Store(store) as st:
+        rows = [f for f in st.findings() if include_quick or not f["quick"]]
+    if not rows:
+        raise ActlabError(f"no {'' if include_quick else 'full '}study findings in {store!r}: run `actlab study NAME`")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_findings(rows), encoding="utf-8")
+    console.print(f"wrote {output} ({len(rows)} findings)")
+
+
 @app.command()
 def export(
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (trial_key, epoch)
 );
 CREATE INDEX IF NOT EXISTS trials_by_study ON trials(study, phase, activation);
+CREATE TABLE IF NOT EXISTS findings (
+    study TEXT NOT NULL, quick INTEGER NOT NULL, claim TEXT NOT NULL, source TEXT NOT NULL, reproduced INTEGER,
+    summary TEXT NOT NULL, lines TEXT NOT NULL, numbers TEXT NOT NULL, command TEXT, created_at TEXT NOT NULL,
+    PRIMARY KEY (study, quick)
+);
 """
 
 
@@ -170,6 +175,26 @@ class Store:
                 f"INSERT INTO epochs VALUES ({', '.join('?' * len(EPOCH_COLUMNS))})",
                 [tuple(_clean(e[c]) if c != "trial_key" else trial["trial_key"] for c in EPOCH_COLUMNS) for e in epochs],
             )
+
+    def write_finding(self, finding: dict[str, Any]) -> None:
+        """Store a study's finding (the latest run of each study, quick and full kept apart)."""
+        row = (finding["study"], int(bool(finding["quick"])), finding["claim"], finding["source"],
+               None if finding["reproduced"] is None else int(finding["reproduced"]), finding["summary"],
+               json.dumps(finding["lines"]), json.dumps(finding["numbers"], default=str), finding["command"], now())
+        with self.transaction():
+            self.conn.execute("INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+    def findings(self) -> list[dict[str, Any]]:
+        self.conn.row_factory = sqlite3.Row
+        try:
+            rows = [dict(r) for r in self.conn.execute("SELECT * FROM findings ORDER BY study, quick")]
+        finally:
+            self.conn.row_factory = None
+        for r in rows:
+            r["lines"] = json.loads(r["lines"])
+            r["numbers"] = json.loads(r["numbers"])
+            r["reproduced"] = None if r["reproduced"] is None else bool(r["reproduced"])
+        return rows
 
     # ----- reading ---------------------------------------------------------------------------------------
 
