@@ -97,3 +97,11 @@ def test_study_cli_prints_claim_source_and_verdict(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "actlab.cli", "study", "selu"], capture_output=True, text=True)
     assert bad.returncode == 2 and "did you mean 'selu-fixed-point'" in bad.stderr
     assert get_study("depth").trains and not get_study("edge-of-chaos").trains
+
+
+def test_findings_appear_in_the_html_report(store):
+    from actlab.report.data import load_study
+    from actlab.report.html import render
+
+    page = render(load_study(store, "study:ranking"))
+    assert "Published claims checked in this store" in page and "selu-fixed-point" in page

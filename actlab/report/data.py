@@ -47,6 +47,7 @@ class ReportData:
     provenance: dict[str, Any]
     warning: str | None = None
     notes: list[str] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _band(values: np.ndarray) -> tuple[float, float, float]:
@@ -81,6 +82,7 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
         trials = [t for t in trials if t["task"] == latest["task"] and t["recipe"] == latest["recipe"]]
         epochs = store.epochs([t["trial_key"] for t in trials])
         tune = [t for t in store.trials() if t["phase"] == "tune" and t["study"] == study]
+        findings = store.findings()
     from actlab.experiments.tasks import task_spec
 
     try:
@@ -125,6 +127,7 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
         trials=trials, summaries=summaries, pairs=pairs,
         rows=rows_from(summaries, trials, chosen), curves=curves, final_by_seed=final, chosen_lr=chosen,
         tuning=dict(tuning), provenance=_provenance(trials), warning=stats.seed_warning(n), notes=notes,
+        findings=findings,
     )
 
 

@@ -187,6 +187,18 @@ text-align:right} td.name,th{text-align:left} .figure{margin:1rem 0} .caption{co
 """
 
 
+def findings_block(data: ReportData) -> str:
+    if not data.findings:
+        return ""
+    verdict = {True: "reproduced", False: "not reproduced", None: "undecided"}
+    rows = "".join(
+        f"<tr><td class='name'>{_e(f['study'])}{' (quick)' if f['quick'] else ''}</td><td class='name'>{_e(f['claim'])}"
+        f"<br><small>{_e(f['source'])}</small></td><td class='name'>{_e(f['summary'])}</td>"
+        f"<td class='name'>{verdict[f['reproduced']]}</td></tr>" for f in data.findings)
+    return ("<h2>Published claims checked in this store</h2><table id='findings'><tr><th>study</th><th>claim</th>"
+            f"<th>measured</th><th>verdict</th></tr>{rows}</table>")
+
+
 def render(data: ReportData) -> str:
     from plotly.offline import get_plotlyjs
 
@@ -232,6 +244,7 @@ seeds; differences are paired by seed.</p>
 <h2>Summary</h2>{summary_table(data)}
 <h2>Pairwise verdicts</h2>{pairs_table(data)}{tuning}
 <h2>Figures</h2>{''.join(fig_html)}
+{findings_block(data)}
 <h2>Provenance</h2>{provenance_block(data)}
 {''.join(scripts)}{loader}
 </body></html>
