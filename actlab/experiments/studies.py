@@ -250,10 +250,15 @@ def _ranking(seeds: int, quick: bool, store: str, progress=None) -> Finding:
     smooth = [a for a in ("swish", "mish", "gelu") if a in labels]
     sat = [a for a in ("sigmoid", "tanh") if a in labels]
     r = {lab: ranks[labels.index(lab)] for lab in labels}
+    # Reproduced: every smooth one ranks better than ReLU, and ReLU better than every saturating one, by more than
+    # the critical difference. Not reproduced: some difference beyond it points the other way. Else undecided.
     reproduced = None
     if smooth and "relu" in r and sat:
-        reproduced = bool(min(r[a] for a in smooth) + cd < r["relu"] or max(r[a] for a in smooth) < r["relu"]) and \
-            all(r["relu"] < r[a] for a in sat)
+        gaps = [r["relu"] - r[a] for a in smooth] + [r[a] - r["relu"] for a in sat]
+        if all(g > cd for g in gaps):
+            reproduced = True
+        elif any(g < -cd for g in gaps):
+            reproduced = False
     return Finding("ranking", _STUDIES["ranking"].claim, _STUDIES["ranking"].source, reproduced,
                    "best average rank: " + ", ".join(order[:3]) + f"; worst: {order[-1]}; critical difference {cd:.2f}",
                    lines, {"ranks": r, "cd": cd, "friedman_p": friedman_p, "order": order}, quick)

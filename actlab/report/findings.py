@@ -13,8 +13,53 @@ means the measurement cannot settle it.
 """
 
 
+def selection_guide(rows: list[dict[str, Any]]) -> list[str]:
+    """Plain advice, each point computed from a stored measurement (absent studies are left out)."""
+    by = {r["study"]: r for r in rows}
+    out = ["## Selection guide (from the measurements below)", ""]
+    r = by.get("ranking")
+    if r:
+        ranks, cd, order = r["numbers"]["ranks"], r["numbers"]["cd"], r["numbers"]["order"]
+        top = order[0]
+        tied = [a for a in order if ranks[a] - ranks[top] < cd]
+        out.append(f"- On the MNIST-1D MLP, the best average rank is {top} ({ranks[top]:.2f}); within the critical "
+                   f"difference ({cd:.2f}) of it, so not distinguishable from it by this study: "
+                   f"{', '.join(tied)}. Worst: {order[-1]} ({ranks[order[-1]]:.2f}).")
+        if "relu" in ranks:
+            out.append(f"- ReLU ranks {ranks['relu']:.2f} on average; activations ranked better than ReLU by more than "
+                       f"the critical difference: {', '.join(a for a in order if ranks['relu'] - ranks[a] > cd) or 'none'}.")
+    d = by.get("depth")
+    if d:
+        col = d["numbers"]["collapse"]
+        out.append("- Deep MLPs with batch norm (depths " + ", ".join(map(str, d["numbers"]["depths"])) + "): first depth "
+                   "where accuracy falls below 80% of the activation's best: "
+                   + ", ".join(f"{a} {v if v is not None else 'none'}" for a, v in col.items())
+                   + f". The published order (ReLU, then Swish, then Mish) was "
+                   + {True: "reproduced", False: "not reproduced", None: "not decidable here"}[d["reproduced"]] + ".")
+    sb = by.get("swish-beta")
+    if sb:
+        betas = sb["numbers"]["trained_betas"]
+        means = {k: sum(v) / len(v) for k, v in betas.items()}
+        furthest = max(means, key=lambda k: abs(means[k] - 1.0)) if means else None
+        sup10 = sb["numbers"]["sup"].get("10.0", sb["numbers"]["sup"].get(10.0, float("nan")))
+        out.append("- Trainable Swish: learned betas per layer " + ", ".join(
+            f"{k} {m:.2f}" for k, m in sorted(means.items()))
+            + (f"; {furthest} moves furthest from the initial 1" if furthest else "")
+            + f". Swish with beta = 10 is within {sup10:.3g} of ReLU everywhere.")
+    se = by.get("selu-fixed-point")
+    if se:
+        out.append(f"- SELU self-normalises under LeCun-normal init: the (0, 1) fixed point attracts (Jacobian norm "
+                   f"{se['numbers']['norm']:.4f}). Keep LeCun-normal init and no batch norm if you rely on it.")
+    e = by.get("edge-of-chaos")
+    if e:
+        out.append(f"- Initialise at the edge of chaos for depth: ReLU sigma_w = {e['numbers']['relu']:.4f} (He), "
+                   f"ELU at sigma_b = 0.2 sigma_w = {e['numbers']['elu']:.4f}; `actlab.analysis.edge_of_chaos(act)` "
+                   "gives it for any elementwise activation.")
+    return out + [""]
+
+
 def render_findings(rows: list[dict[str, Any]]) -> str:
-    parts = [HEADER, "| study | verdict | measured |", "|---|---|---|"]
+    parts = [HEADER, *selection_guide(rows), "## Summary", "", "| study | verdict | measured |", "|---|---|---|"]
     verdict = {True: "reproduced", False: "**not reproduced**", None: "undecided"}
     for r in rows:
         parts.append(f"| [{r['study']}](#{r['study']}) | {verdict[r['reproduced']]} | "
