@@ -24,7 +24,7 @@ def store(tmp_path_factory):
 def test_study_list():
     result = runner.invoke(app, ["study", "--list"])
     assert result.exit_code == 0
-    for name in ("selu-fixed-point", "edge-of-chaos", "depth", "ranking", "swish-beta"):
+    for name in ("selu-fixed-point", "edge-of-chaos", "depth", "ranking", "swish-beta", "noise"):
         assert name in result.output and name in study_names()
 
 
@@ -110,3 +110,13 @@ def test_findings_appear_in_the_html_report(store):
     run_study("ranking", quick=True, store=store)
     page = render(load_study(store, "study:ranking"))
     assert "Published claims checked in this store" in page and "selu-fixed-point" in page
+
+
+def test_noise_structure(store):
+    f = run_study("noise", quick=True, store=store)
+    acc = f.numbers["accuracy"]
+    assert set(acc) == {"gelu", "relu", "elu"}
+    for by_amp in acc.values():
+        assert list(by_amp) == ["0.0", "0.5", "1.0", "2.0", "3.0"] and all(len(v) == 2 for v in by_amp.values())
+        assert sum(by_amp["3.0"]) < sum(by_amp["0.0"])  # heavy noise hurts every activation
+    assert f.reproduced is None and "too few seeds" in f.summary  # 2 seeds cannot decide

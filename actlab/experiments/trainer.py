@@ -53,6 +53,7 @@ class TrialResult:
     vectorized: bool = True
     note: str = ""
     activation_params: dict[str, float] = field(default_factory=dict)
+    final_state: dict[str, torch.Tensor] | None = None  # the trained parameters (and buffers), for further evaluation
 
     @property
     def status(self) -> str:
@@ -221,12 +222,13 @@ def _end_epoch(epoch, results, params, buffers, probe_model, probe, dataset, tra
 
 
 def _finish(results, params, probe_model):
-    """Record each seed's final activation parameters (e.g. trained swish betas)."""
+    """Record each seed's trained parameters and its final activation parameters (e.g. trained swish betas)."""
     for s, res in enumerate(results):
         with torch.no_grad():
             for k, p in probe_model.named_parameters():
                 p.copy_(params[k][s])
         res.activation_params = _activation_params(probe_model)
+        res.final_state = {k: v.detach().clone() for k, v in probe_model.state_dict().items()}
 
 
 def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress):
@@ -288,6 +290,7 @@ def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
         if progress is not None:
             progress(epoch, recipe.epochs)
     res.activation_params = _activation_params(model)
+    res.final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def summarize(result: TrialResult, target_accuracy: float) -> dict[str, Any]:
