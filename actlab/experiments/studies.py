@@ -185,7 +185,7 @@ def _swish_beta(seeds: int, quick: bool, store: str, progress=None) -> Finding:
 def _depth(seeds: int, quick: bool, store: str, progress=None) -> Finding:
     acts = ["relu", "swish", "mish", "leaky_relu"]
     depths = [2, 6] if quick else [2, 8, 16, 32, 48]
-    recipe = {"epochs": 2, "batch_size": 200} if quick else {"epochs": 15}
+    recipe = {"epochs": 2, "batch_size": 200} if quick else {"epochs": 10}
     table: dict[str, dict[int, tuple[float, float, float]]] = {a: {} for a in acts}
     for d in depths:
         result = _compare(store, acts, f"mnist1d-mlp(depth={d}, width=64, norm=batch)", seeds,
