@@ -4,6 +4,7 @@ from actlab.catalog.definitions import BUILTIN_SPECS
 from actlab.catalog.registry import (
     Resolved,
     all_names,
+    is_name,
     lookup,
     names,
     normalize,
@@ -20,6 +21,6 @@ for _spec in BUILTIN_SPECS:
 del _spec
 
 __all__ = [
-    "KINDS", "ActivationSpec", "Param", "Reference", "Resolved", "all_names", "lookup", "names", "normalize",
+    "KINDS", "ActivationSpec", "Param", "Reference", "Resolved", "all_names", "is_name", "lookup", "names", "normalize",
     "register", "resolve", "spec", "suggest", "unregister",
 ]

@@ -73,6 +73,11 @@ def unregister(name: str) -> None:
         del _KEYS[key]
 
 
+def is_name(text: str) -> bool:
+    """Whether ``text`` is a registered name or alias as it stands (no parameters parsed)."""
+    return isinstance(text, str) and normalize(text) in _KEYS
+
+
 def names() -> list[str]:
     """Sorted canonical names of every registered activation."""
     return sorted(_SPECS)
@@ -122,7 +127,7 @@ def resolve(activation: str | ActivationSpec, params: Mapping[str, Any] | None =
     params = dict(params or {})
     if isinstance(activation, ActivationSpec):
         found, fixed, positional, inline = activation, {}, [], {}
-    elif isinstance(activation, str) and normalize(activation) in _KEYS:
+    elif is_name(activation):
         # a registered name used as is, even one that looks like a call ("<script>alert(1)</script>")
         found, fixed = lookup(activation)
         positional, inline = [], {}

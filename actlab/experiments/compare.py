@@ -39,7 +39,7 @@ class Contender:
 
 def parse_contender(text: str) -> Contender:
     """``"swish(beta=1.5)"``; ``trainable=True`` among the parameters trains them (``swish(trainable=True)``)."""
-    if catalog.normalize(text) in catalog.registry._KEYS:  # a registered name used as is
+    if catalog.is_name(text):  # a registered name used as is
         resolved = catalog.resolve(text)
         return Contender(resolved.text, False)
     name, positional, keywords = parse_activation(text)

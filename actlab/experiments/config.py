@@ -69,7 +69,6 @@ class StudyConfig:
         return Recipe.from_mapping(dict(self.recipe_overrides), base=self.recipe or default)
 
 
-_TOP_KEYS = {f.name for f in fields(StudyConfig)} - {"recipe_overrides", "force"}
 _TYPES = {"activations": list, "task": str, "seeds": int, "base_seed": int, "tune_lr": list, "tune_seeds": int,
           "validation_fraction": (float, int), "store": str, "study": str, "data_dir": str, "jobs": int, "mode": str,
           "recipe": dict, "backend": str}
