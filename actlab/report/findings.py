@@ -34,7 +34,7 @@ def selection_guide(rows: list[dict[str, Any]]) -> list[str]:
         out.append("- Deep MLPs with batch norm (depths " + ", ".join(map(str, d["numbers"]["depths"])) + "): first depth "
                    "where accuracy falls below 80% of the activation's best: "
                    + ", ".join(f"{a} {v if v is not None else 'none'}" for a, v in col.items())
-                   + f". The published order (ReLU, then Swish, then Mish) was "
+                   + ". The published order (ReLU, then Swish, then Mish) was "
                    + {True: "reproduced", False: "not reproduced", None: "not decidable here"}[d["reproduced"]] + ".")
     sb = by.get("swish-beta")
     if sb:
