@@ -120,3 +120,14 @@ def test_noise_structure(store):
         assert list(by_amp) == ["0.0", "0.5", "1.0", "2.0", "3.0"] and all(len(v) == 2 for v in by_amp.values())
         assert sum(by_amp["3.0"]) < sum(by_amp["0.0"])  # heavy noise hurts every activation
     assert f.reproduced is None and "too few seeds" in f.summary  # 2 seeds cannot decide
+
+
+def test_docs_findings_hold_every_study_from_a_full_run():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "findings.md").read_text(encoding="utf-8")
+    assert "## Selection guide" in text
+    for name in study_names():
+        assert f"## {name}" in text, name
+        assert f"(`actlab study {name}" in text, name
+    assert "quick version" not in text  # docs hold the full versions only

@@ -193,12 +193,14 @@ def _depth(seeds: int, quick: bool, store: str, progress=None) -> Finding:
         for s in result.summaries:
             table[s.activation][d] = (s.mean, s.ci_low, s.ci_high)
     best = {a: max(v[0] for v in table[a].values()) for a in acts}
-    # collapse: the first depth where mean accuracy falls below 80% of the activation's own best
+    # collapse: the first depth where mean accuracy falls below 80% of the activation's own best; activations that
+    # collapse at the same depth are ordered by their accuracy at the deepest depth (lower = collapsed harder)
     collapse = {a: next((d for d in depths if table[a][d][0] < 0.8 * best[a]), None) for a in acts}
-    order = sorted(acts, key=lambda a: math.inf if collapse[a] is None else collapse[a])
-    c = {a: (math.inf if v is None else v) for a, v in collapse.items()}
-    reproduced = None if all(v is None for v in collapse.values()) else (c["relu"] < c["swish"] <= c["mish"] or
-                                                                        c["relu"] <= c["swish"] < c["mish"])
+    deepest = depths[-1]
+    key = lambda a: (math.inf if collapse[a] is None else collapse[a], table[a][deepest][0])  # noqa: E731
+    order = sorted(acts, key=key)
+    reproduced = None if all(v is None for v in collapse.values()) else \
+        order.index("relu") < order.index("swish") < order.index("mish")
     lines = ["mean test accuracy % [95% CI] by depth:"]
     for a in acts:
         lines.append(f"  {a:10s} " + "  ".join(f"d={d}: {100 * m:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
@@ -206,8 +208,10 @@ def _depth(seeds: int, quick: bool, store: str, progress=None) -> Finding:
     lines.append("collapse depth (first depth below 80% of its best): "
                  + ", ".join(f"{a}: {collapse[a] if collapse[a] is not None else 'none up to ' + str(depths[-1])}"
                              for a in acts))
+    lines.append(f"order (collapse depth, then accuracy at depth {deepest}): {' -> '.join(order)}")
     summary = ("no activation collapsed within the depths tried, so the order cannot be checked"
-               if reproduced is None else f"collapse order: {' -> '.join(order)}")
+               if reproduced is None else f"collapse order: {' -> '.join(order)} (ties at the collapse depth broken "
+               f"by accuracy at depth {deepest})")
     return Finding("depth", _STUDIES["depth"].claim, _STUDIES["depth"].source, reproduced, summary, lines,
                    {"table": {a: {str(d): v for d, v in t.items()} for a, t in table.items()},
                     "collapse": collapse, "depths": depths}, quick)

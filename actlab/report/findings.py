@@ -34,8 +34,25 @@ def selection_guide(rows: list[dict[str, Any]]) -> list[str]:
         out.append("- Deep MLPs with batch norm (depths " + ", ".join(map(str, d["numbers"]["depths"])) + "): first depth "
                    "where accuracy falls below 80% of the activation's best: "
                    + ", ".join(f"{a} {v if v is not None else 'none'}" for a, v in col.items())
+                   + ". Accuracy at the deepest depth: "
+                   + ", ".join(f"{a} {100 * v[str(d['numbers']['depths'][-1])][0]:.1f}%"
+                               for a, v in d["numbers"]["table"].items())
                    + ". The published order (ReLU, then Swish, then Mish) was "
-                   + {True: "reproduced", False: "not reproduced", None: "not decidable here"}[d["reproduced"]] + ".")
+                   + {True: "reproduced", False: "not reproduced", None: "not decidable here"}[d["reproduced"]]
+                   + " (ties at the collapse depth broken by accuracy at the deepest depth).")
+    nz = by.get("noise")
+    if nz:
+        acc = nz["numbers"]["accuracy"]
+        amps = list(next(iter(acc.values())))
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        out.append("- Input noise (uniform, amplitude a): accuracy "
+                   + "; ".join(f"a={float(a):g}: " + ", ".join(f"{k} {100 * mean(v[a]):.1f}%" for k, v in acc.items())
+                               for a in (amps[0], amps[-2], amps[-1]))
+                   + (". GELU's clean-data lead does not survive strong noise" if "gelu" in acc and
+                      mean(acc["gelu"][amps[-1]]) < max(mean(v[amps[-1]]) for k, v in acc.items() if k != "gelu")
+                      else ". GELU keeps its lead under the strongest noise tried")
+                   + ": the GELU paper's robustness claim was "
+                   + {True: "reproduced", False: "not reproduced", None: "not decided"}[nz["reproduced"]] + " here.")
     sb = by.get("swish-beta")
     if sb:
         betas = sb["numbers"]["trained_betas"]
@@ -48,8 +65,10 @@ def selection_guide(rows: list[dict[str, Any]]) -> list[str]:
             + f". Swish with beta = 10 is within {sup10:.3g} of ReLU everywhere.")
     se = by.get("selu-fixed-point")
     if se:
-        out.append(f"- SELU self-normalises under LeCun-normal init: the (0, 1) fixed point attracts (Jacobian norm "
-                   f"{se['numbers']['norm']:.4f}). Keep LeCun-normal init and no batch norm if you rely on it.")
+        out.append(f"- SELU self-normalises in the mean-field model under LeCun-normal init: the (0, 1) fixed point "
+                   f"attracts (Jacobian norm {se['numbers']['norm']:.4f}); a random "
+                   f"{'deep' if not se['quick'] else 'shallow'} SELU MLP ends at mean {se['numbers']['mc_mean']:+.3f}, "
+                   f"variance {se['numbers']['mc_variance']:.3f}.")
     e = by.get("edge-of-chaos")
     if e:
         out.append(f"- Initialise at the edge of chaos for depth: ReLU sigma_w = {e['numbers']['relu']:.4f} (He), "
