@@ -201,7 +201,15 @@ def test_cli_bad_input(args, pattern):
 
 
 def test_process_pool_gives_the_same_numbers(tmp_path):
-    serial = run_comparison(quick(tmp_path / "s.db", "relu", "tanh", seeds=2), command="t")
+    import torch
+
+    threads = torch.get_num_threads()
+    # the two pool workers get cores // 2 threads each: the serial run uses as many, so float sums add up alike
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        serial = run_comparison(quick(tmp_path / "s.db", "relu", "tanh", seeds=2), command="t")
+    finally:
+        torch.set_num_threads(threads)
     pooled = run_comparison(quick(tmp_path / "p.db", "relu", "tanh", seeds=2, jobs=2), command="t")
     key = lambda t: (t["activation"], t["seed_index"])  # noqa: E731
     assert [t["final_acc"] for t in sorted(serial.trials, key=key)] == \
