@@ -285,6 +285,49 @@ def report_command(
         console.print(f"wrote {len(paths)} figures to {folder}", highlight=False, soft_wrap=True)
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: actlab bench kernels")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("kernels")
+def bench_kernels_command(
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16 | float64"),
+    size: int = typer.Option(1 << 22, "--size", help="elements per input"),
+    names: Optional[str] = typer.Option(None, "--names", help="comma-separated activations (default: all)"),
+    compile_: bool = typer.Option(False, "--compile", help="also time torch.compile of the eager composition"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the results as JSON"),
+    min_run_time: float = typer.Option(0.3, "--min-run-time", help="seconds per measurement"),
+) -> None:
+    """Time actlab's activation kernels against PyTorch native ops, the eager composition and torch.compile."""
+    from rich.markup import escape
+
+    from actlab.kernels.bench import bench_kernels, to_json
+
+    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    try:
+        copy_gbps, results = bench_kernels(chosen, device, dtype, size, compile_, min_run_time)
+    except ValueError as exc:
+        raise ActlabError(str(exc)) from None
+    table = Table(title=f"actlab kernels on {device}, {dtype}, {size:,} elements (copy: {copy_gbps:.1f} GB/s)",
+                  header_style="bold")
+    for col in ("activation", "fwd ms", "fwd+bwd ms", "fwd % copy", "fwd+bwd % copy", "vs native", "vs eager",
+                "vs compile", "saved MB", "eager saved MB"):
+        table.add_column(col, justify="right" if col != "activation" else "left")
+    x = lambda v: "-" if v is None else f"{v:.2f}x"  # noqa: E731
+    for r in results:
+        table.add_row(escape(r.activation), f"{r.fwd_ms:.3f}", f"{r.fwdbwd_ms:.3f}",
+                      f"{100 * r.fwd_fraction_of_copy:.0f}%", f"{100 * r.fwdbwd_fraction_of_copy:.0f}%",
+                      x(r.speedup_vs_native), x(r.speedup_vs_eager), x(r.speedup_vs_compile),
+                      f"{r.saved_bytes / 2**20:.1f}", "-" if r.eager_saved_bytes is None else
+                      f"{r.eager_saved_bytes / 2**20:.1f}")
+    (console if console.is_terminal else Console(width=180)).print(table)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(to_json(copy_gbps, results), encoding="utf-8")
+        console.print(f"wrote {json_path}")
+
+
 @app.command("study")
 def study_command(
     name: Optional[str] = typer.Argument(None, help="study name (see --list)"),
