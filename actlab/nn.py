@@ -102,6 +102,16 @@ class Activation(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return run(self.spec, x, self.parameter_values(), training=self.training)
 
+    @torch.no_grad()
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        """f'(x) elementwise, in x's dtype, at the module's current parameters (per-channel PReLU slopes
+        included); only for elementwise activations."""
+        if self.spec.kind != "elementwise":
+            raise TypeError(f"{self.spec.name}: derivative() is defined for elementwise activations only")
+        params = {k: (v.detach().to(x.dtype) if isinstance(v, torch.Tensor) else v)
+                  for k, v in self.parameter_values().items()}
+        return self.spec.torch_derivative(x, **params)
+
     def extra_repr(self) -> str:
         shown = [f"{k}={v!r}" for k, v in self.values.items()]
         if self.spec.name == "prelu":

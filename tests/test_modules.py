@@ -105,3 +105,13 @@ def test_positional_module_construction():
     assert actlab.nn.Swish(beta=2.0).values == {"beta": 2.0}
     with pytest.raises(actlab.InvalidParameterError, match="given twice"):
         actlab.nn.LeakyReLU(0.2, negative_slope=0.3)
+
+
+def test_module_derivative_uses_per_channel_prelu_slopes():
+    m = actlab.get("prelu", num_parameters=3)
+    with torch.no_grad():
+        m.weight.copy_(torch.tensor([0.0, 0.2, 0.5]))
+    d = m.derivative(torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]]))
+    torch.testing.assert_close(d, torch.tensor([[0.0, 0.2, 0.5], [1.0, 1.0, 1.0]]))
+    with pytest.raises(TypeError, match="elementwise"):
+        actlab.get("swiglu").derivative(torch.zeros(2, 4))

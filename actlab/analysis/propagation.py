@@ -111,12 +111,7 @@ def unit_stats(model: nn.Module, x: torch.Tensor, saturation_threshold: float = 
     def hook(name):
         def fn(module, inputs, output):
             z = inputs[0].detach().double()
-            params = {k: (v.detach().double() if isinstance(v, torch.Tensor) else v)
-                      for k, v in module.parameter_values().items()}
-            if module.spec.name == "prelu":
-                d = torch.where(z > 0, torch.ones_like(z), torch.zeros_like(z) + params["init"].reshape(-1)[0])
-            else:
-                d = module.spec.torch_derivative(z, **params)
+            d = module.derivative(z)
             flat = d.reshape(z.shape[0], -1).abs()
             dead = (flat == 0).all(dim=0)
             saturated = ((flat < saturation_threshold).double().mean(dim=0) >= 0.99)

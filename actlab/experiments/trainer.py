@@ -126,11 +126,8 @@ class DeadUnitProbe:
     def _hook(self, module, inputs, output):
         if not self.active:
             return
-        x = inputs[0].detach().float()
-        params = {k: (v.detach().float() if isinstance(v, torch.Tensor) else v) for k, v in module.parameter_values().items()}
-        d = module.spec.torch_derivative(x, **params) if module.spec.name != "prelu" else torch.where(
-            x > 0, torch.ones_like(x), torch.zeros_like(x) + params["init"].reshape(-1)[0])
-        zero = (d == 0).reshape(x.shape[0], -1).all(dim=0)
+        d = module.derivative(inputs[0].detach().float())
+        zero = (d == 0).reshape(d.shape[0], -1).all(dim=0)
         self.dead += int(zero.sum())
         self.total += zero.numel()
 
