@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab.report.data import ReportData, pareto_front
+from actlab.report.tables import row_cells
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
@@ -129,24 +130,16 @@ def _json_for_script(obj: Any) -> str:
         .replace("&", "\\u0026")
 
 
-def _pct(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{100 * v:.2f}"
-
-
 def summary_table(data: ReportData) -> str:
     target = f"{100 * data.target_accuracy:.0f}%"
     head = ("<tr><th>activation</th><th>lr</th><th>test accuracy % mean [95% CI]</th><th>best %</th>"
             f"<th>epochs to {target}</th><th>s / epoch</th><th>dead units</th><th>diverged</th></tr>")
     body = []
+    css = {"activation": "name", "accuracy": "acc"}
     for r in data.rows:
-        ett = "-" if r["epochs_to_target"] is None else f"{r['epochs_to_target']:.1f} ({r['reached']}/{r['n']})"
-        body.append(
-            f"<tr><td class='name'>{_e(r['activation'])}</td><td>{r['lr']:.3g}</td>"
-            f"<td class='acc'>{_pct(r['mean'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]</td>"
-            f"<td>{_pct(r['best'])}</td><td>{ett}</td>"
-            f"<td>{'-' if r['s_per_epoch'] is None else format(r['s_per_epoch'], '.3f')}</td>"
-            f"<td>{'-' if r['dead'] is None else format(100 * r['dead'], '.1f') + '%'}</td><td>{r['diverged']}</td></tr>"
-        )
+        cells = "".join(f"<td class='{css[k]}'>{_e(v)}</td>" if k in css else f"<td>{_e(v)}</td>"
+                        for k, v in row_cells(r).items())
+        body.append(f"<tr>{cells}</tr>")
     return f"<table id='summary'>{head}{''.join(body)}</table>"
 
 

@@ -11,7 +11,22 @@ from rich.table import Table
 
 
 def _pct(v: float | None) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{100 * v:.2f}"
+
+
+def row_cells(r: dict[str, Any]) -> dict[str, str]:
+    """The text of each summary-table cell (unescaped), shared by the terminal, HTML and markdown tables."""
+    return {
+        "activation": str(r["activation"]),
+        "lr": "-" if r["lr"] is None else f"{r['lr']:.3g}",
+        "accuracy": f"{_pct(r['mean'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]",
+        "best": _pct(r["best"]),
+        "epochs_to_target": "-" if r["epochs_to_target"] is None else
+        f"{r['epochs_to_target']:.1f} ({r['reached']}/{r['n']})",
+        "s_per_epoch": "-" if r["s_per_epoch"] is None else f"{r['s_per_epoch']:.3f}",
+        "dead": "-" if r["dead"] is None else f"{100 * r['dead']:.1f}%",
+        "diverged": str(r["diverged"]),
+    }
 
 
 def results_rows(result) -> list[dict[str, Any]]:
@@ -54,13 +69,7 @@ def comparison_table(result) -> Table:
                       ("dead units", "right"), ("diverged", "right")):
         table.add_column(col, justify=just)
     for r in results_rows(result):
-        ett = "-" if r["epochs_to_target"] is None else f"{r['epochs_to_target']:.1f} ({r['reached']}/{r['n']})"
-        table.add_row(
-            escape(r["activation"]), f"{r['lr']:.3g}" if r["lr"] is not None else "-",
-            f"{_pct(r['mean'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]", _pct(r["best"]), ett,
-            "-" if r["s_per_epoch"] is None else f"{r['s_per_epoch']:.3f}",
-            "-" if r["dead"] is None else f"{100 * r['dead']:.1f}%", str(r["diverged"]),
-        )
+        table.add_row(*(escape(v) for v in row_cells(r).values()))
     return table
 
 
