@@ -58,17 +58,19 @@ def _conv_act(make_act: ActFactory) -> nn.Module:
     return ChannelsLast(act) if spec is not None and spec.kind == "gated" else act
 
 
+def _conv_block(conv: nn.Module, width: int, norm: str, dims: int, make_act: ActFactory) -> list[nn.Module]:
+    """conv -> [norm] -> activation (gated kinds act over channels)."""
+    n = _norm(norm, width, dims)
+    return [conv, *([n] if n is not None else []), _conv_act(make_act)]
+
+
 def cnn1d(length: int, n_classes: int, make_act: ActFactory, channels: int = 32, norm: str = "none") -> nn.Sequential:
     """A small 1-D CNN for MNIST-1D: three conv layers (stride 2), global average pool, linear classifier."""
     k = _expansion(make_act)
     layers: list[nn.Module] = [nn.Unflatten(1, (1, length))]
     prev = 1
     for _ in range(3):
-        layers.append(nn.Conv1d(prev, channels * k, 5, stride=2, padding=2))
-        n = _norm(norm, channels * k, 1)
-        if n is not None:
-            layers.append(n)
-        layers.append(_conv_act(make_act))
+        layers += _conv_block(nn.Conv1d(prev, channels * k, 5, stride=2, padding=2), channels * k, norm, 1, make_act)
         prev = channels
     layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(channels, n_classes)]
     return nn.Sequential(*layers)
@@ -83,11 +85,8 @@ def cnn2d(in_channels: int, n_classes: int, make_act: ActFactory, channels: int 
         layers.append(nn.Unflatten(1, (1, image_side, image_side)))
     prev = in_channels
     for stride in (1, 2, 1, 2):
-        layers.append(nn.Conv2d(prev, channels * k, 3, stride=stride, padding=1))
-        n = _norm(norm, channels * k, 2)
-        if n is not None:
-            layers.append(n)
-        layers.append(_conv_act(make_act))
+        layers += _conv_block(nn.Conv2d(prev, channels * k, 3, stride=stride, padding=1), channels * k, norm, 2,
+                              make_act)
         prev = channels
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, n_classes)]
     return nn.Sequential(*layers)

@@ -230,9 +230,11 @@ def _ranking(seeds: int, quick: bool, store: str, progress=None) -> Finding:
         n for n in catalog.names() if catalog.spec(n).kind == "elementwise" and n not in ("prelu",)]
     result = _compare(store, acts, "mnist1d", seeds, "study:ranking", progress,
                       **({"epochs": 2, "batch_size": 200} if quick else {}))
-    scores = {lab: {t["seed_index"]: t["final_acc"] for t in result.trials
-                    if (t["activation"] if not t["trainable"] else t["activation"] + "[trainable]") == lab}
-              for lab in [s.activation for s in result.summaries]}
+    from actlab.experiments.compare import label_of
+
+    scores = {s.activation: {} for s in result.summaries}
+    for t in result.trials:
+        scores[label_of(t)][t["seed_index"]] = t["final_acc"]
     labels = list(scores)
     common = sorted(set.intersection(*(set(v) for v in scores.values())))
     matrix = np.array([[scores[lab][i] for lab in labels] for i in common])  # seeds x activations
