@@ -228,19 +228,9 @@ def _finish(results, params, probe_model):
         res.final_state = {k: v.detach().clone() for k, v in probe_model.state_dict().items()}
 
 
-def _stacked_epochs(recipe, n, data_seeds, train_step, end_epoch, progress) -> None:
-    """The epoch loop of both vectorized paths: each seed's data order, ``train_step(idx) -> per-seed loss`` on
-    [S, B] index batches, then ``end_epoch(epoch, mean train losses, training seconds)``."""
-    for epoch in range(1, recipe.epochs + 1):
-        order = _orders(n, data_seeds, epoch)
-        t0 = time.perf_counter()
-        loss_sum = torch.zeros(len(data_seeds))
-        for i in range(0, n, recipe.batch_size):
-            idx = order[:, i : i + recipe.batch_size]
-            loss_sum += train_step(idx) * idx.shape[1]
-        end_epoch(epoch, loss_sum / n, time.perf_counter() - t0)
-        if progress is not None:
-            progress(epoch, recipe.epochs)
+# The epoch loops of _train_vectorized and _train_batched_layers look alike but stay inline: moving the step into a
+# shared closure made training ~25% slower on 2 CPU cores (each step's 1 MB intermediates were freed at return and
+# re-faulted on the next allocation instead of being reused).
 
 
 def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress):
@@ -258,15 +248,20 @@ def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress
         return F.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
 
     step = vmap(grad_and_value(loss_fn), in_dims=(0, 0, 0, 0), randomness="different")
-
-    def train_step(idx):
-        grads, loss = step(params, buffers, x[idx], y[idx])
-        opt.step(params, grads)
-        return loss.detach()
-
-    _stacked_epochs(recipe, n, data_seeds, train_step,
-                    lambda epoch, losses, seconds: _end_epoch(epoch, results, params, buffers, probe_model, probe,
-                                                              dataset, losses, seconds), progress)
+    S = len(models)
+    for epoch in range(1, recipe.epochs + 1):
+        order = _orders(n, data_seeds, epoch)
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros(S)
+        for i in range(0, n, recipe.batch_size):
+            idx = order[:, i : i + recipe.batch_size]
+            grads, loss = step(params, buffers, x[idx], y[idx])
+            opt.step(params, grads)
+            loss_sum += loss.detach() * idx.shape[1]
+        _end_epoch(epoch, results, params, buffers, probe_model, probe, dataset, loss_sum / n,
+                   time.perf_counter() - t0)
+        if progress is not None:
+            progress(epoch, recipe.epochs)
     _finish(results, params, probe_model)
 
 
@@ -376,17 +371,20 @@ def _train_batched_layers(plan, models, dataset, recipe, lr, data_seeds, results
     opt = FunctionalOptimizer(recipe, {k: v.data for k, v in params.items()}, _decay_flags(models[0]),
                               recipe.epochs * _steps_per_epoch(n, recipe.batch_size), lr)
     names = list(params)
-
-    def train_step(idx):
-        B = idx.shape[1]
-        logits = batched_logits(plan, params, x[idx], training=True)
-        per_seed = F.cross_entropy(logits.reshape(S * B, -1), y[idx].reshape(-1), reduction="none").view(S, B)
-        per_seed = per_seed.mean(1)
-        grads = torch.autograd.grad(per_seed.sum(), [params[k] for k in names])  # seeds are independent
-        opt.step({k: params[k].data for k in names}, dict(zip(names, grads)))
-        return per_seed.detach()
-
-    _stacked_epochs(recipe, n, data_seeds, train_step,
-                    lambda epoch, losses, seconds: _end_epoch(epoch, results, params, {}, probe_model, probe,
-                                                              dataset, losses, seconds), progress)
+    for epoch in range(1, recipe.epochs + 1):
+        order = _orders(n, data_seeds, epoch)
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros(S)
+        for i in range(0, n, recipe.batch_size):
+            idx = order[:, i : i + recipe.batch_size]
+            B = idx.shape[1]
+            logits = batched_logits(plan, params, x[idx], training=True)
+            per_seed = F.cross_entropy(logits.reshape(S * B, -1), y[idx].reshape(-1), reduction="none").view(S, B)
+            per_seed = per_seed.mean(1)
+            grads = torch.autograd.grad(per_seed.sum(), [params[k] for k in names])  # seeds are independent
+            opt.step({k: params[k].data for k in names}, dict(zip(names, grads)))
+            loss_sum += per_seed.detach() * B
+        _end_epoch(epoch, results, params, {}, probe_model, probe, dataset, loss_sum / n, time.perf_counter() - t0)
+        if progress is not None:
+            progress(epoch, recipe.epochs)
     _finish(results, params, probe_model)
