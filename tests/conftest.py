@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-import torch
+import os
 
-import actlab
+# The Triton kernels are checked by Triton's interpreter on CPU tensors (tests/test_triton_kernels.py). triton reads
+# this when it is first imported (torch.compile's tests may import it before that file runs), so it is set here.
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import actlab  # noqa: E402
 
 ELEMENTWISE = [n for n in actlab.names() if actlab.spec(n).kind == "elementwise"]
 GATED = [n for n in actlab.names() if actlab.spec(n).kind == "gated"]

@@ -16,6 +16,9 @@ from test_reference import cases
 # float32 error budget in ulps of the result, on top of the condition number (see conftest.condition): native ops
 # (SLEEF exp/tanh) and actlab's compositions of two or three rounded steps stay within these.
 F32_ULPS = {"default": 4.0}
+# swish's CPU fast path runs aten's silu_backward (as F.silu's backward does): its 1 - sigmoid(u) from a rounded
+# sigmoid costs up to ~|u|/2 ulps for u in (3, 17). Everything else keeps the default of 8.
+BACKWARD_F32_ULPS = {"swish": 12.0}
 
 
 def _forward(name, x, **params):
@@ -168,7 +171,8 @@ def test_backward_in_half_and_single_matches_the_derivative(name, dtype):
     with np.errstate(all="ignore"):
         dcond = np.nan_to_num(np.abs(xd * (spec.derivative(xd * (1 + 1e-7)) - want) / (xd * 1e-7) / want),
                               nan=0.0, posinf=0.0)
-    rel_ok = ulps(x.grad, want, dtype) <= (8.0 if dtype == torch.float32 else 1.0) + dcond
+    budget = BACKWARD_F32_ULPS.get(name, 8.0) if dtype == torch.float32 else 1.0
+    rel_ok = ulps(x.grad, want, dtype) <= budget + dcond
     ok = rel_ok | (abs_err <= 2 * eps * scale)
     assert ok.all(), f"{name} {dtype}: bad at x={xd[~ok].tolist()[:5]}"
 

@@ -73,6 +73,11 @@ def unregister(name: str) -> None:
         del _KEYS[key]
 
 
+def registered(spec: ActivationSpec) -> bool:
+    """Whether this very spec object is the one registered under its name."""
+    return _SPECS.get(spec.name) is spec
+
+
 def is_name(text: str) -> bool:
     """Whether ``text`` is a registered name or alias as it stands (no parameters parsed)."""
     return isinstance(text, str) and normalize(text) in _KEYS

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from actlab.catalog.spec import ActivationSpec
+from actlab.kernels.cpu import cpu_backward, cpu_forward
 
 HALF_TYPES = (torch.float16, torch.bfloat16)
 
@@ -33,6 +34,38 @@ def _reduce_like(grad: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
     return grad.sum_to_size(param.shape).to(param.dtype)
 
 
+def forward_math(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """The spec's PyTorch forward in the compute type, rounded once to the input's type. On CPU, the fused fast
+    path of :mod:`actlab.kernels.cpu` where one covers the call."""
+    fast = cpu_forward(spec, x, params)
+    if fast is not None:
+        return fast
+    cdt = compute_dtype(x.dtype)
+    return spec.torch_forward(x.to(cdt), **_cast_params(params, cdt)).to(x.dtype)
+
+
+def backward_math(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor, params: dict[str, Any],
+                  needs_x: bool, needs_params: dict[str, bool]) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    """Gradients from the saved input alone: ``(grad_x, {tensor parameter: grad})``. Written with differentiable
+    torch ops, so double backward works through the autograd Functions."""
+    fast = cpu_backward(spec, x, grad_out, params, needs_x, needs_params)
+    if fast is not None:
+        return fast
+    cdt = compute_dtype(x.dtype)
+    cparams = _cast_params(params, cdt)
+    xc, g = x.to(cdt), grad_out.to(cdt)
+    if spec.kind == "gated":
+        h = xc.shape[-1] // 2
+        a, b = xc[..., :h], xc[..., h:]
+        grad_a = g * spec.gate.torch_forward(b, **params)
+        grad_b = g * a * spec.gate.torch_derivative(b, **params)
+        return (torch.cat([grad_a, grad_b], dim=-1).to(x.dtype) if needs_x else None), {}
+    grad_x = (g * spec.torch_derivative(xc, **cparams)).to(x.dtype) if needs_x else None
+    grads = {name: _reduce_like(g * spec.torch_param_derivatives[name](xc, **cparams), params[name])
+             for name, needed in needs_params.items() if needed}
+    return grad_x, grads
+
+
 # Built once per spec. A dict rather than functools.lru_cache: torch.compile reads a dict as a constant but traces
 # through an lru_cache wrapper.
 _FUNCTIONS: dict[ActivationSpec, type[torch.autograd.Function]] = {}
@@ -42,29 +75,24 @@ def elementwise_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
     """The autograd Function of an elementwise spec; called as ``Fn.apply(x, *param_values)``."""
     fn = _FUNCTIONS.get(spec)
     if fn is None:
-        fn = _FUNCTIONS[spec] = _build_elementwise(spec)
+        fn = _FUNCTIONS[spec] = _build(spec)
     return fn
 
 
 def gated_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
     """The autograd Function of a gated spec: saves the [..., 2H] input only; grads of both halves in one tensor."""
-    fn = _FUNCTIONS.get(spec)
-    if fn is None:
-        fn = _FUNCTIONS[spec] = _build_gated(spec)
-    return fn
+    return elementwise_function(spec)
 
 
-def _build_elementwise(spec: ActivationSpec) -> type[torch.autograd.Function]:
+def _build(spec: ActivationSpec) -> type[torch.autograd.Function]:
     names = tuple(spec.params)
 
-    class ElementwiseFunction(torch.autograd.Function):
+    class ActivationFunction(torch.autograd.Function):
         generate_vmap_rule = True  # torch.func.vmap/grad work through it (seed-vectorized training)
 
         @staticmethod
         def forward(x, *values):
-            params = dict(zip(names, values))
-            cdt = compute_dtype(x.dtype)
-            return spec.torch_forward(x.to(cdt), **_cast_params(params, cdt)).to(x.dtype)
+            return forward_math(spec, x, dict(zip(names, values)))
 
         @staticmethod
         def setup_context(ctx, inputs, output):
@@ -78,59 +106,14 @@ def _build_elementwise(spec: ActivationSpec) -> type[torch.autograd.Function]:
         @staticmethod
         def backward(ctx, grad_out):
             x, *tensors = ctx.saved_tensors
-            cdt = compute_dtype(x.dtype)
             params = {**ctx.scalars, **dict(zip(ctx.tensor_names, tensors))}
-            cparams = _cast_params(params, cdt)
-            xc, g = x.to(cdt), grad_out.to(cdt)
-            grad_x = None
-            if ctx.needs_input_grad[0]:
-                grad_x = (g * spec.torch_derivative(xc, **cparams)).to(x.dtype)
-            grads = []
-            for i, name in enumerate(names, start=1):
-                value = params[name]
-                if isinstance(value, torch.Tensor) and ctx.needs_input_grad[i]:
-                    d = spec.torch_param_derivatives[name](xc, **cparams)
-                    grads.append(_reduce_like(g * d, value))
-                else:
-                    grads.append(None)
-            return (grad_x, *grads)
+            needs = {name: ctx.needs_input_grad[i] for i, name in enumerate(names, start=1)
+                     if name in ctx.tensor_names}
+            grad_x, grads = backward_math(spec, x, grad_out, params, ctx.needs_input_grad[0], needs)
+            return (grad_x, *(grads.get(name) for name in names))
 
-    ElementwiseFunction.__name__ = ElementwiseFunction.__qualname__ = f"{_camel(spec.name)}Function"
-    return ElementwiseFunction
-
-
-def _build_gated(spec: ActivationSpec) -> type[torch.autograd.Function]:
-    gate = spec.gate
-    names = tuple(spec.params)
-
-    class GatedFunction(torch.autograd.Function):
-        generate_vmap_rule = True
-
-        @staticmethod
-        def forward(x, *values):
-            params = dict(zip(names, values))
-            cdt = compute_dtype(x.dtype)
-            return spec.torch_forward(x.to(cdt), **params).to(x.dtype)
-
-        @staticmethod
-        def setup_context(ctx, inputs, output):
-            x, *values = inputs
-            ctx.params = dict(zip(names, values))
-            ctx.save_for_backward(x)
-
-        @staticmethod
-        def backward(ctx, grad_out):
-            (x,) = ctx.saved_tensors
-            cdt = compute_dtype(x.dtype)
-            xc, g = x.to(cdt), grad_out.to(cdt)
-            h = xc.shape[-1] // 2
-            a, b = xc[..., :h], xc[..., h:]
-            grad_a = g * gate.torch_forward(b, **ctx.params)
-            grad_b = g * a * gate.torch_derivative(b, **ctx.params)
-            return (torch.cat([grad_a, grad_b], dim=-1).to(x.dtype), *([None] * len(names)))
-
-    GatedFunction.__name__ = GatedFunction.__qualname__ = f"{_camel(spec.name)}Function"
-    return GatedFunction
+    ActivationFunction.__name__ = ActivationFunction.__qualname__ = f"{_camel(spec.name)}Function"
+    return ActivationFunction
 
 
 def _camel(name: str) -> str:

@@ -1,4 +1,6 @@
-"""Route an activation call to its implementation."""
+"""Route an activation call to its implementation: PyTorch's native op where the spec names one with the same
+semantics; the ``actlab::activation`` custom op under torch.compile and on CUDA (Triton kernels there); actlab's
+autograd Function (CPU fast paths inside) otherwise."""
 
 from __future__ import annotations
 
@@ -8,12 +10,22 @@ import torch
 
 from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
-from actlab.kernels.autograd import compute_dtype, elementwise_function, gated_function
+from actlab.catalog import registry
+from actlab.kernels import ops
+from actlab.kernels.autograd import compute_dtype, elementwise_function
 
 __all__ = ["compute_dtype", "run"]
 
 # Natives that handle tensor parameters (and their gradients) themselves.
 _NATIVE_TAKES_TENSORS = {"prelu"}
+
+
+def _through_custom_op(x: torch.Tensor) -> bool:
+    """Under torch.compile (one opaque op in the graph) and on CUDA (the Triton kernels). Inside torch.func
+    transforms (the vmap trainer) the autograd Function runs: it has a generated vmap rule."""
+    if torch.compiler.is_compiling():
+        return True
+    return x.is_cuda and not torch._C._functorch.is_functorch_wrapped_tensor(x)
 
 
 def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, training: bool = False) -> torch.Tensor:
@@ -30,15 +42,14 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
         from actlab.catalog.definitions.rectifiers import rrelu_train
 
         return rrelu_train(x, **params)
-    has_tensor = any(isinstance(v, torch.Tensor) for v in params.values())
-    if spec.native is not None and (not has_tensor or spec.name in _NATIVE_TAKES_TENSORS):
-        if spec.kind == "gated":
-            split_halves(x, spec.name)  # same error as the generic path for an odd last dimension
-        return spec.native(x, **params)
-    if spec.kind == "elementwise":
-        return elementwise_function(spec).apply(x, *params.values())
+    tensors = sum(isinstance(v, torch.Tensor) for v in params.values())
     if spec.kind == "gated":
-        split_halves(x, spec.name)
-        return gated_function(spec).apply(x, *params.values())
+        split_halves(x, spec.name)  # the same error on every path for an odd last dimension
+    if spec.native is not None and (not tensors or spec.name in _NATIVE_TAKES_TENSORS):
+        return spec.native(x, **params)
+    if spec.kind in ("elementwise", "gated"):
+        if tensors <= 1 and _through_custom_op(x) and registry.registered(spec):
+            return ops.apply(spec, x, params)
+        return elementwise_function(spec).apply(x, *params.values())
     cdt = compute_dtype(x.dtype)
     return spec.torch_forward(x.to(cdt), **params).to(x.dtype)
