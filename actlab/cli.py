@@ -153,6 +153,10 @@ def compare(
     force: bool = typer.Option(False, "--force", help="retrain trials already in the store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="only the final table"),
     report: bool = typer.Option(True, "--report/--no-report", help="write the HTML report next to the store"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="local (default) | ray"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local one)"),
+    cpus_per_group: Optional[float] = typer.Option(None, "--cpus-per-group", help="Ray: CPUs per trial group"),
+    gpus_per_group: Optional[float] = typer.Option(None, "--gpus-per-group", help="Ray: GPUs (or a fraction) per group"),
 ) -> None:
     """Train the same model with each activation over paired seeds; report accuracy with confidence intervals,
     convergence, cost, dead units and honest pairwise verdicts."""
@@ -181,7 +185,8 @@ def compare(
         config = StudyConfig(activations=tuple(activations))
     config = merge(config, task=task, seeds=seeds, tune_lr=rates, store=store, study=study_name, data_dir=data_dir,
                    jobs=jobs, base_seed=base_seed, mode=mode, epochs=epochs, lr=lr, batch_size=batch_size,
-                   optimizer=optimizer, weight_decay=weight_decay, init=init)
+                   optimizer=optimizer, weight_decay=weight_decay, init=init, backend=backend, address=address,
+                   cpus_per_group=cpus_per_group, gpus_per_group=gpus_per_group)
     config = replace(config, force=force)
     StudyConfig(**{**config.__dict__})  # validate the merged values
     reporter = _Reporter(quiet)
@@ -335,6 +340,10 @@ def study_command(
     quick: bool = typer.Option(False, "--quick", help="a small version (seconds; what CI runs)"),
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
     list_: bool = typer.Option(False, "--list", help="list the studies"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="local (default) | ray"),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local one)"),
+    cpus_per_group: Optional[float] = typer.Option(None, "--cpus-per-group", help="Ray: CPUs per trial group"),
+    gpus_per_group: Optional[float] = typer.Option(None, "--gpus-per-group", help="Ray: GPUs (or a fraction) per group"),
 ) -> None:
     """Check a published claim with one command: the claim and its source beside the measured result."""
     from rich.markup import escape
@@ -352,7 +361,9 @@ def study_command(
         return
     get_study(name)  # unknown names fail before anything runs
     reporter = _Reporter(quiet=True)
-    finding = run_study(name, seeds=seeds, quick=quick, store=store, progress=reporter)
+    execution = {k: v for k, v in dict(backend=backend, address=address, cpus_per_group=cpus_per_group,
+                                        gpus_per_group=gpus_per_group).items() if v is not None}
+    finding = run_study(name, seeds=seeds, quick=quick, store=store, progress=reporter, **execution)
     verdict = {True: "[green]reproduced[/green]", False: "[red]not reproduced[/red]",
                None: "[yellow]undecided[/yellow]"}[finding.reproduced]
     console.print(f"[bold]{escape(name)}[/bold]{' (quick)' if quick else ''}")

@@ -14,6 +14,11 @@ TOML keys (all optional except ``activations``)::
     data_dir = "/data/mnist"
     jobs = 1
     mode = "auto"               # auto | vectorized | per-seed
+    backend = "local"           # or "ray": each trial group a Ray task
+    address = "head-node:6379"  # ray only; without it a local Ray instance is started
+    cpus_per_group = 1          # ray only: resources per group (gpus_per_group may be a fraction)
+    gpus_per_group = 0
+    max_retries = 2             # ray only: retries of a group whose worker died
     [recipe]
     optimizer = "adamw"  lr = 0.01  batch_size = 100  epochs = 25  weight_decay = 0.05  schedule = "cosine"
 """
@@ -46,6 +51,11 @@ class StudyConfig:
     jobs: int = 1
     mode: str = "auto"
     force: bool = False
+    backend: str = "local"
+    address: str | None = None
+    cpus_per_group: float = 1.0
+    gpus_per_group: float = 0.0
+    max_retries: int = 2
     recipe_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -62,6 +72,18 @@ class StudyConfig:
                 raise ConfigError(f"tune_lr: {lr!r} is not allowed; every learning rate must be a number > 0")
         if not (isinstance(self.validation_fraction, float) and 0 < self.validation_fraction < 1):
             raise ConfigError(f"validation_fraction = {self.validation_fraction!r}; expected a number in (0, 1)")
+        if self.backend not in ("local", "ray"):
+            raise ConfigError(f"backend = {self.backend!r} is not allowed; expected 'local' or 'ray'")
+        if self.address is not None and self.backend != "ray":
+            raise ConfigError(f"address = {self.address!r} needs backend = 'ray'")
+        for key in ("cpus_per_group", "gpus_per_group"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
+                raise ConfigError(f"{key} = {v!r} is not allowed; expected a number >= 0")
+        if self.cpus_per_group == 0 and self.gpus_per_group == 0:
+            raise ConfigError("cpus_per_group and gpus_per_group are both 0; a group needs some resource")
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError(f"max_retries = {self.max_retries!r} is not allowed; expected an integer >= 0")
         if self.mode not in ("auto", "vectorized", "vmap", "per-seed"):
             raise ConfigError(f"mode = {self.mode!r}; expected auto, vectorized, vmap or per-seed")
 
@@ -71,7 +93,8 @@ class StudyConfig:
 
 _TYPES = {"activations": list, "task": str, "seeds": int, "base_seed": int, "tune_lr": list, "tune_seeds": int,
           "validation_fraction": (float, int), "store": str, "study": str, "data_dir": str, "jobs": int, "mode": str,
-          "recipe": dict, "backend": str}
+          "recipe": dict, "backend": str, "address": str, "cpus_per_group": (float, int),
+          "gpus_per_group": (float, int), "max_retries": int}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -98,8 +121,9 @@ def config_from_mapping(raw: Mapping[str, Any], source: str = "study") -> StudyC
             name = expected.__name__ if isinstance(expected, type) else "number"
             raise ConfigError(f"{source}: key {key!r} = {value!r} should be a {name}")
         values[key] = value
-    if values.pop("backend", "local") != "local":
-        raise ConfigError(f"{source}: backend {raw['backend']!r} is not available yet; use 'local'")
+    for key in ("cpus_per_group", "gpus_per_group"):
+        if key in values:
+            values[key] = float(values[key])
     recipe = values.pop("recipe", None)
     if "activations" in values:
         acts = values["activations"]

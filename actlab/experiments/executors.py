@@ -138,7 +138,15 @@ class ProcessPoolExecutor_:
                         yield job, exc
 
 
-def make_executor(jobs: int, progress: ProgressFn | None = None) -> Executor:
+def make_executor(jobs: int, progress: ProgressFn | None = None, backend: str = "local",
+                  **ray_options: Any) -> Executor:
+    """In-process (jobs = 1), a process pool (jobs > 1), or Ray (backend "ray"; options: address,
+    cpus_per_group, gpus_per_group, max_retries)."""
+    if backend == "ray":
+        from actlab.experiments.ray_executor import RayExecutor, import_ray
+
+        import_ray()  # a missing Ray fails here, before anything is planned
+        return RayExecutor(**ray_options)
     if jobs <= 1:
         return InProcessExecutor(progress)
     return ProcessPoolExecutor_(jobs, progress)

@@ -7,10 +7,11 @@ small enough for CI; the full versions' findings are collected in docs/findings.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -134,12 +135,16 @@ def _eoc(seeds: int, quick: bool, store: str, progress=None) -> Finding:
 # ----- training studies ----------------------------------------------------------------------------------------
 
 
+# How the training studies run their groups (backend, address, resources), set by run_study for its duration.
+_EXECUTION: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("actlab_study_execution", default={})
+
+
 def _compare(store, acts, task, seeds, study_name, progress=None, **recipe):
     from actlab.experiments.compare import run_comparison
     from actlab.experiments.config import StudyConfig
 
     cfg = StudyConfig(activations=tuple(acts), task=task, seeds=seeds, store=store, study=study_name,
-                      recipe_overrides=recipe)
+                      recipe_overrides=recipe, **_EXECUTION.get())
     return run_comparison(cfg, progress=progress, command=f"actlab study {study_name}")
 
 
@@ -326,12 +331,22 @@ def _noise(seeds: int, quick: bool, store: str, progress=None) -> Finding:
 
 
 def run_study(name: str, seeds: int | None = None, quick: bool = False, store: str = "runs/actlab.db",
-              progress=None, command: str = "") -> Finding:
+              progress=None, command: str = "", **execution: Any) -> Finding:
+    """Run a study. ``execution``: how its trainings run, as StudyConfig fields (backend="ray", address,
+    cpus_per_group, gpus_per_group, max_retries, jobs)."""
     s = get_study(name)
     if seeds is not None and (not isinstance(seeds, int) or seeds < 1):
         raise ActlabError(f"--seeds {seeds!r}: expected an integer >= 1")
     n = seeds if seeds is not None else (2 if quick else 10)
-    finding = s.run(n, quick, store, progress)
+    if execution:
+        from actlab.experiments.config import StudyConfig
+
+        StudyConfig(activations=("relu",), **execution)  # bad values fail before anything runs
+    token = _EXECUTION.set({k: v for k, v in execution.items() if v is not None})
+    try:
+        finding = s.run(n, quick, store, progress)
+    finally:
+        _EXECUTION.reset(token)
     finding.command = command or f"actlab study {name}" + (" --quick" if quick else "") + \
         (f" --seeds {seeds}" if seeds is not None else "")
     from actlab.experiments.store import Store
