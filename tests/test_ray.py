@@ -30,10 +30,16 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
-                 [os.path.dirname(os.path.dirname(actlab.__file__)), os.environ.get("PYTHONPATH", "")])}})
+def worker_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("worker-cache")
+
+
+@pytest.fixture(scope="module")
+def cluster(worker_cache):
+    env = {"PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(actlab.__file__)),
+                                          os.environ.get("PYTHONPATH", "")]),
+           "ACTLAB_CACHE": str(worker_cache)}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
     yield
     ray.shutdown()
 
@@ -109,6 +115,29 @@ def test_a_failing_group_is_recorded_and_the_sweep_goes_on(cluster, tmp_path):
     assert [f.job.activation for f in result.failures] == ["driver_only_relu"]
     assert "driver_only_relu" in result.failures[0].error
     assert {r[1] for r in _rows(tmp_path / "fail.db")} == {"swish"}
+    from actlab.experiments.store import Store
+
+    with Store(str(tmp_path / "fail.db")) as store:
+        logged = store.failures()
+    assert [f["activation"] for f in logged] == ["driver_only_relu"] and len(logged[0]["trial_keys"]) == 2
+    assert "driver_only_relu" in logged[0]["error"]
+
+
+def test_local_data_files_travel_through_the_object_store(cluster, worker_cache, tmp_path):
+    from test_data import write_idx_set
+
+    data_dir = tmp_path / "mnist"
+    data_dir.mkdir()
+    write_idx_set(data_dir, n_train=200, n_test=50)
+    kw = dict(activations=("relu",), task="mnist", data_dir=str(data_dir), recipe_overrides={"epochs": 1})
+    local = run_comparison(_config(tmp_path / "local.db", **kw))
+    remote = run_comparison(_config(tmp_path / "ray.db", backend="ray", **kw))
+    assert not local.failures and not remote.failures
+    assert [r[:4] for r in _rows(tmp_path / "local.db")] == [r[:4] for r in _rows(tmp_path / "ray.db")]
+    shipped = [p for p in (worker_cache / "ray-data").iterdir() if (p / ".complete").exists()]
+    assert len(shipped) == 1  # the workers read the copy written from the object store
+    assert sorted(f.name for f in shipped[0].iterdir() if f.name != ".complete") == sorted(
+        f.name for f in data_dir.iterdir())
 
 
 def test_backend_settings_are_validated():

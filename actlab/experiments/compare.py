@@ -162,7 +162,9 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
                             "skipped": skipped, "phase": jobs[0].phase if jobs else ""})
             for job, outcome in executor.run(todo):
                 if isinstance(outcome, BaseException):
-                    failures.append(GroupOutcome(job, f"{type(outcome).__name__}: {outcome}"))
+                    error = f"{type(outcome).__name__}: {outcome}"
+                    failures.append(GroupOutcome(job, error))
+                    store.write_failure(study, job.phase, job.activation, job.task, job.lr, job.keys, error)
                     notify("group_failed", (job, outcome))
                     continue
                 for record in outcome:

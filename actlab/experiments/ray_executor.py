@@ -4,7 +4,9 @@ Each group becomes one Ray task with the resources asked for (CPUs, GPUs or a GP
 ships the :class:`GroupJob` (plain configuration); the worker builds the task's data and models itself, and hands
 back plain records, which only the driver writes to the store, so resume and the statistics behave exactly as
 with the local executors. Each worker process keeps the datasets it built (``executors._dataset`` cache), so a
-worker that trains several groups of one task generates its data once.
+worker that trains several groups of one task generates its data once. Files under a task's ``data_dir`` (MNIST
+IDX, CIFAR-10 batches) are read by the driver and put into Ray's object store once; workers write them into their
+node's cache (``~/.cache/actlab/ray-data/<digest>``) and read them from there, so no shared filesystem is needed.
 
 Faults: a worker process that dies mid-group (killed, out of memory, node lost) is retried by Ray up to
 ``max_retries`` times; its trials reach the store once, when a run completes. A group that keeps failing, or
@@ -17,7 +19,10 @@ Ray is imported only here (``pip install 'actlab[ray]'``).
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from actlab.errors import ActlabError
@@ -34,10 +39,45 @@ def import_ray():
     return ray
 
 
-def _run_group_task(job: GroupJob, threads: int) -> list[dict[str, Any]]:
+def pack_data_dir(data_dir: str) -> tuple[str, dict[str, bytes]]:
+    """``(content digest, {relative path: bytes})`` of every file under ``data_dir``."""
+    root = Path(data_dir)
+    files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    digest = hashlib.sha256()
+    for rel, blob in files.items():
+        digest.update(rel.encode() + b"\0" + len(blob).to_bytes(8, "little"))
+        digest.update(blob)
+    return digest.hexdigest()[:20], files
+
+
+def materialize_data_dir(packed: tuple[str, dict[str, bytes]]) -> str:
+    """Write shipped files into this node's cache (once per content digest) and return the folder."""
+    from actlab.experiments.data import cache_dir
+
+    digest, files = packed
+    dest = cache_dir() / "ray-data" / digest
+    if not (dest / ".complete").exists():
+        tmp = dest.with_name(f"{digest}.tmp{os.getpid()}")
+        for rel, blob in files.items():
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob)
+        (tmp / ".complete").write_text("")
+        try:
+            tmp.rename(dest)
+        except OSError:  # another worker on this node finished first: use its copy
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return str(dest)
+
+
+def _run_group_task(job: GroupJob, threads: int, packed_data=None) -> list[dict[str, Any]]:
     import torch
 
     torch.set_num_threads(max(1, threads))
+    if packed_data is not None:
+        job = replace(job, data_dir=materialize_data_dir(packed_data))
     return run_group(job)
 
 
@@ -75,7 +115,10 @@ class RayExecutor:
                 num_cpus=self.cpus_per_group, num_gpus=self.gpus_per_group, max_retries=self.max_retries,
                 retry_exceptions=False, name="actlab_group")
             threads = max(1, int(self.cpus_per_group))
-            pending = {task.remote(job, threads): job for job in jobs}
+            # Local data files go into the object store once per folder; every group that reads them gets the
+            # reference, and each node fetches the bytes once.
+            shipped = {d: ray.put(pack_data_dir(d)) for d in sorted({j.data_dir for j in jobs if j.data_dir})}
+            pending = {task.remote(job, threads, shipped.get(job.data_dir)): job for job in jobs}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:

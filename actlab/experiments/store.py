@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS findings (
     summary TEXT NOT NULL, lines TEXT NOT NULL, numbers TEXT NOT NULL, command TEXT, created_at TEXT NOT NULL,
     PRIMARY KEY (study, quick)
 );
+CREATE TABLE IF NOT EXISTS failures (
+    study TEXT, phase TEXT NOT NULL, activation TEXT NOT NULL, task TEXT NOT NULL, lr REAL NOT NULL,
+    trial_keys TEXT NOT NULL, error TEXT NOT NULL, created_at TEXT NOT NULL
+);
 """
 
 
@@ -183,6 +187,25 @@ class Store:
                json.dumps(finding["lines"]), json.dumps(finding["numbers"], default=str), finding["command"], now())
         with self.transaction():
             self.conn.execute("INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+
+    def write_failure(self, study: str, phase: str, activation: str, task: str, lr: float,
+                      trial_keys: Sequence[str], error: str) -> None:
+        """Log a trial group that failed (after any retries) with its error; its trials stay missing, so a rerun
+        trains them again."""
+        with self.transaction():
+            self.conn.execute("INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (study, phase, activation, task, float(lr), json.dumps(list(trial_keys)), error, now()))
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Every failed group logged, oldest first."""
+        self.conn.row_factory = sqlite3.Row
+        try:
+            rows = [dict(r) for r in self.conn.execute("SELECT * FROM failures ORDER BY rowid")]
+        finally:
+            self.conn.row_factory = None
+        for r in rows:
+            r["trial_keys"] = json.loads(r["trial_keys"])
+        return rows
 
     def findings(self) -> list[dict[str, Any]]:
         self.conn.row_factory = sqlite3.Row
