@@ -186,3 +186,44 @@ def test_kernels_refuse_what_they_do_not_cover(tk):
     assert kernel_call(actlab.spec("prelu"), {"num_parameters": 3, "init": torch.full((3,), 0.25)}) is None
     with pytest.raises(ValueError, match="no trainable parameter"):
         tk.elementwise_backward(x, x, "relu", (0.0, 0.0), torch.ones(1), need_weight_grad=True)
+
+
+@pytest.mark.parametrize("name,params", [("swish", {"beta": 1.5}), ("mish", {}), ("gelu", {"approximate": "tanh"}),
+                                         ("swiglu", {}), ("geglu", {}), ("glu", {})])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_custom_op_runs_the_triton_kernels(tk, monkeypatch, name, params, dtype):
+    """The actlab::activation op with the kernels switched on for CPU tensors (interpreted): forward and the
+    registered backward agree with the spec's PyTorch formulation."""
+    from actlab.kernels import ops
+
+    monkeypatch.setattr(ops, "TRITON_DEVICES", {"cuda", "cpu"})
+    launched = []
+    real = tk._grid
+    monkeypatch.setattr(tk, "_grid", lambda n: launched.append(n) or real(n))
+    spec = actlab.spec(name)
+    p = spec.resolve_params(params)
+    x = (torch.randn(5, 2 * 37, generator=torch.Generator().manual_seed(0)) * 3).to(dtype).requires_grad_()
+    y = ops.apply(spec, x, p)
+    g = torch.randn_like(y)
+    y.backward(g)
+    assert len(launched) == 2  # one forward and one backward kernel
+    xr = x.detach().float().requires_grad_()
+    yr = spec.torch_forward(xr, **p)
+    yr.backward(g.float())
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(y.float(), yr, **tol)
+    torch.testing.assert_close(x.grad.float(), xr.grad, **tol)
+
+
+def test_custom_op_triton_path_reduces_a_trainable_beta(tk, monkeypatch):
+    from actlab.kernels import ops
+
+    monkeypatch.setattr(ops, "TRITON_DEVICES", {"cuda", "cpu"})
+    spec = actlab.spec("swish")
+    beta = torch.tensor(1.3, requires_grad=True)
+    x = torch.randn(3000, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    ops.apply(spec, x, {"beta": beta}).square().sum().backward()
+    b2, x2 = beta.detach().clone().requires_grad_(), x.detach().clone().requires_grad_()
+    (x2 * torch.sigmoid(b2 * x2)).square().sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(beta.grad, b2.grad, rtol=1e-4, atol=1e-4)
