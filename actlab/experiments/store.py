@@ -196,23 +196,21 @@ class Store:
             self.conn.execute("INSERT INTO failures VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                               (study, phase, activation, task, float(lr), json.dumps(list(trial_keys)), error, now()))
 
+    def _dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a query as dicts keyed by column."""
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
+
     def failures(self) -> list[dict[str, Any]]:
         """Every failed group logged, oldest first."""
-        self.conn.row_factory = sqlite3.Row
-        try:
-            rows = [dict(r) for r in self.conn.execute("SELECT * FROM failures ORDER BY rowid")]
-        finally:
-            self.conn.row_factory = None
+        rows = self._dicts("SELECT * FROM failures ORDER BY rowid")
         for r in rows:
             r["trial_keys"] = json.loads(r["trial_keys"])
         return rows
 
     def findings(self) -> list[dict[str, Any]]:
-        self.conn.row_factory = sqlite3.Row
-        try:
-            rows = [dict(r) for r in self.conn.execute("SELECT * FROM findings ORDER BY study, quick")]
-        finally:
-            self.conn.row_factory = None
+        rows = self._dicts("SELECT * FROM findings ORDER BY study, quick")
         for r in rows:
             r["lines"] = json.loads(r["lines"])
             r["numbers"] = json.loads(r["numbers"])
@@ -230,37 +228,24 @@ class Store:
             found.update(r[0] for r in self.conn.execute(q, chunk))
         return found
 
+    def _by_keys(self, table: str, keys: Iterable[str], order: str = "") -> list[dict[str, Any]]:
+        keys = list(keys)
+        rows: list[dict[str, Any]] = []
+        for i in range(0, len(keys), 500):  # SQLite's limit on bound parameters
+            chunk = keys[i : i + 500]
+            rows += self._dicts(f"SELECT * FROM {table} WHERE trial_key IN ({', '.join('?' * len(chunk))}){order}",
+                                chunk)
+        return rows
+
     def trials(self, keys: Iterable[str] | None = None, study: str | None = None) -> list[dict[str, Any]]:
-        self.conn.row_factory = sqlite3.Row
-        try:
-            if keys is not None:
-                keys = list(keys)
-                rows = []
-                for i in range(0, len(keys), 500):
-                    chunk = keys[i : i + 500]
-                    rows += self.conn.execute(
-                        f"SELECT * FROM trials WHERE trial_key IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
-            elif study is not None:
-                rows = self.conn.execute("SELECT * FROM trials WHERE study = ?", (study,)).fetchall()
-            else:
-                rows = self.conn.execute("SELECT * FROM trials").fetchall()
-            return [dict(r) for r in rows]
-        finally:
-            self.conn.row_factory = None
+        if keys is not None:
+            return self._by_keys("trials", keys)
+        if study is not None:
+            return self._dicts("SELECT * FROM trials WHERE study = ?", (study,))
+        return self._dicts("SELECT * FROM trials")
 
     def epochs(self, keys: Iterable[str]) -> list[dict[str, Any]]:
-        keys = list(keys)
-        self.conn.row_factory = sqlite3.Row
-        try:
-            rows = []
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                rows += self.conn.execute(
-                    f"SELECT * FROM epochs WHERE trial_key IN ({', '.join('?' * len(chunk))}) ORDER BY trial_key, epoch",
-                    chunk).fetchall()
-            return [dict(r) for r in rows]
-        finally:
-            self.conn.row_factory = None
+        return self._by_keys("epochs", keys, " ORDER BY trial_key, epoch")
 
     def studies(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT study FROM trials ORDER BY study")]

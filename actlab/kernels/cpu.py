@@ -3,9 +3,9 @@
 Each path writes into as few fresh buffers as it can (on CPU a fresh full-size buffer costs its page faults, and
 ``torch.where`` runs at a tenth of copy bandwidth, so the stable compositions with ``where`` guards are slow). The
 natives they use give NaN at the infinities (``-inf * 0``) where the catalogue's answer is finite, so a call
-whose input holds one (one min or min/max pass finds out) runs the spec's stable composition instead; so do half
-types, tensors inside torch.func transforms, and backward under ``create_graph`` (aten has no derivative for
-``silu_backward``). float32 and float64 only.
+whose input holds one (one min or min/max pass finds out) runs the spec's stable composition instead; so do
+tensors inside torch.func transforms, and backward under ``create_graph`` (aten has no derivative for
+``silu_backward``). float32 and float64 run as they are; half types are computed in float32 and rounded once.
 
 - swish, any beta > 0, fixed or a trainable one-element tensor: forward ``softplus_backward(x, x, beta, 40)``,
   which is ``x sigmoid(beta x)`` in one pass (PyTorch's softplus gradient is ``grad * sigmoid(beta x)``, and
@@ -34,7 +34,8 @@ from actlab.catalog import registry
 
 # Above beta x = 40 the sigmoid is 1 within float64's rounding (e^-40 < 2^-53), so the threshold is exact.
 _SWISH_THRESHOLD = 40.0
-_FAST_DTYPES = (torch.float32, torch.float64)
+_HALF = (torch.float16, torch.bfloat16)
+_FAST_DTYPES = (torch.float32, torch.float64, *_HALF)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 
 _wrapped = torch._C._functorch.is_functorch_wrapped_tensor
@@ -98,6 +99,8 @@ def _swish_backward(x, grad, params, needs_x, needs_params):
     if beta is None or (need_beta and not _all_finite(x)):
         return None
     u = _clamped_scaled(x, beta)
+    if not need_beta:  # u is not needed afterwards: the gradient overwrites it (one fresh buffer, not two)
+        return torch.ops.aten.silu_backward.grad_input(grad, u, grad_input=u), {}
     grad_x = torch.ops.aten.silu_backward(grad, u) if needs_x else None
     grads = {}
     if need_beta:
@@ -245,10 +248,14 @@ def _eligible(spec, x: torch.Tensor) -> bool:
 
 
 def cpu_forward(spec, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor | None:
-    """The fast forward of ``spec`` for ``x``, or None where none applies."""
+    """The fast forward of ``spec`` for ``x``, or None where none applies. Half types run in float32 and are
+    rounded once."""
     fn = _FORWARD.get(spec.name)
     if fn is None or not _eligible(spec, x):
         return None
+    if x.dtype in _HALF:
+        y = fn(x.float(), params)
+        return None if y is None else y.to(x.dtype)
     return fn(x, params)
 
 
@@ -260,4 +267,10 @@ def cpu_backward(spec, x: torch.Tensor, grad: torch.Tensor, params: dict[str, An
         return None
     if any(needs_params.values()) and spec.name != "swish":
         return None
+    if x.dtype in _HALF:
+        out = fn(x.float(), grad.float(), params, needs_x, needs_params)
+        if out is None:
+            return None
+        grad_x, grads = out
+        return (None if grad_x is None else grad_x.to(x.dtype)), grads
     return fn(x, grad, params, needs_x, needs_params)
