@@ -10,7 +10,8 @@ import actlab
 from actlab.kernels import cpu
 from actlab.kernels.autograd import compute_dtype
 
-CASES = [("swish", {}), ("swish", {"beta": 1.5}), ("gelu", {}), ("mish", {}), ("hardswish", {}), ("softsign", {}),
+CASES = [("swish", {}), ("swish", {"beta": 1.5}), ("gelu", {}), ("mish", {}), ("hardswish", {}), ("hardsigmoid", {}),
+         ("softsign", {}),
          ("squared_relu", {}), ("reglu", {}), ("swiglu", {}), ("swiglu", {"beta": 0.7}), ("geglu", {})]
 
 
@@ -40,7 +41,7 @@ def test_fast_path_is_taken_and_matches_the_stable_composition(name, params, dty
     has_bwd = cpu.covers(name)[1]
     with torch.no_grad():  # as inside autograd's backward without create_graph
         back = cpu.cpu_backward(spec, x, g, p, True, {})
-    assert (back is not None) == has_bwd
+    assert (back is not None) == (has_bwd and not (name == "hardsigmoid" and dtype == torch.float64))
     if back is not None:
         torch.testing.assert_close(back[0], _generic_grad(spec, x, g, p), **tol)
 

@@ -15,8 +15,8 @@ tensors inside torch.func transforms, and backward under ``create_graph`` (aten 
   beta's gradient ``sum(grad x^2 sigmoid'(beta x))`` reuses one buffer in place and ends in a dot product.
 - gelu (exact): forward ``x erfc(-x / sqrt 2) / 2`` (no 1 + erf cancellation in the negative tail, unlike F.gelu);
   backward aten's ``gelu_backward``.
-- mish: ``F.mish`` and ``mish_backward``; hardswish: ``F.hardswish`` forward (its native backward puts the kinks at
-  -3 and 3 on the other side of the catalogue's convention, so backward stays generic).
+- mish: ``F.mish`` and ``mish_backward``; hardswish and hardsigmoid: the natives, except where their conventions
+  differ from the catalogue's (hardswish' exactly at -3 and 3; hardsigmoid's float64 backward).
 - softsign, squared_relu: in-place compositions.
 - reglu, swiglu, geglu: the gate computed into a buffer that becomes the output; backward writes both halves of one
   ``[..., 2H]`` gradient buffer through ``out=`` views (no cat).
@@ -98,18 +98,18 @@ def _swish_backward(x, grad, params, needs_x, needs_params):
     need_beta = bool(needs_params.get("beta"))
     if beta is None or (need_beta and not _all_finite(x)):
         return None
-    u = _clamped_scaled(x, beta)
-    if not need_beta:  # u is not needed afterwards: the gradient overwrites it (one fresh buffer, not two)
+    if not need_beta:
+        if beta == 1.0 and _all_finite(x):  # nothing to scale or clamp
+            return torch.ops.aten.silu_backward(grad, x), {}
+        u = _clamped_scaled(x, beta)  # not needed afterwards: the gradient overwrites it (one fresh buffer)
         return torch.ops.aten.silu_backward.grad_input(grad, u, grad_input=u), {}
+    u = _clamped_scaled(x, beta)
     grad_x = torch.ops.aten.silu_backward(grad, u) if needs_x else None
-    grads = {}
-    if need_beta:
-        weight = params["beta"]
-        u = torch.sigmoid_(u.contiguous())
-        u = torch.ops.aten.sigmoid_backward.grad_input(grad, u, grad_input=u).mul_(x)  # grad sigma' x, in place
-        d = torch.dot(u.reshape(-1), x.reshape(-1)) if x.is_contiguous() else (u * x).sum()
-        grads["beta"] = d.reshape(weight.shape).to(weight.dtype)
-    return grad_x, grads
+    weight = params["beta"]
+    u = torch.sigmoid_(u.contiguous())
+    u = torch.ops.aten.sigmoid_backward.grad_input(grad, u, grad_input=u).mul_(x)  # grad sigma' x, in place
+    d = torch.dot(u.reshape(-1), x.reshape(-1)) if x.is_contiguous() else (u * x).sum()
+    return grad_x, {"beta": d.reshape(weight.shape).to(weight.dtype)}
 
 
 def _gelu_forward(x, params):
@@ -138,6 +138,23 @@ def _hardswish_forward(x, params):
         return F.hardswish(x)
     lo, hi = torch.aminmax(x)
     return F.hardswish(x) if bool(torch.isfinite(lo) & (hi < torch.finfo(x.dtype).max / 8)) else None
+
+
+def _hardswish_backward(x, grad, params, needs_x, needs_params):
+    # aten's hardswish_backward matches the catalogue everywhere except exactly at x = -3 and 3, where it takes the
+    # outer side's slope (0 and 1) and the catalogue the inner one (-1/2 and 3/2): inputs holding those run generic.
+    if bool((x.abs() == 3.0).any()):
+        return None
+    return torch.ops.aten.hardswish_backward(grad, x), {}
+
+
+def _hardsigmoid_forward(x, params):
+    return F.hardsigmoid(x)
+
+
+def _hardsigmoid_backward(x, grad, params, needs_x, needs_params):
+    # aten's hardsigmoid_backward returns 1/6 rounded to float32 for float64 inputs, so float64 runs generic.
+    return None if x.dtype == torch.float64 else (torch.ops.aten.hardsigmoid_backward(grad, x), {})
 
 
 def _softsign_forward(x, params):
@@ -227,12 +244,14 @@ def _geglu_grads(a, b, grad, da, db, params):
 
 _FORWARD: dict[str, Callable] = {
     "swish": _swish_forward, "gelu": _gelu_forward, "mish": _mish_forward, "hardswish": _hardswish_forward,
+    "hardsigmoid": _hardsigmoid_forward,
     "softsign": _softsign_forward, "squared_relu": _squared_relu_forward,
     "reglu": _gated_forward(_reglu_gate), "swiglu": _gated_forward(_swiglu_gate),
     "geglu": _gated_forward(_geglu_gate),
 }
 _BACKWARD: dict[str, Callable] = {
     "swish": _swish_backward, "gelu": _gelu_backward, "mish": _mish_backward, "softsign": _softsign_backward,
+    "hardswish": _hardswish_backward, "hardsigmoid": _hardsigmoid_backward,
     "squared_relu": _squared_relu_backward, "reglu": _gated_backward(_reglu_grads),
     "swiglu": _gated_backward(_swiglu_grads), "geglu": _gated_backward(_geglu_grads),
 }
