@@ -143,7 +143,8 @@ def _hardswish_forward(x, params):
 def _hardswish_backward(x, grad, params, needs_x, needs_params):
     # aten's hardswish_backward matches the catalogue everywhere except exactly at x = -3 and 3, where it takes the
     # outer side's slope (0 and 1) and the catalogue the inner one (-1/2 and 3/2): inputs holding those run generic.
-    if bool((x.abs() == 3.0).any()):
+    # (count_nonzero of |x| - 3 is the cheapest exact test here: boolean any() runs at ~2 GB/s on this CPU build.)
+    if int(torch.count_nonzero(x.abs().sub_(3.0))) != x.numel():
         return None
     return torch.ops.aten.hardswish_backward(grad, x), {}
 
