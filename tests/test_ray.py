@@ -140,6 +140,54 @@ def test_local_data_files_travel_through_the_object_store(cluster, worker_cache,
         f.name for f in data_dir.iterdir())
 
 
+def test_a_resource_the_cluster_lacks_is_an_error_not_a_hang(cluster, tmp_path):
+    with pytest.raises(ActlabError, match=r"gpus_per_group = 1, but the Ray cluster has 0 GPU"):
+        run_comparison(_config(tmp_path / "gpu.db", backend="ray", gpus_per_group=1.0))
+
+
+def test_studies_run_their_trainings_on_ray(cluster, tmp_path):
+    from actlab.experiments.studies import run_study
+
+    finding = run_study("swish-beta", quick=True, store=str(tmp_path / "study.db"), backend="ray")
+    assert finding.numbers
+    with sqlite3.connect(tmp_path / "study.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] > 0
+
+
+def test_interrupted_driver_resumes(tmp_path):
+    """SIGINT to a driver (its own local Ray instance) mid-sweep, then the same command again: finished groups come
+    from the store, the rest are trained, nothing is stored twice."""
+    import sys
+
+    store = tmp_path / "int.db"
+    cmd = [sys.executable, "-m", "actlab.cli", "compare", "relu", "swish", "gelu", "mish", "elu", "tanh",
+           "--seeds", "2", "--epochs", "6", "--backend", "ray", "--store", str(store), "--no-report", "-q"]
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(actlab.__file__))}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 180
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        if store.exists():
+            try:
+                with sqlite3.connect(store) as db:
+                    done = db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+            except sqlite3.Error:
+                done = 0
+            if done >= 2:
+                break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the sweep finished before it could be interrupted:\n" + proc.stdout.read()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    partial = len(_rows(store))
+    assert 2 <= partial < 12
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    rows = _rows(store)
+    assert len(rows) == 12 and len({r[0] for r in rows}) == 12
+    assert f"{12 - partial} trials trained, {partial} taken from the store" in " ".join(again.stdout.split())
+
+
 def test_backend_settings_are_validated():
     assert config_from_mapping({"activations": ["relu"], "backend": "ray", "address": "10.0.0.1:6379",
                                 "gpus_per_group": 0.25}).gpus_per_group == 0.25

@@ -105,12 +105,22 @@ class RayExecutor:
         ray.init(**kwargs)
         return True
 
+    def _check_resources(self, ray) -> None:
+        """A group that asks for more than any cluster has would wait forever; say so instead."""
+        have = ray.cluster_resources()
+        for key, want in (("CPU", self.cpus_per_group), ("GPU", self.gpus_per_group)):
+            if want > have.get(key, 0.0):
+                raise ActlabError(
+                    f"{key.lower()}s_per_group = {want:g}, but the Ray cluster has {have.get(key, 0.0):g} {key}(s) in "
+                    f"all; lower it or add nodes with {key}s")
+
     def run(self, jobs: Sequence[GroupJob]) -> Iterator[tuple[GroupJob, list[dict[str, Any]] | BaseException]]:
         if not jobs:
             return
         ray = import_ray()
         started = self._connect(ray)
         try:
+            self._check_resources(ray)
             task = ray.remote(_run_group_task).options(
                 num_cpus=self.cpus_per_group, num_gpus=self.gpus_per_group, max_retries=self.max_retries,
                 retry_exceptions=False, name="actlab_group")
