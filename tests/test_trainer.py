@@ -89,3 +89,15 @@ def test_batchnorm_models_fall_back_to_the_loop_and_say_so():
     assert not res[0].vectorized and "BatchNorm" in res[0].note
     with pytest.raises(ValueError, match="cannot vectorize"):
         train_group(task, _small_data(), "relu", False, SMALL, 0, [0, 1], mode="vectorized")
+
+
+def test_training_on_cuda_without_cuda_is_a_clear_error():
+    from actlab.experiments.tasks import resolve_task
+
+    task = resolve_task("mnist1d")
+    data = task.load()
+    recipe = task.spec.recipe
+    if torch.cuda.is_available():  # pragma: no cover - CI has no GPU
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="device 'cuda': CUDA is not available"):
+        train_group(task, data, "relu", False, recipe, 0, [0], device="cuda")

@@ -39,6 +39,14 @@ class Dataset:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
+    def to(self, device: str | torch.device) -> "Dataset":
+        """The same data on ``device`` (itself when it is already there)."""
+        if self.x_train.device == torch.device(device):
+            return self
+        move = lambda t: t.to(device)  # noqa: E731
+        return Dataset(self.name, move(self.x_train), move(self.y_train), move(self.x_test), move(self.y_test),
+                       self.n_classes, self.source)
+
     def validation_split(self, fraction: float, seed: int) -> "Dataset":
         """Carve a stratified validation set out of the training data; the test set is never touched."""
         rng = np.random.default_rng(seed)

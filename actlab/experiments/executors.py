@@ -37,6 +37,7 @@ class GroupJob:
     study: str = ""
     command: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"  # where the worker trains ("cuda" for Ray groups given GPUs)
 
 
 ProgressFn = Callable[[GroupJob, int, int], None]
@@ -68,7 +69,7 @@ def run_group(job: GroupJob, progress: Callable[[int, int], None] | None = None)
     task, data = _dataset(job.task, job.data_dir, job.phase, job.validation_fraction, job.base_seed)
     recipe = Recipe.from_mapping(job.recipe)
     results = train_group(task, data, job.activation, job.trainable, recipe, job.base_seed, job.seed_indices,
-                          lr=job.lr, mode=job.mode, progress=progress)
+                          lr=job.lr, mode=job.mode, progress=progress, device=job.device)
     versions, hardware = environment()
     import json
 

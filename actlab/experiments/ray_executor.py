@@ -128,7 +128,10 @@ class RayExecutor:
             # Local data files go into the object store once per folder; every group that reads them gets the
             # reference, and each node fetches the bytes once.
             shipped = {d: ray.put(pack_data_dir(d)) for d in sorted({j.data_dir for j in jobs if j.data_dir})}
-            pending = {task.remote(job, threads, shipped.get(job.data_dir)): job for job in jobs}
+            # Groups given GPUs train on the one Ray makes visible to them (CUDA_VISIBLE_DEVICES).
+            device = "cuda" if self.gpus_per_group > 0 else "cpu"
+            pending = {task.remote(replace(job, device=device), threads, shipped.get(job.data_dir)): job
+                       for job in jobs}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:

@@ -175,13 +175,18 @@ def _activation_params(model: nn.Module) -> dict[str, float]:
 
 def train_group(task: Task, dataset: Dataset, activation: str, trainable: bool, recipe: Recipe, base_seed: int,
                 seed_indices: Sequence[int], *, lr: float | None = None, mode: str = "auto",
-                progress=None) -> list[TrialResult]:
+                progress=None, device: str = "cpu") -> list[TrialResult]:
     """Train all seeds of one (activation, task, recipe) group.
 
     ``mode``: auto (vectorized when possible), vectorized, vmap (vectorized through torch.func even where batched
-    layers would do), or per-seed."""
+    layers would do), or per-seed. ``device``: where to train ("cpu", "cuda", "cuda:1"); models are initialised on
+    the CPU first, so a seed index starts from the same weights on every device, and data orders are drawn there."""
     lr = recipe.lr if lr is None else lr
-    models = build_models(task, dataset, activation, trainable, recipe, base_seed, seed_indices)
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: CUDA is not available on this machine ({torch.__version__})")
+    dataset = dataset.to(device)
+    models = [m.to(device) for m in build_models(task, dataset, activation, trainable, recipe, base_seed,
+                                                  seed_indices)]
     data_seeds = [derive_seed(base_seed, task.text, i, "data") for i in seed_indices]
     init_seeds = [derive_seed(base_seed, task.text, i, "init") for i in seed_indices]
     ok, why = can_vectorize(models[0])
@@ -225,7 +230,7 @@ def _finish(results, params, probe_model):
             for k, p in probe_model.named_parameters():
                 p.copy_(params[k][s])
         res.activation_params = _activation_params(probe_model)
-        res.final_state = {k: v.detach().clone() for k, v in probe_model.state_dict().items()}
+        res.final_state = {k: v.detach().to("cpu", copy=True) for k, v in probe_model.state_dict().items()}
 
 
 # The epoch loops of _train_vectorized and _train_batched_layers look alike but stay inline: moving the step into a
@@ -250,9 +255,9 @@ def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress
     step = vmap(grad_and_value(loss_fn), in_dims=(0, 0, 0, 0), randomness="different")
     S = len(models)
     for epoch in range(1, recipe.epochs + 1):
-        order = _orders(n, data_seeds, epoch)
+        order = _orders(n, data_seeds, epoch).to(x.device)
         t0 = time.perf_counter()
-        loss_sum = torch.zeros(S)
+        loss_sum = torch.zeros(S, device=x.device)
         for i in range(0, n, recipe.batch_size):
             idx = order[:, i : i + recipe.batch_size]
             grads, loss = step(params, buffers, x[idx], y[idx])
@@ -274,7 +279,7 @@ def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
                               recipe.epochs * _steps_per_epoch(n, recipe.batch_size), lr)
     model.train()
     for epoch in range(1, recipe.epochs + 1):
-        order = _orders(n, [data_seed], epoch)[0]
+        order = _orders(n, [data_seed], epoch)[0].to(x.device)
         t0 = time.perf_counter()
         loss_sum = 0.0
         for i in range(0, n, recipe.batch_size):
@@ -292,7 +297,7 @@ def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
         if progress is not None:
             progress(epoch, recipe.epochs)
     res.activation_params = _activation_params(model)
-    res.final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    res.final_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def summarize(result: TrialResult, target_accuracy: float) -> dict[str, Any]:
@@ -372,9 +377,9 @@ def _train_batched_layers(plan, models, dataset, recipe, lr, data_seeds, results
                               recipe.epochs * _steps_per_epoch(n, recipe.batch_size), lr)
     names = list(params)
     for epoch in range(1, recipe.epochs + 1):
-        order = _orders(n, data_seeds, epoch)
+        order = _orders(n, data_seeds, epoch).to(x.device)
         t0 = time.perf_counter()
-        loss_sum = torch.zeros(S)
+        loss_sum = torch.zeros(S, device=x.device)
         for i in range(0, n, recipe.batch_size):
             idx = order[:, i : i + recipe.batch_size]
             B = idx.shape[1]
