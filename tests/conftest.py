@@ -74,3 +74,24 @@ def condition(spec, x: np.ndarray, params=None) -> np.ndarray:
     with np.errstate(all="ignore"):
         c = np.abs(x * spec.derivative(x, **params) / spec.reference(x, **params))
     return np.nan_to_num(c, nan=0.0, posinf=0.0)
+
+
+def wait_for_trials(proc, store, n: int, timeout: float = 240.0, poll: float = 0.05) -> int:
+    """Wait while ``proc`` runs until the SQLite ``store`` holds at least ``n`` trials; returns how many it holds
+    (fewer if the process ended or the time ran out first)."""
+    import sqlite3
+    import time
+
+    deadline = time.time() + timeout
+    stored = 0
+    while time.time() < deadline and proc.poll() is None:
+        if store.exists():
+            try:
+                with sqlite3.connect(store, timeout=1) as c:
+                    stored = c.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+            except sqlite3.Error:
+                stored = 0
+            if stored >= n:
+                break
+        time.sleep(poll)
+    return stored

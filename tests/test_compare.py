@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from actlab.experiments.compare import run_comparison
 from actlab.experiments.config import StudyConfig, load_study_file
 from actlab.experiments.recipe import ConfigError, Recipe
 from actlab.experiments.store import Store, StoreError
+from conftest import wait_for_trials
 
 QUICK = {"epochs": 2, "batch_size": 200}
 runner = CliRunner()
@@ -63,18 +63,7 @@ def test_sigkill_mid_sweep_loses_only_trials_in_flight(tmp_path):
     cmd = [sys.executable, "-m", "actlab.cli", "compare", *acts, "--seeds", "2", "--epochs", "3",
            "--batch-size", "200", "--store", str(db), "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    stored = 0
-    while time.time() < deadline and proc.poll() is None:
-        if db.exists():
-            try:
-                with sqlite3.connect(db, timeout=1) as c:
-                    stored = c.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-            except sqlite3.Error:
-                stored = 0
-            if stored >= 2:
-                break
-        time.sleep(0.05)
+    wait_for_trials(proc, db, 2)
     assert proc.poll() is None, f"the sweep finished before it could be killed: {proc.stderr.read()}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -18,6 +18,7 @@ import actlab
 from actlab.errors import ActlabError
 from actlab.experiments.compare import run_comparison
 from actlab.experiments.config import ConfigError, StudyConfig, config_from_mapping
+from conftest import wait_for_trials
 
 try:
     import ray
@@ -164,18 +165,7 @@ def test_interrupted_driver_resumes(tmp_path):
            "--seeds", "2", "--epochs", "6", "--backend", "ray", "--store", str(store), "--no-report", "-q"]
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(actlab.__file__))}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 180
-    done = 0
-    while time.time() < deadline and proc.poll() is None:
-        if store.exists():
-            try:
-                with sqlite3.connect(store) as db:
-                    done = db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-            except sqlite3.Error:
-                done = 0
-            if done >= 2:
-                break
-        time.sleep(0.2)
+    wait_for_trials(proc, store, 2, timeout=180)
     assert proc.poll() is None, "the sweep finished before it could be interrupted:\n" + proc.stdout.read()
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=120)
