@@ -91,3 +91,22 @@ def test_names_are_escaped_in_the_page(store):
 def test_pareto_front():
     pts = {"a": (1.0, 0.7), "b": (2.0, 0.8), "c": (2.5, 0.75), "d": (0.5, 0.6)}
     assert sorted(pareto_front(pts)) == ["a", "b", "d"]
+
+
+def test_failed_groups_still_missing_are_listed_escaped(tmp_path):
+    import shutil
+
+    from actlab.experiments.store import Store
+
+    db = tmp_path / "f.db"
+    actlab.compare("relu", seeds=2, store=str(db), epochs=1, batch_size=200, study="s")
+    with Store(str(db)) as store:
+        trained = [t["trial_key"] for t in store.trials()]
+        store.write_failure("s", "test", "<i>bad</i>", "mnist1d", 0.01, ["missing-key"], "RuntimeError: <boom>")
+        store.write_failure("s", "test", "relu", "mnist1d", 0.01, trained, "retried later and stored")
+        store.write_failure("other", "test", "tanh", "mnist1d", 0.01, ["k2"], "another study")
+    data = load_study(db, "s")
+    assert [f["activation"] for f in data.failures] == ["<i>bad</i>"] and data.failures[0]["missing"] == 1
+    body = render(data).split("</head>", 1)[1]
+    assert "id='failures'" in body and "&lt;boom&gt;" in body and "<i>bad</i>" not in body
+    shutil.rmtree(tmp_path, ignore_errors=True)

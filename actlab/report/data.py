@@ -48,6 +48,7 @@ class ReportData:
     warning: str | None = None
     notes: list[str] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # failed groups whose trials are still missing
 
 
 def _band(values: np.ndarray) -> tuple[float, float, float]:
@@ -83,6 +84,12 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
         epochs = store.epochs([t["trial_key"] for t in trials])
         tune = [t for t in store.trials() if t["phase"] == "tune" and t["study"] == study]
         findings = store.findings()
+        failures = []
+        for f in store.failures():
+            if f["study"] == study:
+                missing = set(f["trial_keys"]) - store.existing(f["trial_keys"])
+                if missing:
+                    failures.append({**f, "missing": len(missing)})
     from actlab.experiments.tasks import task_spec
 
     try:
@@ -127,7 +134,7 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
         trials=trials, summaries=summaries, pairs=pairs,
         rows=rows_from(summaries, trials, chosen), curves=curves, final_by_seed=final, chosen_lr=chosen,
         tuning=dict(tuning), provenance=_provenance(trials), warning=stats.seed_warning(n), notes=notes,
-        findings=findings,
+        findings=findings, failures=failures,
     )
 
 

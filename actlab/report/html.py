@@ -192,6 +192,17 @@ def findings_block(data: ReportData) -> str:
             f"<th>measured</th><th>verdict</th></tr>{rows}</table>")
 
 
+def failures_block(data: ReportData) -> str:
+    if not data.failures:
+        return ""
+    items = "".join(
+        f"<li>{_e(f['activation'])} on <code>{_e(f['task'])}</code> ({_e(f['phase'])}, lr {f['lr']:g}, "
+        f"{f['missing']} trial(s) missing), {_e(f['created_at'])}: <code>{_e(f['error'])}</code></li>"
+        for f in data.failures)
+    return (f"<div class='warning' id='failures'><p>Trial groups that failed and are still missing from the store "
+            f"(rerun the command to retry them):</p><ul>{items}</ul></div>")
+
+
 def render(data: ReportData) -> str:
     from plotly.offline import get_plotlyjs
 
@@ -233,7 +244,7 @@ def render(data: ReportData) -> str:
 <p>Task <code>{_e(data.task)}</code>, {len(data.provenance['seeds'])} paired seeds per activation,
 {_e(data.recipe.get('epochs'))} epochs. Accuracy is final test accuracy; intervals are 95% BCa bootstrap intervals over
 seeds; differences are paired by seed.</p>
-{warning}{notes}
+{warning}{notes}{failures_block(data)}
 <h2>Summary</h2>{summary_table(data)}
 <h2>Pairwise verdicts</h2>{pairs_table(data)}{tuning}
 <h2>Figures</h2>{''.join(fig_html)}
