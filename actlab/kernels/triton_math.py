@@ -19,6 +19,9 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+# Globals read inside jit functions must be constexpr.
+INF = tl.constexpr(float("inf"))
+
 # ----- stable building blocks ----------------------------------------------------------------------------
 
 
@@ -123,7 +126,7 @@ def tanh_der(x, p0, p1):
 @triton.jit
 def softsign_fwd(x, p0, p1):
     ax = tl.abs(x)
-    return tl.where(ax == float("inf"), tl.where(x > 0.0, 1.0, -1.0), x / (1.0 + ax))
+    return tl.where(ax == INF, tl.where(x > 0.0, 1.0, -1.0), x / (1.0 + ax))
 
 
 @triton.jit
