@@ -226,7 +226,8 @@ def _swiglu_grads(a, b, grad, da, db, params):
         return False
     _swish_gate_into(b, beta, out=da).mul_(grad)
     torch.mul(grad, a, out=db)
-    torch.ops.aten.silu_backward.grad_input(db, _clamped_scaled(b, beta), grad_input=db)
+    u = b if beta == 1.0 and _all_finite(b) else _clamped_scaled(b, beta)  # no copy when nothing needs clamping
+    torch.ops.aten.silu_backward.grad_input(db, u, grad_input=db)
     return True
 
 
