@@ -178,6 +178,18 @@ def test_interrupted_driver_resumes(tmp_path):
     assert f"{12 - partial} trials trained, {partial} taken from the store" in " ".join(again.stdout.split())
 
 
+def test_an_unreachable_address_fails_fast(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.time()
+    with pytest.raises(ActlabError, match=rf"--address '127.0.0.1:{port}': no Ray cluster answers there"):
+        run_comparison(_config(tmp_path / "x.db", backend="ray", address=f"127.0.0.1:{port}"))
+    assert time.time() - start < 30
+
+
 def test_backend_settings_are_validated():
     assert config_from_mapping({"activations": ["relu"], "backend": "ray", "address": "10.0.0.1:6379",
                                 "gpus_per_group": 0.25}).gpus_per_group == 0.25

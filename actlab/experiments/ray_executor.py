@@ -72,6 +72,25 @@ def materialize_data_dir(packed: tuple[str, dict[str, bytes]]) -> str:
     return str(dest)
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast with a clear message when nothing listens at a ``host:port`` (or ``ray://host:port``) address;
+    ray.init itself keeps retrying for minutes. Other forms ("auto", "local") are left to Ray."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ActlabError(
+            f"--address {address!r}: no Ray cluster answers there ({exc.strerror or exc}); start one with "
+            "`ray start --head --port 6379` on the head node, or leave --address out to run on a local Ray "
+            "instance") from None
+
+
 def _run_group_task(job: GroupJob, threads: int, packed_data=None) -> list[dict[str, Any]]:
     import torch
 
@@ -94,14 +113,20 @@ class RayExecutor:
 
     def _connect(self, ray) -> bool:
         """Connect (or start a local instance); True when this executor started Ray and must shut it down."""
-        if ray.is_initialized():
+        if self.address:
+            check_reachable(self.address)
+        if ray.is_initialized():  # already connected (a notebook's own ray.init, or the tests' cluster): use it
             return False
         kwargs = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}
         if self.address:
-            kwargs["address"] = self.address
-        # Workers import actlab from the driver's environment; the working directory travels with sys.path.
-        env = kwargs.setdefault("runtime_env", {}).setdefault("env_vars", {})
-        env.setdefault("PYTHONPATH", os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p))
+            kwargs["address"] = self.address  # the cluster's nodes have actlab installed (docs/distributed.md)
+        else:
+            # A local instance's workers import actlab as the driver does, from a checkout too.
+            import actlab
+
+            root = os.path.dirname(os.path.dirname(os.path.abspath(actlab.__file__)))
+            env = kwargs.setdefault("runtime_env", {}).setdefault("env_vars", {})
+            env.setdefault("PYTHONPATH", os.pathsep.join(p for p in [root, os.environ.get("PYTHONPATH", "")] if p))
         ray.init(**kwargs)
         return True
 
