@@ -35,7 +35,8 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise ActlabError(f"the ray backend needs Ray, which is not installed; install it with: {INSTALL_HINT}") from None
+        raise ActlabError(
+            f"the ray backend needs Ray, which is not installed; install it with: {INSTALL_HINT}") from None
     return ray
 
 

@@ -2,12 +2,13 @@
 call per activation, with a fake (meta) implementation for shapes and a registered autograd formula.
 
 ``actlab::activation(x, name, params, weight)`` applies the registered activation ``name``; ``params`` holds its
-scalar parameters as text (:func:`encode`), and ``weight`` at most one tensor parameter (named by ``params["__weight__"]``). On
+scalar parameters as text (:func:`encode`), and ``weight`` at most one tensor parameter (named in the text). On
 CUDA the Triton kernels run where they cover the call (contiguous float32/bfloat16/float16 input, see
 :mod:`actlab.kernels.triton_kernels`); everywhere else, the spec's PyTorch formulation (with the CPU fast paths).
 ``actlab::activation_backward`` returns the input's gradient and the weight's (an empty tensor when not asked for).
-Backward saves only the input and the weight. Double backward through the custom op is not supported (the
-eager autograd Functions support it).
+Backward saves only the input and the weight. Double backward through the custom op is not supported: on CUDA
+and under torch.compile, Hessian-vector products through an activation fail with "derivative ... not implemented"
+(on CPU in eager mode the autograd Functions support them).
 """
 
 from __future__ import annotations
