@@ -71,17 +71,13 @@ def backward_math(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor,
 _FUNCTIONS: dict[ActivationSpec, type[torch.autograd.Function]] = {}
 
 
-def elementwise_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
-    """The autograd Function of an elementwise spec; called as ``Fn.apply(x, *param_values)``."""
+def activation_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
+    """The autograd Function of an elementwise or gated spec, called as ``Fn.apply(x, *param_values)``. Gated
+    kinds save their [..., 2H] input only and return both halves' gradients in one tensor."""
     fn = _FUNCTIONS.get(spec)
     if fn is None:
         fn = _FUNCTIONS[spec] = _build(spec)
     return fn
-
-
-def gated_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
-    """The autograd Function of a gated spec: saves the [..., 2H] input only; grads of both halves in one tensor."""
-    return elementwise_function(spec)
 
 
 def _build(spec: ActivationSpec) -> type[torch.autograd.Function]:

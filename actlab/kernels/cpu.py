@@ -46,11 +46,16 @@ def _finite_min(x: torch.Tensor) -> bool:
     return x.numel() == 0 or bool(torch.isfinite(x.min()))
 
 
-def _all_finite(x: torch.Tensor) -> bool:
+def _finite_ends(x: torch.Tensor) -> tuple[bool, bool]:
+    """(the minimum is finite, the maximum is finite), from one pass; a NaN makes both False."""
     if x.numel() == 0:
-        return True
+        return True, True
     lo, hi = torch.aminmax(x)
-    return bool(torch.isfinite(lo) & torch.isfinite(hi))
+    return bool(torch.isfinite(lo)), bool(torch.isfinite(hi))
+
+
+def _all_finite(x: torch.Tensor) -> bool:
+    return all(_finite_ends(x))
 
 
 def _swish_beta(params: dict[str, Any]) -> float | None:
@@ -77,6 +82,21 @@ def _clamped_scaled(x: torch.Tensor, beta: float) -> torch.Tensor:
     return (x * beta if beta != 1.0 else x.clone()).clamp_(-1e4, 1e4)
 
 
+def _swish_grad(grad: torch.Tensor, b: torch.Tensor, beta: float, plain: bool,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+    """grad * d/db swish_beta(b) = grad * silu'(beta b), into ``out`` (a fresh buffer when None). ``plain``: b can
+    be used as it is (beta = 1 and no infinity or NaN); otherwise a clamped beta b is formed, which, being a
+    temporary, also takes the result when no ``out`` is given."""
+    if plain:
+        u = b
+    else:
+        u = _clamped_scaled(b, beta)
+        out = u if out is None else out
+    if out is None:
+        return torch.ops.aten.silu_backward(grad, u)
+    return torch.ops.aten.silu_backward.grad_input(grad, u, grad_input=out)
+
+
 def _gelu_into(b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """b Phi(b) = b erfc(-b / sqrt 2) / 2; b must be free of -inf and NaN."""
     t = torch.mul(b, -_INV_SQRT_2, out=out) if out is not None else b * -_INV_SQRT_2
@@ -95,14 +115,12 @@ def _swish_forward(x, params):
 
 def _swish_backward(x, grad, params, needs_x, needs_params):
     beta = _swish_beta(params)
-    need_beta = bool(needs_params.get("beta"))
-    if beta is None or (need_beta and not _all_finite(x)):
+    if beta is None:
         return None
-    if not need_beta:
-        if beta == 1.0 and _all_finite(x):  # nothing to scale or clamp
-            return torch.ops.aten.silu_backward(grad, x), {}
-        u = _clamped_scaled(x, beta)  # not needed afterwards: the gradient overwrites it (one fresh buffer)
-        return torch.ops.aten.silu_backward.grad_input(grad, u, grad_input=u), {}
+    if not needs_params.get("beta"):
+        return _swish_grad(grad, x, beta, plain=beta == 1.0 and _all_finite(x)), {}
+    if not _all_finite(x):
+        return None
     u = _clamped_scaled(x, beta)
     grad_x = torch.ops.aten.silu_backward(grad, u) if needs_x else None
     weight = params["beta"]
@@ -222,12 +240,12 @@ def _swiglu_gate(b, params):
 
 def _swiglu_grads(a, b, grad, da, db, params):
     beta = params["beta"]
-    if not (beta > 0 and _finite_min(b)):
+    min_finite, max_finite = _finite_ends(b)
+    if not (beta > 0 and min_finite):
         return False
     _swish_gate_into(b, beta, out=da).mul_(grad)
     torch.mul(grad, a, out=db)
-    u = b if beta == 1.0 and _all_finite(b) else _clamped_scaled(b, beta)  # no copy when nothing needs clamping
-    torch.ops.aten.silu_backward.grad_input(db, u, grad_input=db)
+    _swish_grad(db, b, beta, plain=beta == 1.0 and max_finite, out=db)
     return True
 
 
@@ -286,12 +304,12 @@ def cpu_backward(spec, x: torch.Tensor, grad: torch.Tensor, params: dict[str, An
     fn = _BACKWARD.get(spec.name)
     if fn is None or grad.dtype != x.dtype or torch.is_grad_enabled() or not _eligible(spec, x):
         return None
-    if any(needs_params.values()) and spec.name != "swish":
+    half = x.dtype in _HALF
+    out = fn(x.float(), grad.float(), params, needs_x, needs_params) if half else fn(x, grad, params, needs_x,
+                                                                                        needs_params)
+    if out is None:
         return None
-    if x.dtype in _HALF:
-        out = fn(x.float(), grad.float(), params, needs_x, needs_params)
-        if out is None:
-            return None
-        grad_x, grads = out
-        return (None if grad_x is None else grad_x.to(x.dtype)), grads
-    return fn(x, grad, params, needs_x, needs_params)
+    grad_x, grads = out
+    if any(needed and name not in grads for name, needed in needs_params.items()):
+        return None  # a path that gives no gradient for a parameter that needs one leaves it to the generic path
+    return (grad_x.to(x.dtype) if half and grad_x is not None else grad_x), grads

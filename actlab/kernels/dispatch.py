@@ -12,7 +12,7 @@ from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
 from actlab.catalog import registry
 from actlab.kernels import ops
-from actlab.kernels.autograd import compute_dtype, elementwise_function
+from actlab.kernels.autograd import activation_function, compute_dtype
 
 __all__ = ["compute_dtype", "run"]
 
@@ -50,6 +50,6 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
     if spec.kind in ("elementwise", "gated"):
         if tensors <= 1 and _through_custom_op(x) and registry.registered(spec):
             return ops.apply(spec, x, params)
-        return elementwise_function(spec).apply(x, *params.values())
+        return activation_function(spec).apply(x, *params.values())
     cdt = compute_dtype(x.dtype)
     return spec.torch_forward(x.to(cdt), **params).to(x.dtype)

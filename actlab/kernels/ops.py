@@ -14,6 +14,7 @@ and under torch.compile, Hessian-vector products through an activation fail with
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 from typing import Any, Mapping
 
@@ -24,7 +25,6 @@ from actlab.kernels.autograd import backward_math, forward_math
 from actlab.kernels.calls import kernel_call
 
 _WEIGHT = "__weight__"
-_triton_ok: bool | None = None
 
 
 def encode(params: Mapping[str, Any]) -> tuple[str, torch.Tensor | None]:
@@ -43,6 +43,7 @@ def encode(params: Mapping[str, Any]) -> tuple[str, torch.Tensor | None]:
 
 
 def _decode(name: str, params: str, weight: torch.Tensor | None):
+    """``(spec, parameters in the spec's order, the weight's parameter name or None)``."""
     spec = registry.spec(name)
     values = {}
     for part in filter(None, params.split(";")):
@@ -51,14 +52,12 @@ def _decode(name: str, params: str, weight: torch.Tensor | None):
     weight_name = values.pop(_WEIGHT, None)
     if weight_name is not None:
         values[weight_name] = weight
-    return spec, {k: values[k] for k in spec.params}  # the spec's parameter order
+    return spec, {k: values[k] for k in spec.params}, weight_name
 
 
+@functools.cache
 def _triton_available() -> bool:
-    global _triton_ok
-    if _triton_ok is None:
-        _triton_ok = importlib.util.find_spec("triton") is not None
-    return _triton_ok
+    return importlib.util.find_spec("triton") is not None
 
 
 # Devices whose tensors go to the Triton kernels (the tests add "cpu" to run them in Triton's interpreter).
@@ -78,7 +77,7 @@ def _triton_call(spec, params, x: torch.Tensor):
 
 @torch.library.custom_op("actlab::activation", mutates_args=())
 def activation(x: torch.Tensor, name: str, params: str, weight: torch.Tensor | None = None) -> torch.Tensor:
-    spec, p = _decode(name, params, weight)
+    spec, p, _ = _decode(name, params, weight)
     tk, call = _triton_call(spec, p, x)
     if tk is not None:
         if spec.kind == "gated":
@@ -98,7 +97,7 @@ def _(x, name, params, weight=None):
 @torch.library.custom_op("actlab::activation_backward", mutates_args=())
 def activation_backward(grad: torch.Tensor, x: torch.Tensor, name: str, params: str, weight: torch.Tensor | None,
                         need_weight_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    spec, p = _decode(name, params, weight)
+    spec, p, weight_name = _decode(name, params, weight)
     need_w = need_weight_grad and weight is not None
     tk, call = _triton_call(spec, p, x)
     if tk is not None:
@@ -106,7 +105,6 @@ def activation_backward(grad: torch.Tensor, x: torch.Tensor, name: str, params: 
             return tk.gated_backward(grad, x, call.key, call.scalars), x.new_empty(0)
         dx, dw = tk.elementwise_backward(grad, x, call.key, call.scalars, call.weight, need_w)
         return dx, (dw.reshape(weight.shape).to(weight.dtype) if need_w else x.new_empty(0))
-    weight_name = next((k for k in spec.params if weight is not None and p[k] is weight), None)
     with torch.no_grad():
         dx, grads = backward_math(spec, x, grad, p, True, {weight_name: need_w} if weight_name else {})
     return dx, (grads[weight_name] if need_w else x.new_empty(0))
