@@ -130,6 +130,13 @@ def tasks() -> None:
     console.print(table)
 
 
+# Where trial groups run; shared by compare and study.
+_BACKEND = typer.Option(None, "--backend", help="local (default) | ray")
+_ADDRESS = typer.Option(None, "--address", help="Ray cluster address (default: start a local one)")
+_CPUS_PER_GROUP = typer.Option(None, "--cpus-per-group", help="Ray: CPUs per trial group")
+_GPUS_PER_GROUP = typer.Option(None, "--gpus-per-group", help="Ray: GPUs (or a fraction) per group")
+
+
 @app.command()
 def compare(
     activations: List[str] = typer.Argument(None, help="activations, e.g. swish leaky_relu 'swish(trainable=True)'"),
@@ -153,10 +160,10 @@ def compare(
     force: bool = typer.Option(False, "--force", help="retrain trials already in the store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="only the final table"),
     report: bool = typer.Option(True, "--report/--no-report", help="write the HTML report next to the store"),
-    backend: Optional[str] = typer.Option(None, "--backend", help="local (default) | ray"),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local one)"),
-    cpus_per_group: Optional[float] = typer.Option(None, "--cpus-per-group", help="Ray: CPUs per trial group"),
-    gpus_per_group: Optional[float] = typer.Option(None, "--gpus-per-group", help="Ray: GPUs (or a fraction) per group"),
+    backend: Optional[str] = _BACKEND,
+    address: Optional[str] = _ADDRESS,
+    cpus_per_group: Optional[float] = _CPUS_PER_GROUP,
+    gpus_per_group: Optional[float] = _GPUS_PER_GROUP,
 ) -> None:
     """Train the same model with each activation over paired seeds; report accuracy with confidence intervals,
     convergence, cost, dead units and honest pairwise verdicts."""
@@ -340,10 +347,10 @@ def study_command(
     quick: bool = typer.Option(False, "--quick", help="a small version (seconds; what CI runs)"),
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
     list_: bool = typer.Option(False, "--list", help="list the studies"),
-    backend: Optional[str] = typer.Option(None, "--backend", help="local (default) | ray"),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local one)"),
-    cpus_per_group: Optional[float] = typer.Option(None, "--cpus-per-group", help="Ray: CPUs per trial group"),
-    gpus_per_group: Optional[float] = typer.Option(None, "--gpus-per-group", help="Ray: GPUs (or a fraction) per group"),
+    backend: Optional[str] = _BACKEND,
+    address: Optional[str] = _ADDRESS,
+    cpus_per_group: Optional[float] = _CPUS_PER_GROUP,
+    gpus_per_group: Optional[float] = _GPUS_PER_GROUP,
 ) -> None:
     """Check a published claim with one command: the claim and its source beside the measured result."""
     from rich.markup import escape

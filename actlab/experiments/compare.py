@@ -140,9 +140,7 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     recipe = config.with_recipe(task.spec.recipe)
     study = config.study or default_study_name(task, contenders)
     command = command if command is not None else shlex.join(["actlab", *sys.argv[1:]])
-    executor = make_executor(config.jobs, lambda job, e, n: notify("epoch", (job, e, n)), config.backend,
-                             address=config.address, cpus_per_group=config.cpus_per_group,
-                             gpus_per_group=config.gpus_per_group, max_retries=config.max_retries)
+    executor = make_executor(config, lambda job, e, n: notify("epoch", (job, e, n)))
     failures: list[GroupOutcome] = []
     ran = skipped = 0
 

@@ -13,9 +13,12 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import lru_cache
 from multiprocessing import get_context
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
 import torch
+
+if TYPE_CHECKING:
+    from actlab.experiments.config import StudyConfig
 
 
 @dataclass(frozen=True)
@@ -139,15 +142,13 @@ class ProcessPoolExecutor_:
                         yield job, exc
 
 
-def make_executor(jobs: int, progress: ProgressFn | None = None, backend: str = "local",
-                  **ray_options: Any) -> Executor:
-    """In-process (jobs = 1), a process pool (jobs > 1), or Ray (backend "ray"; options: address,
-    cpus_per_group, gpus_per_group, max_retries)."""
-    if backend == "ray":
+def make_executor(config: "StudyConfig", progress: ProgressFn | None = None) -> Executor:
+    """The executor a study config asks for: Ray (backend "ray"), a process pool (jobs > 1) or in-process."""
+    if config.backend == "ray":
         from actlab.experiments.ray_executor import RayExecutor, import_ray
 
         import_ray()  # a missing Ray fails here, before anything is planned
-        return RayExecutor(**ray_options)
-    if jobs <= 1:
+        return RayExecutor(config.address, config.cpus_per_group, config.gpus_per_group, config.max_retries)
+    if config.jobs <= 1:
         return InProcessExecutor(progress)
-    return ProcessPoolExecutor_(jobs, progress)
+    return ProcessPoolExecutor_(config.jobs, progress)

@@ -163,6 +163,11 @@ def _orders(n: int, data_seeds: Sequence[int], epoch: int) -> torch.Tensor:
     return torch.stack(perms)
 
 
+def _epoch_orders(n: int, data_seeds: Sequence[int], epoch: int, device: torch.device) -> torch.Tensor:
+    """The epoch's permutations (drawn on the CPU, so every device sees the same order), on the data's device."""
+    return _orders(n, data_seeds, epoch).to(device)
+
+
 def _activation_params(model: nn.Module) -> dict[str, float]:
     out = {}
     for name, m in model.named_modules():
@@ -255,9 +260,8 @@ def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress
     step = vmap(grad_and_value(loss_fn), in_dims=(0, 0, 0, 0), randomness="different")
     S = len(models)
     for epoch in range(1, recipe.epochs + 1):
-        order = _orders(n, data_seeds, epoch).to(x.device)
+        order, loss_sum = _epoch_orders(n, data_seeds, epoch, x.device), torch.zeros(S, device=x.device)
         t0 = time.perf_counter()
-        loss_sum = torch.zeros(S, device=x.device)
         for i in range(0, n, recipe.batch_size):
             idx = order[:, i : i + recipe.batch_size]
             grads, loss = step(params, buffers, x[idx], y[idx])
@@ -279,7 +283,7 @@ def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
                               recipe.epochs * _steps_per_epoch(n, recipe.batch_size), lr)
     model.train()
     for epoch in range(1, recipe.epochs + 1):
-        order = _orders(n, [data_seed], epoch)[0].to(x.device)
+        order = _epoch_orders(n, [data_seed], epoch, x.device)[0]
         t0 = time.perf_counter()
         loss_sum = 0.0
         for i in range(0, n, recipe.batch_size):
@@ -377,9 +381,8 @@ def _train_batched_layers(plan, models, dataset, recipe, lr, data_seeds, results
                               recipe.epochs * _steps_per_epoch(n, recipe.batch_size), lr)
     names = list(params)
     for epoch in range(1, recipe.epochs + 1):
-        order = _orders(n, data_seeds, epoch).to(x.device)
+        order, loss_sum = _epoch_orders(n, data_seeds, epoch, x.device), torch.zeros(S, device=x.device)
         t0 = time.perf_counter()
-        loss_sum = torch.zeros(S, device=x.device)
         for i in range(0, n, recipe.batch_size):
             idx = order[:, i : i + recipe.batch_size]
             B = idx.shape[1]
