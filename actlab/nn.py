@@ -18,7 +18,7 @@ from torch import nn
 from actlab import catalog
 from actlab.catalog.spec import ActivationSpec
 from actlab.errors import InvalidParameterError
-from actlab.kernels import run
+from actlab.kernels import native_call, run
 
 __all__ = ["Activation", "get", "module_class"]
 
@@ -33,14 +33,22 @@ class Activation(nn.Module):
     """Base class of actlab's activation modules. ``spec`` is the class's catalogue entry.
 
     Construct with the activation's parameters as keywords; ``trainable=True`` turns every parameter that
-    allows it into an ``nn.Parameter`` (or pass a list of names).
+    allows it into an ``nn.Parameter`` (or pass a list of names). ``inplace=True`` (as for ``nn.ReLU``) is honoured
+    where PyTorch's native op has an in-place form and ignored otherwise, so the classes work as timm's
+    ``act_layer`` and torchvision's ``activation_layer``.
     """
 
     spec: ClassVar[ActivationSpec]
 
-    def __init__(self, *args: Any, trainable: bool | Iterable[str] = False, **params: Any) -> None:
+    def __init__(self, *args: Any, trainable: bool | Iterable[str] = False, inplace: bool = False,
+                 **params: Any) -> None:
         super().__init__()
         spec = self.spec
+        unknown = [k for k in params if k not in spec.params]
+        if unknown:
+            allowed = ", ".join([*spec.params, "trainable", "inplace"])
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword argument(s) "
+                            f"{', '.join(map(repr, unknown))}; it takes: {allowed}")
         if len(args) > len(spec.params):
             raise InvalidParameterError(
                 spec.name, None, args, f"{spec.name} takes at most {len(spec.params)} positional parameter(s)"
@@ -50,19 +58,26 @@ class Activation(nn.Module):
                 raise InvalidParameterError(spec.name, key, value, f"parameter {key!r} is given twice")
             params[key] = value
         values = spec.resolve_params(params)
+        self.inplace = bool(inplace)
         self.trainable = self._trainable_names(trainable)
         self.values = {k: v for k, v in values.items() if k not in self.trainable}
-        if spec.name == "prelu":
-            self.weight = nn.Parameter(torch.full((values["num_parameters"],), float(values["init"])))
+        if spec.weight is not None:
+            param, size = spec.weight
+            self.weight = nn.Parameter(torch.full((values[size],), float(values[param])))
         else:
             for name in self.trainable:
                 self.register_parameter(name, nn.Parameter(torch.tensor(float(values[name]))))
+        # Fixed parameters with a native op: forward is that op, bound once (the same cost as the native module).
+        self._native = None
+        if not self.trainable and spec.kind == "elementwise":
+            self._native = native_call(spec, self.values, inplace=True) if self.inplace else None
+            self._native = self._native or native_call(spec, self.values)
 
     def _trainable_names(self, trainable: bool | Iterable[str]) -> tuple[str, ...]:
         spec = self.spec
         allowed = spec.trainable_params
-        if spec.name == "prelu":
-            return ("init",)
+        if spec.weight is not None:
+            return (spec.weight[0],)
         if trainable is False or trainable is None:
             return ()
         if trainable is True:
@@ -81,8 +96,8 @@ class Activation(nn.Module):
     def parameter_values(self) -> dict[str, Any]:
         """The parameters as used in forward: Python values, or the tensors of trainable ones."""
         out = dict(self.values)
-        if self.spec.name == "prelu":
-            out["init"] = self.weight
+        if self.spec.weight is not None:
+            out[self.spec.weight[0]] = self.weight
         else:
             for name in self.trainable:
                 out[name] = getattr(self, name)
@@ -91,15 +106,19 @@ class Activation(nn.Module):
     def current_params(self) -> dict[str, Any]:
         """Plain Python values of every parameter (trainable ones read from their tensors)."""
         out = dict(self.values)
-        if self.spec.name == "prelu":
+        if self.spec.weight is not None:
+            param = self.spec.weight[0]
             w = self.weight.detach()
-            out["init"] = float(w.reshape(-1)[0]) if w.numel() else self.values.get("init")
+            out[param] = float(w.reshape(-1)[0]) if w.numel() else self.values.get(param)
         else:
             for name in self.trainable:
                 out[name] = float(getattr(self, name).detach())
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        native = self._native
+        if native is not None and not (self.training and self.spec.stochastic):
+            return native(x)
         return run(self.spec, x, self.parameter_values(), training=self.training)
 
     @torch.no_grad()
@@ -113,11 +132,14 @@ class Activation(nn.Module):
         return self.spec.torch_derivative(x, **params)
 
     def extra_repr(self) -> str:
+        if self.spec.weight is not None:
+            size = self.spec.weight[1]
+            return f"{size}={self.values[size]}"
         shown = [f"{k}={v!r}" for k, v in self.values.items()]
-        if self.spec.name == "prelu":
-            return f"num_parameters={self.values['num_parameters']}"
         if self.trainable:
             shown.append(f"trainable={self.trainable!r}")
+        if self.inplace:
+            shown.append("inplace=True")
         return ", ".join(shown)
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import actlab
-from actlab.kernels.calls import covered, kernel_call
+from actlab.kernels.implementations import IMPLEMENTATIONS, kernel_call
 from conftest import FLOAT_DTYPES, condition, sample_points, ulps
 from test_reference import PARAM_CASES
 
@@ -32,8 +32,9 @@ def tk():
     return importlib.import_module("actlab.kernels.triton_kernels")
 
 
-ELEMENTWISE = [(s.name, p) for s in covered() if s.kind == "elementwise" for p in [{}] + PARAM_CASES.get(s.name, [])]
-GATED = [(s.name, {}) for s in covered() if s.kind == "gated"]
+COVERED = [s for s, impl in IMPLEMENTATIONS.items() if impl.triton is not None]
+ELEMENTWISE = [(s.name, p) for s in COVERED if s.kind == "elementwise" for p in [{}] + PARAM_CASES.get(s.name, [])]
+GATED = [(s.name, {}) for s in COVERED if s.kind == "gated"]
 GATED += [("geglu", {"approximate": "tanh"}), ("swiglu", {"beta": 1.7})]
 
 
@@ -192,19 +193,19 @@ def test_kernels_refuse_what_they_do_not_cover(tk):
 @pytest.mark.parametrize("name,params", [("swish", {"beta": 1.5}), ("mish", {}), ("gelu", {"approximate": "tanh"}),
                                          ("swiglu", {}), ("geglu", {}), ("glu", {})])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-def test_custom_op_runs_the_triton_kernels(tk, monkeypatch, name, params, dtype):
-    """The actlab::activation op with the kernels switched on for CPU tensors (interpreted): forward and the
-    registered backward agree with the spec's PyTorch formulation."""
-    from actlab.kernels import ops
+def test_autograd_function_runs_the_triton_kernels(tk, monkeypatch, name, params, dtype):
+    """The autograd Function with the kernels switched on for CPU tensors (interpreted): forward and backward
+    agree with the spec's PyTorch formulation."""
+    from actlab.kernels import function
 
-    monkeypatch.setattr(ops, "TRITON_DEVICES", {"cuda", "cpu"})
+    monkeypatch.setattr(function, "TRITON_DEVICES", {"cuda", "cpu"})
     launched = []
     real = tk._grid
     monkeypatch.setattr(tk, "_grid", lambda n: launched.append(n) or real(n))
     spec = actlab.spec(name)
     p = spec.resolve_params(params)
     x = (torch.randn(5, 2 * 37, generator=torch.Generator().manual_seed(0)) * 3).to(dtype).requires_grad_()
-    y = ops.apply(spec, x, p)
+    y = function.activation_function(spec).apply(x, *p.values())
     g = torch.randn_like(y)
     y.backward(g)
     assert len(launched) == 2  # one forward and one backward kernel
@@ -216,14 +217,18 @@ def test_custom_op_runs_the_triton_kernels(tk, monkeypatch, name, params, dtype)
     torch.testing.assert_close(x.grad.float(), xr.grad, **tol)
 
 
-def test_custom_op_triton_path_reduces_a_trainable_beta(tk, monkeypatch):
-    from actlab.kernels import ops
+def test_triton_path_reduces_a_trainable_beta(tk, monkeypatch):
+    from actlab.kernels import function
 
-    monkeypatch.setattr(ops, "TRITON_DEVICES", {"cuda", "cpu"})
+    monkeypatch.setattr(function, "TRITON_DEVICES", {"cuda", "cpu"})
     spec = actlab.spec("swish")
     beta = torch.tensor(1.3, requires_grad=True)
     x = torch.randn(3000, generator=torch.Generator().manual_seed(1), requires_grad=True)
-    ops.apply(spec, x, {"beta": beta}).square().sum().backward()
+    launched = []
+    real = tk._grid
+    monkeypatch.setattr(tk, "_grid", lambda n: launched.append(n) or real(n))
+    function.activation_function(spec).apply(x, beta).square().sum().backward()
+    assert len(launched) == 2
     b2, x2 = beta.detach().clone().requires_grad_(), x.detach().clone().requires_grad_()
     (x2 * torch.sigmoid(b2 * x2)).square().sum().backward()
     torch.testing.assert_close(x.grad, x2.grad, rtol=1e-5, atol=1e-6)

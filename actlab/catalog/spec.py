@@ -115,26 +115,34 @@ class Reference:
 class ActivationSpec:
     """One activation, defined once.
 
-    Required: ``name`` (canonical snake_case), ``formula`` (LaTeX), ``references``, ``reference`` (NumPy
-    float64 forward) and ``torch_forward`` (PyTorch forward in the input's floating type; half types are
-    handed to it already in float32). Elementwise kinds also give ``derivative`` (NumPy, closed form) and
-    ``torch_derivative``; the fast path then saves only the input for backward.
+    Required: ``name`` (canonical snake_case), ``formula`` (LaTeX), ``references`` and ``torch_forward`` (the
+    PyTorch expression in the input's floating type; half types are handed to it already in float32). It is what
+    torch.compile, export and torch.func see, so it must be written with traceable torch ops only.
+
+    Optional, derived from ``torch_forward`` when left out (an activation registered with only a torch expression
+    works everywhere): ``reference`` (NumPy float64 forward; derived: ``torch_forward`` run in float64),
+    ``derivative`` (NumPy closed form; derived: torch.func in float64) and ``torch_derivative`` (derived once with
+    ``torch.func.jvp``). Built-ins give all three in closed form.
 
     Parameter functions all take the activation's parameters as keyword arguments.
 
     ``exact``: optional mpmath function of one ``mpf`` (gated: of the two halves) used by the tests as the
     high-precision truth. ``native``: optional PyTorch native op with the same semantics everywhere
-    (including +-inf), used as the fast path when no parameter is a tensor. ``breakpoints``: the points
+    on finite inputs (at +-inf it may give NaN where the limit is finite, as PyTorch's own ops do), used whenever
+    ``native_covers(**params)`` holds; by default, when no parameter is a tensor. ``native_inplace``: the native
+    op's in-place form (what modules built with ``inplace=True`` run). ``breakpoints``: the points
     where the function or its derivative has a kink or jump. ``claims``: properties asserted at the default
     parameters; the tests check them against the measured ones. ``alias_presets`` fixes parameters for an
-    alias (``silu`` is swish with beta = 1). ``check`` validates a combination of parameters.
+    alias (``silu`` is swish with beta = 1). ``check`` validates a combination of parameters. ``weight``:
+    ``(parameter, size parameter)`` that modules always learn as ``weight``, a vector as long as the size
+    parameter says (PReLU's slopes: ``("init", "num_parameters")``).
     """
 
     name: str
     formula: str
     references: Sequence[Reference]
-    reference: Callable[..., Any]
     torch_forward: Callable[..., Any]
+    reference: Callable[..., Any] | None = None
     kind: str = "elementwise"
     summary: str = ""
     aliases: Sequence[str] = ()
@@ -145,10 +153,13 @@ class ActivationSpec:
     torch_param_derivatives: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     exact: Callable[..., Any] | None = None
     native: Callable[..., Any] | None = None
+    native_covers: Callable[..., bool] | None = None
+    native_inplace: Callable[..., Any] | None = None
     breakpoints: Callable[..., Sequence[float]] = lambda **_: ()
     check: Callable[[Mapping[str, Any]], None] | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
     gate: "ActivationSpec | None" = None
+    weight: tuple[str, str] | None = None
     stochastic: bool = False
 
     def __post_init__(self) -> None:
@@ -156,14 +167,18 @@ class ActivationSpec:
             raise ValueError(f"ActivationSpec {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
         if not _safe_name(self.name):
             raise ValueError(f"ActivationSpec name {self.name!r}: use a non-empty printable string")
-        for pname, p in self.params.items():
-            if p.trainable_allowed and self.kind == "elementwise" and pname not in self.torch_param_derivatives:
-                raise ValueError(
-                    f"ActivationSpec {self.name!r}: trainable parameter {pname!r} needs "
-                    f"torch_param_derivatives[{pname!r}]"
-                )
-        if self.kind == "elementwise" and (self.derivative is None or self.torch_derivative is None):
-            raise ValueError(f"ActivationSpec {self.name!r}: elementwise kinds need derivative and torch_derivative")
+        missing = {pname: _derived_param_derivative(self.torch_forward, pname) for pname, p in self.params.items()
+                   if p.trainable_allowed and self.kind == "elementwise" and pname not in self.torch_param_derivatives}
+        if missing:
+            object.__setattr__(self, "torch_param_derivatives", {**self.torch_param_derivatives, **missing})
+        if self.kind == "elementwise" and self.torch_derivative is None:
+            object.__setattr__(self, "torch_derivative", _derived_torch_derivative(self.torch_forward))
+        if self.reference is None:
+            object.__setattr__(self, "reference", _derived_reference(self.torch_forward))
+        if self.kind == "elementwise" and self.derivative is None:
+            object.__setattr__(self, "derivative", _derived_reference(self.torch_derivative))
+        if self.native_covers is None:
+            object.__setattr__(self, "native_covers", _no_tensor_params)
         # The public NumPy/mpmath functions fill in default parameters: spec("swish").reference(x) works.
         for attr in ("reference", "derivative", "exact", "breakpoints"):
             fn = getattr(self, attr)
@@ -215,6 +230,45 @@ class ActivationSpec:
         from actlab.catalog.properties import measure
 
         return measure(self, **params)
+
+
+def _no_tensor_params(**params: Any) -> bool:
+    return not any(_is_tensor(v) for v in params.values())
+
+
+def _derived_torch_derivative(forward: Callable[..., Any]) -> Callable[..., Any]:
+    """df/dx of an elementwise torch expression, by forward-mode AD (one jvp with a unit tangent: traceable by
+    torch.compile and vmap-able, no graph kept)."""
+    def derivative(x: Any, **params: Any) -> Any:
+        import torch
+
+        return torch.func.jvp(lambda t: forward(t, **params), (x,), (torch.ones_like(x),))[1]
+
+    return derivative
+
+
+def _derived_param_derivative(forward: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """df/d(parameter ``name``) elementwise, by forward-mode AD with a unit tangent on the parameter."""
+    def derivative(x: Any, **params: Any) -> Any:
+        import torch
+
+        value = params.pop(name)
+        p = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+        return torch.func.jvp(lambda v: forward(x, **params, **{name: v}), (p,), (torch.ones_like(p),))[1]
+
+    return derivative
+
+
+def _derived_reference(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A NumPy float64 function from a torch expression, evaluated in float64 on the CPU."""
+    def reference(x: Any, **params: Any) -> Any:
+        import torch
+
+        t = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        with torch.no_grad():
+            return fn(t, **params).numpy()
+
+    return reference
 
 
 def _with_defaults(fn: Callable[..., Any], spec: "ActivationSpec") -> Callable[..., Any]:

@@ -1,10 +1,13 @@
 """Which implementation runs for an activation call, and the implementations themselves.
 
-``run`` is the one place that decides: a PyTorch native op when the spec names one with identical semantics
-(and no parameter is a tensor that needs its own gradient), otherwise actlab's autograd Function built from
-the spec, which computes half types in float32 and saves only the input (plus parameter tensors) for backward.
+- :mod:`~actlab.kernels.dispatch`: ``run``, the one place that decides (native op, traced expression, autograd
+  Function);
+- :mod:`~actlab.kernels.function`: the generic autograd Function built from a spec (names no activation);
+- :mod:`~actlab.kernels.implementations`: the per-activation fast paths and Triton calls, one entry per built-in;
+- :mod:`~actlab.kernels.triton_kernels` / :mod:`~actlab.kernels.triton_math`: the CUDA kernels (imported lazily);
+- :mod:`~actlab.kernels.bench`: ``actlab bench kernels``.
 """
 
-from actlab.kernels.dispatch import compute_dtype, run
+from actlab.kernels.dispatch import compute_dtype, native_call, run
 
-__all__ = ["compute_dtype", "run"]
+__all__ = ["compute_dtype", "native_call", "run"]

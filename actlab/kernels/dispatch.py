@@ -1,55 +1,77 @@
-"""Route an activation call to its implementation: PyTorch's native op where the spec names one with the same
-semantics; the ``actlab::activation`` custom op under torch.compile and on CUDA (Triton kernels there); actlab's
-autograd Function (CPU fast paths inside) otherwise."""
+"""Route an activation call to its implementation. The one place that decides, in this order:
+
+1. PyTorch's native op, where the spec names one and it covers the parameters (``spec.native_covers``): the same
+   cost as calling it directly, eager, compiled and exported.
+2. Under torch.compile, torch.export, torch.jit tracing (the legacy ONNX exporter) and ``torch.fx.symbolic_trace``:
+   the spec's torch expression, so the tracer records plain ops and inductor fuses them with their neighbours.
+3. Without autograd (no grad mode, or nothing requires grad): the forward math directly, with no Function.
+4. Otherwise the autograd Function of :mod:`actlab.kernels.function` (backward keeps only the input).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
+import torch.fx
 
 from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
-from actlab.catalog import registry
-from actlab.kernels import ops
-from actlab.kernels.autograd import activation_function, compute_dtype
+from actlab.kernels.function import activation_function, compute_dtype, expression_forward, forward_math
 
-__all__ = ["compute_dtype", "run"]
+__all__ = ["compute_dtype", "native_call", "run"]
 
-# Natives that handle tensor parameters (and their gradients) themselves.
-_NATIVE_TAKES_TENSORS = {"prelu"}
+_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
-def _through_custom_op(x: torch.Tensor) -> bool:
-    """Under torch.compile (one opaque op in the graph) and on CUDA (the Triton kernels). Inside torch.func
-    transforms (the vmap trainer) the autograd Function runs: it has a generated vmap rule."""
-    if torch.compiler.is_compiling():
+def native_call(spec: ActivationSpec, params: Mapping[str, Any], *, inplace: bool = False
+                ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The native op bound to ``params``, or None when the spec has none for them. ``inplace``: the in-place form
+    where the spec names one (None otherwise)."""
+    native = spec.native_inplace if inplace else spec.native
+    if native is None or not spec.native_covers(**params):
+        return None
+    if not params:
+        return native
+    return lambda x: native(x, **params)
+
+
+def _tracing(x: Any) -> bool:
+    return isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
+def _needs_autograd(x: torch.Tensor, params: Mapping[str, Any]) -> bool:
+    if not torch.is_grad_enabled():
+        return False
+    if x.requires_grad or _wrapped(x):
         return True
-    return x.is_cuda and not torch._C._functorch.is_functorch_wrapped_tensor(x)
+    return any(isinstance(v, torch.Tensor) and (v.requires_grad or _wrapped(v)) for v in params.values())
 
 
 def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, training: bool = False) -> torch.Tensor:
     """Apply ``spec`` with validated ``params`` to ``x``. The output has the input's dtype, device and shape
     (gated kinds: the last dimension halved)."""
+    if isinstance(x, torch.fx.Proxy):
+        native = native_call(spec, params)
+        return native(x) if native is not None else spec.torch_forward(x, **params)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{spec.name}: expected a torch.Tensor input, got {type(x).__name__}")
+    if spec.stochastic and training:
+        from actlab.catalog.definitions.rectifiers import rrelu_train
+
+        return rrelu_train(x, **params)
+    if spec.kind == "gated":
+        split_halves(x, spec.name)  # the same error on every path for an odd last dimension
+    native = native_call(spec, params)
+    if native is not None:
+        return native(x)
     if not x.is_floating_point():
         raise TypeError(
             f"{spec.name}: input dtype {x.dtype} is not supported; use a floating type "
             "(float16, bfloat16, float32 or float64)"
         )
-    if spec.stochastic and training:
-        from actlab.catalog.definitions.rectifiers import rrelu_train
-
-        return rrelu_train(x, **params)
-    tensors = sum(isinstance(v, torch.Tensor) for v in params.values())
-    if spec.kind == "gated":
-        split_halves(x, spec.name)  # the same error on every path for an odd last dimension
-    if spec.native is not None and (not tensors or spec.name in _NATIVE_TAKES_TENSORS):
-        return spec.native(x, **params)
-    if spec.kind in ("elementwise", "gated"):
-        if tensors <= 1 and _through_custom_op(x) and registry.registered(spec):
-            return ops.apply(spec, x, params)
-        return activation_function(spec).apply(x, *params.values())
-    cdt = compute_dtype(x.dtype)
-    return spec.torch_forward(x.to(cdt), **params).to(x.dtype)
+    if spec.kind == "normalizing" or _tracing(x):
+        return expression_forward(spec, x, dict(params))
+    if not _needs_autograd(x, params):
+        return forward_math(spec, x, dict(params))
+    return activation_function(spec).apply(x, *params.values())

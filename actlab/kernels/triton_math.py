@@ -224,7 +224,7 @@ def hardswish_fwd(x, p0, p1):
 
 @triton.jit
 def hardswish_der(x, p0, p1):
-    return tl.where(x < -3.0, 0.0, tl.where(x <= 3.0, x / 3.0 + 0.5, 1.0))
+    return tl.where(x <= -3.0, 0.0, tl.where(x < 3.0, x / 3.0 + 0.5, 1.0))
 
 
 @triton.jit

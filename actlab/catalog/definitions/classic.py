@@ -23,6 +23,7 @@ sigmoid = ActivationSpec(
     torch_forward=torch.sigmoid,
     torch_derivative=lambda x: torch.sigmoid(x) * torch.sigmoid(-x),
     native=torch.sigmoid,
+    native_inplace=torch.sigmoid_,
     claims=dict(monotonic=True, smooth=True, bounded_below=True, bounded_above=True, value_at_0=0.5,
                 slope_at_0=0.25),
 )
@@ -39,6 +40,7 @@ tanh = ActivationSpec(
     torch_forward=torch.tanh,
     torch_derivative=sech2,
     native=torch.tanh,
+    native_inplace=torch.tanh_,
     claims=dict(monotonic=True, smooth=True, bounded_below=True, bounded_above=True, value_at_0=0.0,
                 slope_at_0=1.0),
 )

@@ -2,7 +2,7 @@
 squared relatives.
 
 Derivatives at the kinks follow PyTorch's autograd: relu'(0) = 0, leaky_relu'(0) = negative_slope,
-relu6'(0) = relu6'(6) = 0, hardsigmoid'(+-3) = 0, hardswish'(-3) = -1/2 and hardswish'(3) = 3/2.
+relu6'(0) = relu6'(6) = 0, hardsigmoid'(+-3) = 0, hardswish'(-3) = 0 and hardswish'(3) = 1.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ relu = ActivationSpec(
     torch_forward=torch.relu,
     torch_derivative=lambda x: (x > 0).to(x.dtype),
     native=torch.relu,
+    native_inplace=torch.relu_,
     breakpoints=lambda: (0.0,),
     claims=dict(monotonic=True, smooth=False, bounded_below=True, bounded_above=False, value_at_0=0.0,
                 slope_at_0=None, gain=2.0**0.5),
@@ -67,6 +68,7 @@ leaky_relu = ActivationSpec(
     torch_forward=lambda x, negative_slope: F.leaky_relu(x, negative_slope),
     torch_derivative=lambda x, negative_slope: _torch_leaky_derivative(x, negative_slope),
     native=lambda x, negative_slope: F.leaky_relu(x, negative_slope),
+    native_inplace=lambda x, negative_slope: F.leaky_relu(x, negative_slope, inplace=True),
     breakpoints=lambda negative_slope: (0.0,),
     claims=dict(monotonic=True, smooth=False, bounded_below=False, bounded_above=False, value_at_0=0.0,
                 slope_at_0=None),
@@ -107,6 +109,8 @@ prelu = ActivationSpec(
     torch_derivative=_prelu_derivative,
     torch_param_derivatives={"init": lambda x, num_parameters, init: torch.where(x > 0, torch.zeros_like(x), x)},
     native=_prelu_forward,
+    weight=("init", "num_parameters"),
+    native_covers=lambda num_parameters, init: True,  # F.prelu takes the slope tensor and its gradient
     breakpoints=lambda num_parameters, init: (0.0,),
     claims=dict(monotonic=True, smooth=False, bounded_below=False, value_at_0=0.0, slope_at_0=None),
 )
@@ -142,6 +146,7 @@ rrelu = ActivationSpec(
     torch_forward=lambda x, lower, upper: F.leaky_relu(x, _rrelu_mean(lower, upper)),
     torch_derivative=lambda x, lower, upper: _torch_leaky_derivative(x, _rrelu_mean(lower, upper)),
     native=lambda x, lower, upper: F.leaky_relu(x, _rrelu_mean(lower, upper)),
+    native_inplace=lambda x, lower, upper: F.leaky_relu(x, _rrelu_mean(lower, upper), inplace=True),
     breakpoints=lambda lower, upper: (0.0,),
     claims=dict(monotonic=True, smooth=False, bounded_below=False, value_at_0=0.0, slope_at_0=None),
 )
@@ -165,6 +170,7 @@ threshold_relu = ActivationSpec(
     torch_forward=lambda x, threshold: F.threshold(x, threshold, 0.0),
     torch_derivative=lambda x, threshold: (x > threshold).to(x.dtype),
     native=lambda x, threshold: F.threshold(x, threshold, 0.0),
+    native_inplace=lambda x, threshold: F.threshold(x, threshold, 0.0, inplace=True),
     breakpoints=lambda threshold: (threshold,),
     claims=dict(monotonic=True, continuous=False, smooth=False, bounded_below=True, bounded_above=False,
                 value_at_0=0.0, slope_at_0=0.0),
@@ -181,6 +187,7 @@ relu6 = ActivationSpec(
     torch_forward=F.relu6,
     torch_derivative=lambda x: ((x > 0) & (x < 6)).to(x.dtype),
     native=F.relu6,
+    native_inplace=lambda x: F.relu6(x, inplace=True),
     breakpoints=lambda: (0.0, 6.0),
     claims=dict(monotonic=True, smooth=False, bounded_below=True, bounded_above=True, value_at_0=0.0,
                 slope_at_0=None),
@@ -197,7 +204,9 @@ hardsigmoid = ActivationSpec(
     exact=lambda x: min(max(x / 6 + mpmath.mpf(1) / 2, mpmath.mpf(0)), mpmath.mpf(1)),
     torch_forward=F.hardsigmoid,
     torch_derivative=lambda x: ((x > -3) & (x < 3)).to(x.dtype) / 6.0,
-    # No native: torch's hardsigmoid backward returns 1/6 rounded to float32 even for float64 inputs.
+    # torch's hardsigmoid backward returns 1/6 rounded to float32 even for float64 inputs (3e-8 relative).
+    native=F.hardsigmoid,
+    native_inplace=lambda x: F.hardsigmoid(x, inplace=True),
     breakpoints=lambda: (-3.0, 3.0),
     claims=dict(monotonic=True, smooth=False, bounded_below=True, bounded_above=True, value_at_0=0.5,
                 slope_at_0=1.0 / 6.0),
@@ -214,7 +223,7 @@ def _hardswish(x):
 
 
 def _hardswish_derivative(x):
-    return torch.where(x < -3, torch.zeros_like(x), torch.where(x <= 3, x / 3.0 + 0.5, torch.ones_like(x)))
+    return torch.where(x <= -3, torch.zeros_like(x), torch.where(x < 3, x / 3.0 + 0.5, torch.ones_like(x)))
 
 
 hardswish = ActivationSpec(
@@ -224,10 +233,13 @@ hardswish = ActivationSpec(
     formula=r"\mathrm{hardswish}(x) = x\,\frac{\mathrm{ReLU6}(x + 3)}{6}",
     references=(papers.HOWARD_2019,),
     reference=_np_hardswish,
-    derivative=lambda x: np.where(_f64(x) < -3, 0.0, np.where(_f64(x) <= 3, _f64(x) / 3.0 + 0.5, 1.0)),
+    derivative=lambda x: np.where(_f64(x) <= -3, 0.0, np.where(_f64(x) < 3, _f64(x) / 3.0 + 0.5, 1.0)),
     exact=lambda x: x * min(max(x + 3, mpmath.mpf(0)), mpmath.mpf(6)) / 6,
     torch_forward=_hardswish,
     torch_derivative=_hardswish_derivative,
+    # F.hardswish forms x * 6 first: inf above a sixth of the float max, where the answer is finite.
+    native=F.hardswish,
+    native_inplace=lambda x: F.hardswish(x, inplace=True),
     breakpoints=lambda: (-3.0, 3.0),
     claims=dict(monotonic=False, smooth=False, bounded_below=True, bounded_above=False, value_at_0=0.0,
                 slope_at_0=0.5),

@@ -7,6 +7,7 @@ tail is computed through erfc, which does not cancel the way 1 + erf(x / sqrt 2)
 
 from __future__ import annotations
 
+import numbers
 
 import mpmath
 import numpy as np
@@ -17,6 +18,7 @@ from actlab.catalog.definitions import papers
 from actlab.catalog.numerics import (
     SQRT_2_OVER_PI,
     gate_mul,
+    is_tensor,
     mp_normal_cdf,
     mp_sigmoid,
     mp_softplus,
@@ -100,6 +102,8 @@ gelu = ActivationSpec(
     exact=_mp_gelu,
     torch_forward=_gelu,
     torch_derivative=_gelu_derivative,
+    # F.gelu forms 1 + erf(x / sqrt 2): within a few ulps of |x| in the negative tail, not of |f(x)|.
+    native=lambda x, approximate: F.gelu(x, approximate=approximate),
     claims=dict(monotonic=False, smooth=True, bounded_below=True, bounded_above=False, value_at_0=0.0,
                 slope_at_0=0.5),
 )
@@ -114,9 +118,10 @@ def _np_scaled(beta, x):
 
 
 def _scaled(beta, x):
-    if isinstance(beta, torch.Tensor):  # keep beta * x differentiable in both for trainable beta
-        return beta * torch.where((beta == 0) & torch.isinf(x), torch.zeros_like(x), x)
-    return torch.zeros_like(x) if beta == 0 else beta * x
+    if isinstance(beta, numbers.Real):
+        return torch.zeros_like(x) if beta == 0 else beta * x
+    # a tensor (trainable beta; a traced value): beta * x stays differentiable in both, and 0 * inf is kept out
+    return beta * torch.where((beta == 0) & torch.isinf(x), torch.zeros_like(x), x)
 
 
 def _np_swish(x, beta):
@@ -158,6 +163,9 @@ swish = ActivationSpec(
     torch_forward=_swish,
     torch_derivative=_swish_derivative,
     torch_param_derivatives={"beta": _swish_param_derivative},
+    native=lambda x, beta: F.silu(x),
+    native_inplace=lambda x, beta: F.silu(x, inplace=True),
+    native_covers=lambda beta: not is_tensor(beta) and beta == 1.0,
     claims=dict(monotonic=False, smooth=True, bounded_below=True, bounded_above=False, value_at_0=0.0,
                 slope_at_0=0.5),
 )
@@ -195,6 +203,8 @@ mish = ActivationSpec(
     exact=lambda x: x * mpmath.tanh(mp_softplus(x)),
     torch_forward=_mish,
     torch_derivative=_mish_derivative,
+    native=F.mish,
+    native_inplace=lambda x: F.mish(x, inplace=True),
     claims=dict(monotonic=False, smooth=True, bounded_below=True, bounded_above=False, value_at_0=0.0,
                 slope_at_0=0.6),
 )

@@ -1,0 +1,213 @@
+"""The autograd Function of an activation, built from its spec and its implementation entry; names no activation.
+
+Backward keeps only the input (and parameter tensors) and recomputes what it needs, so an activation costs one
+saved tensor of the input's size. Which math runs inside:
+
+- under torch.compile, torch.func transforms, or with batched gradients: the spec's torch expressions, which
+  dynamo traces (inductor fuses them with their neighbours) and functorch batches;
+- on CUDA, actlab's Triton kernels where they cover the call (contiguous float32/bfloat16/float16);
+- on CPU, the implementation entry's aten fast paths where it has them;
+- otherwise the expressions. Half types are computed in float32 and rounded once.
+
+Forward-mode AD (``jvp``) uses the closed-form derivative, vmap a generated rule, and a backward run under
+``create_graph`` uses the expressions, so double backward works. There is no host synchronisation anywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from typing import Any
+
+import torch
+
+from actlab.catalog.spec import ActivationSpec
+from actlab.kernels.implementations import implementation, kernel_call
+
+HALF_TYPES = (torch.float16, torch.bfloat16)
+_FAST_DTYPES = (torch.float32, torch.float64, *HALF_TYPES)
+_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+
+# Devices whose tensors go to the Triton kernels (the tests add "cpu" to run them in Triton's interpreter).
+TRITON_DEVICES = {"cuda"}
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for half types (computed in float32, rounded once at the end); the input's type otherwise."""
+    return torch.float32 if dtype in HALF_TYPES else dtype
+
+
+@functools.cache
+def _triton_available() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def _cast_params(values: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
+    return {k: (v.to(dtype) if isinstance(v, torch.Tensor) else v) for k, v in values.items()}
+
+
+def _reduce_like(grad: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    """Sum the per-element gradient over the dimensions the parameter was broadcast along (a scalar beta: all of
+    them; a [S, 1, 1] stack of per-seed betas: all but the first)."""
+    if param.dim() == 0 or param.numel() == 1:
+        return grad.sum().reshape(param.shape).to(param.dtype)
+    return grad.sum_to_size(param.shape).to(param.dtype)
+
+
+def _expression_only(*tensors: torch.Tensor) -> bool:
+    return torch.compiler.is_compiling() or any(_wrapped(t) for t in tensors)
+
+
+def _triton(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]):
+    if x.device.type not in TRITON_DEVICES or not _triton_available():
+        return None, None
+    from actlab.kernels import triton_kernels
+
+    call = kernel_call(spec, params)
+    if call is None or not triton_kernels.supports(x):
+        return None, None
+    return triton_kernels, call
+
+
+def expression_forward(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """The spec's torch expression in the compute type, rounded once to the input's type."""
+    cdt = compute_dtype(x.dtype)
+    return spec.torch_forward(x.to(cdt), **_cast_params(params, cdt)).to(x.dtype)
+
+
+def forward_math(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    if not _expression_only(x):
+        tk, call = _triton(spec, x, params)
+        if tk is not None:
+            if spec.kind == "gated":
+                return tk.gated_forward(x, call.key, call.scalars)
+            return tk.elementwise_forward(x, call.key, call.scalars, call.weight)
+        fast = implementation(spec).forward
+        if fast is not None and x.device.type == "cpu" and x.dtype in _FAST_DTYPES:
+            if x.dtype in HALF_TYPES:
+                y = fast(x.float(), params)
+                if y is not None:
+                    return y.to(x.dtype)
+            else:
+                y = fast(x, params)
+                if y is not None:
+                    return y
+    return expression_forward(spec, x, params)
+
+
+def expression_backward(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor, params: dict[str, Any],
+                        needs_x: bool, needs_params: dict[str, bool]):
+    """Gradients from the saved input with differentiable torch ops: ``(grad_x, {tensor parameter: grad})``."""
+    cdt = compute_dtype(x.dtype)
+    cparams = _cast_params(params, cdt)
+    xc, g = x.to(cdt), grad_out.to(cdt)
+    if spec.kind == "gated":
+        h = xc.shape[-1] // 2
+        a, b = xc[..., :h], xc[..., h:]
+        grad_a = g * spec.gate.torch_forward(b, **cparams)
+        grad_b = g * a * spec.gate.torch_derivative(b, **cparams)
+        return (torch.cat([grad_a, grad_b], dim=-1).to(x.dtype) if needs_x else None), {}
+    grad_x = (g * spec.torch_derivative(xc, **cparams)).to(x.dtype) if needs_x else None
+    grads = {name: _reduce_like(g * spec.torch_param_derivatives[name](xc, **cparams), params[name])
+             for name, needed in needs_params.items() if needed}
+    return grad_x, grads
+
+
+def backward_math(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor, params: dict[str, Any],
+                  needs_x: bool, needs_params: dict[str, bool]):
+    if not (torch.is_grad_enabled() or _expression_only(x, grad_out) or grad_out.dtype != x.dtype):
+        tk, call = _triton(spec, x, params)
+        if tk is not None and grad_out.is_contiguous():
+            if spec.kind == "gated":
+                return tk.gated_backward(grad_out, x, call.key, call.scalars), {}
+            need_w = call.weight is not None and any(needs_params.values())
+            dx, dw = tk.elementwise_backward(grad_out, x, call.key, call.scalars, call.weight, need_w)
+            grads = {name: dw.reshape(params[name].shape).to(params[name].dtype)
+                     for name, needed in needs_params.items() if needed}
+            return dx, grads
+        fast = implementation(spec).backward
+        if fast is not None and x.device.type == "cpu" and x.dtype in _FAST_DTYPES:
+            half = x.dtype in HALF_TYPES
+            out = fast(x.float(), grad_out.float(), params, needs_x, needs_params) if half else fast(
+                x, grad_out, params, needs_x, needs_params)
+            if out is not None and all(name in out[1] for name, needed in needs_params.items() if needed):
+                grad_x, grads = out
+                return (grad_x.to(x.dtype) if half and grad_x is not None else grad_x), grads
+    return expression_backward(spec, x, grad_out, params, needs_x, needs_params)
+
+
+def jvp_math(spec: ActivationSpec, x: torch.Tensor, x_t: torch.Tensor | None, params: dict[str, Any],
+             param_tangents: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The forward-mode derivative: f'(x) x_t plus df/dp p_t for every parameter with a tangent."""
+    cdt = compute_dtype(x.dtype)
+    cparams = _cast_params(params, cdt)
+    xc = x.to(cdt)
+    if spec.kind == "gated":
+        h = xc.shape[-1] // 2
+        a, b = xc[..., :h], xc[..., h:]
+        ta, tb = x_t.to(cdt)[..., :h], x_t.to(cdt)[..., h:]
+        out = ta * spec.gate.torch_forward(b, **cparams) + a * spec.gate.torch_derivative(b, **cparams) * tb
+        return out.to(x.dtype)
+    out = torch.zeros_like(xc) if x_t is None else spec.torch_derivative(xc, **cparams) * x_t.to(cdt)
+    for name, tangent in param_tangents.items():
+        out = out + spec.torch_param_derivatives[name](xc, **cparams) * tangent.to(cdt)
+    return out.to(x.dtype)
+
+
+# Built once per spec. A dict rather than functools.lru_cache: torch.compile reads a dict as a constant but traces
+# through an lru_cache wrapper.
+_FUNCTIONS: dict[ActivationSpec, type[torch.autograd.Function]] = {}
+
+
+def activation_function(spec: ActivationSpec) -> type[torch.autograd.Function]:
+    """The autograd Function of an elementwise or gated spec, called as ``Fn.apply(x, *param_values)``. Gated
+    kinds save their [..., 2H] input only and return both halves' gradients in one tensor."""
+    fn = _FUNCTIONS.get(spec)
+    if fn is None:
+        fn = _FUNCTIONS[spec] = _build(spec)
+    return fn
+
+
+def _build(spec: ActivationSpec) -> type[torch.autograd.Function]:
+    names = tuple(spec.params)
+
+    class ActivationFunction(torch.autograd.Function):
+        generate_vmap_rule = True
+
+        @staticmethod
+        def forward(x, *values):
+            return forward_math(spec, x, dict(zip(names, values)))
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            x, *values = inputs
+            params = dict(zip(names, values))
+            tensor_names = tuple(k for k, v in params.items() if isinstance(v, torch.Tensor))
+            ctx.scalars = {k: v for k, v in params.items() if k not in tensor_names}
+            ctx.tensor_names = tensor_names
+            ctx.save_for_backward(x, *(params[k] for k in tensor_names))
+            ctx.save_for_forward(x, *(params[k] for k in tensor_names))
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            x, *tensors = ctx.saved_tensors
+            params = {**ctx.scalars, **dict(zip(ctx.tensor_names, tensors))}
+            needs = {name: ctx.needs_input_grad[i] for i, name in enumerate(names, start=1)
+                     if name in ctx.tensor_names}
+            grad_x, grads = backward_math(spec, x, grad_out, params, ctx.needs_input_grad[0], needs)
+            return (grad_x, *(grads.get(name) for name in names))
+
+        @staticmethod
+        def jvp(ctx, x_t, *value_tangents):
+            x, *tensors = ctx.saved_tensors
+            params = {**ctx.scalars, **dict(zip(ctx.tensor_names, tensors))}
+            tangents = {name: t for name, t in zip(names, value_tangents)
+                        if name in ctx.tensor_names and t is not None}
+            return jvp_math(spec, x, x_t, params, tangents)
+
+    ActivationFunction.__name__ = ActivationFunction.__qualname__ = f"{_camel(spec.name)}Function"
+    return ActivationFunction
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_") if part.isalnum()) or "Activation"

@@ -1,0 +1,158 @@
+"""The implementation registry: every built-in is covered or says why not; the aten fast paths are taken and equal
+the spec's expression; natives run where they cover the call; nothing reads a tensor's value (no host sync)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+import actlab
+from actlab.catalog import registry
+from actlab.kernels import function, implementations
+from actlab.kernels.implementations import IMPLEMENTATIONS, NOT_IMPLEMENTED
+from conftest import ELEMENTWISE, GATED
+from test_reference import PARAM_CASES
+
+BUILTINS = [actlab.spec(n) for n in actlab.names()]
+FAST = [(s.name, p) for s, impl in IMPLEMENTATIONS.items() if impl.forward is not None
+        for p in [{}] + PARAM_CASES.get(s.name, []) if not s.native_covers(**s.resolve_params(p)) or s.native is None]
+ALL_CASES = [(n, p) for n in ELEMENTWISE + GATED for p in [{}] + PARAM_CASES.get(n, [])]
+
+
+@pytest.mark.parametrize("spec", BUILTINS, ids=lambda s: s.name)
+def test_every_builtin_has_its_implementations_or_says_why_not(spec):
+    if spec.name in NOT_IMPLEMENTED:
+        assert spec not in IMPLEMENTATIONS and NOT_IMPLEMENTED[spec.name]
+        return
+    impl = IMPLEMENTATIONS[spec]
+    assert impl.triton is not None, f"{spec.name}: no Triton kernel"
+    assert callable(spec.torch_forward)
+    if spec.kind == "elementwise":
+        assert callable(spec.torch_derivative)
+    # no native op for its parameters -> an eager fast path, or a note why the expression is enough
+    if spec.native is None:
+        assert impl.forward is not None and impl.backward is not None, f"{spec.name}: no eager fast path"
+
+
+def test_the_generic_machinery_names_no_activation():
+    import inspect
+
+    import actlab.kernels.dispatch as dispatch
+
+    for module in (dispatch, function):
+        source = inspect.getsource(module)
+        for spec in BUILTINS:
+            assert f'"{spec.name}"' not in source and f"'{spec.name}'" not in source, (module.__name__, spec.name)
+
+
+def _expression(spec, x, p):
+    return spec.torch_forward(x.to(function.compute_dtype(x.dtype)), **p)
+
+
+def _expression_grad(spec, x, g, p):
+    x = x.detach().requires_grad_()
+    with torch.enable_grad():
+        y = spec.torch_forward(x, **p)
+    (dx,) = torch.autograd.grad(y, x, g)
+    return dx
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("name,params", FAST)
+def test_fast_path_is_taken_and_equals_the_expression(name, params, dtype, monkeypatch):
+    spec = actlab.spec(name)
+    p = spec.resolve_params(params)
+    impl = IMPLEMENTATIONS[spec]
+    calls = []
+    monkeypatch.setitem(IMPLEMENTATIONS, spec, implementations.Implementation(
+        lambda *a: calls.append("f") or impl.forward(*a), lambda *a: calls.append("b") or impl.backward(*a),
+        impl.triton))
+    x = (torch.randn(33, 2 * 40, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 4).to(dtype)
+    g = torch.randn(x.shape if spec.kind == "elementwise" else (33, 40), dtype=torch.float64).to(dtype)
+    xr = x.clone().requires_grad_()
+    y = actlab.functional.apply(spec, xr, **params)
+    y.backward(g)
+    assert calls == ["f", "b"], f"{name}: fast paths not taken ({calls})"
+    # natives inside the fast paths (F.gelu's 1 + erf) are accurate to ulps of the input, not of a tiny output
+    tol = dict(rtol=1.3e-6, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(y.detach(), _expression(spec, x, p), **tol)
+    torch.testing.assert_close(xr.grad, _expression_grad(spec, x, g, p), **tol)
+
+
+@pytest.mark.parametrize("beta", [0.0, -0.4, 1.0, 1.3, 3.0])
+def test_trainable_swish_beta_fast_path_matches_autograd(beta):
+    x = torch.randn(1000, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(1000, dtype=torch.float64)
+    b = torch.tensor(beta, dtype=torch.float64, requires_grad=True)
+    actlab.functional.swish(x, beta=b).backward(g)
+    x2, b2 = x.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+    (x2 * torch.sigmoid(b2 * x2)).backward(g)
+    torch.testing.assert_close(x.grad, x2.grad)
+    torch.testing.assert_close(b.grad, b2.grad)
+
+
+def test_swish_backward_for_a_large_beta_has_no_overflow_nan():
+    x = torch.tensor([-3e38, -1e38, 0.0, 1e38, 3e38], requires_grad=True)
+    actlab.functional.swish(x, beta=10.0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
+
+
+def _covered_by_native(spec, p):
+    return spec.native is not None and spec.native_covers(**p)
+
+
+@pytest.mark.parametrize("name,params", ALL_CASES)
+def test_no_host_synchronisation_in_forward_or_backward(name, params):
+    """Fake tensors refuse every read of a value (item, bool, data-dependent shapes), so the whole call, forward
+    and backward, runs under them only if it never synchronises."""
+    spec = actlab.spec(name)
+    p = spec.resolve_params(params)
+    with FakeTensorMode():
+        x = torch.randn(8, 16, requires_grad=True)
+        y = actlab.functional.apply(spec, x, **p)
+        y.backward(torch.ones_like(y))
+        assert x.grad.shape == x.shape
+
+
+def test_natives_run_where_they_cover_the_call(monkeypatch):
+    seen = []
+    spec = actlab.spec("gelu")
+    monkeypatch.setattr(function, "forward_math", lambda *a: seen.append("actlab"))
+    x = torch.randn(10, requires_grad=True)
+    torch.testing.assert_close(actlab.functional.gelu(x), torch.nn.functional.gelu(x))
+    torch.testing.assert_close(actlab.get("swish")(x), torch.nn.functional.silu(x))
+    assert seen == [] and spec.native_covers(approximate="tanh")
+    assert not actlab.spec("swish").native_covers(beta=1.5)
+    assert not actlab.spec("swish").native_covers(beta=torch.tensor(1.0))
+
+
+def test_a_user_registered_activation_gets_a_memory_lean_fusable_path():
+    """Only a torch expression: the derivative is derived once (forward-mode AD), backward keeps only the input,
+    double backward and jvp work, and it compiles with fullgraph."""
+    spec = actlab.ActivationSpec(
+        name="test_softclip", formula=r"x \tanh(e^x)", references=(),
+        torch_forward=lambda x, scale: x * torch.tanh(torch.exp(scale * x)),
+        params={"scale": actlab.Param(1.0, low=0.0, trainable_allowed=True)})
+    actlab.register(spec)
+    try:
+        x = torch.linspace(-4, 4, 33, dtype=torch.float64, requires_grad=True)
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            y = actlab.functional.apply("test_softclip", x)
+        assert len(saved) == 1 and saved[0].data_ptr() == x.data_ptr()
+        fn = lambda t: actlab.functional.apply("test_softclip", t)  # noqa: E731
+        assert torch.autograd.gradcheck(fn, (x,)) and torch.autograd.gradgradcheck(fn, (x,))
+        xd = x.detach().numpy()
+        torch.testing.assert_close(torch.from_numpy(spec.reference(xd)), y.detach())
+        (t,) = torch.autograd.grad(y.sum(), x)
+        torch.testing.assert_close(torch.from_numpy(spec.derivative(xd)), t)
+        _, jvp = torch.func.jvp(fn, (x.detach(),), (torch.ones_like(x),))
+        torch.testing.assert_close(jvp, t)
+        module = actlab.get("test_softclip", trainable=True)
+        compiled = torch.compile(module, backend="aot_eager", fullgraph=True)
+        out = compiled(x.detach().float())
+        out.sum().backward()
+        assert module.scale.grad is not None and torch.isfinite(module.scale.grad)
+    finally:
+        registry.unregister("test_softclip")
