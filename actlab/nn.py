@@ -117,7 +117,7 @@ class Activation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         native = self._native
-        if native is not None and not (self.training and self.spec.stochastic):
+        if native is not None and not (self.training and self.spec.stochastic) and not torch.jit.is_tracing():
             return native(x)
         return run(self.spec, x, self.parameter_values(), training=self.training)
 
@@ -134,7 +134,7 @@ class Activation(nn.Module):
     def extra_repr(self) -> str:
         if self.spec.weight is not None:
             size = self.spec.weight[1]
-            return f"{size}={self.values[size]}"
+            return f"{size}={self.values[size]}" + (", inplace=True" if self.inplace else "")
         shown = [f"{k}={v!r}" for k, v in self.values.items()]
         if self.trainable:
             shown.append(f"trainable={self.trainable!r}")
@@ -172,14 +172,15 @@ def module_class(spec: ActivationSpec | str) -> type[Activation]:
     return cls
 
 
-def get(activation: str | ActivationSpec, *, trainable: bool | Iterable[str] = False, **params: Any) -> Activation:
+def get(activation: str | ActivationSpec, *, trainable: bool | Iterable[str] = False, inplace: bool = False,
+        **params: Any) -> Activation:
     """A new module for ``activation``: a name, an alias or the string form ``"swish(beta=1.5)"``.
 
     Keyword parameters merge with those in the string. ``trainable=True`` makes every parameter that allows it
     an ``nn.Parameter`` (``get("swish", trainable=True)``: beta is learned).
     """
     resolved = catalog.resolve(activation, params)
-    return module_class(resolved.spec)(trainable=trainable, **resolved.params)
+    return module_class(resolved.spec)(trainable=trainable, inplace=inplace, **resolved.params)
 
 
 def __getattr__(name: str) -> type[Activation]:

@@ -2,8 +2,9 @@
 
 1. PyTorch's native op, where the spec names one and it covers the parameters (``spec.native_covers``): the same
    cost as calling it directly, eager, compiled and exported.
-2. Under torch.compile, torch.export, torch.jit tracing (the legacy ONNX exporter) and ``torch.fx.symbolic_trace``:
-   the spec's torch expression, so the tracer records plain ops and inductor fuses them with their neighbours.
+   Not under torch.jit tracing (the legacy ONNX exporter), which has no symbolic for some natives.
+2. Under torch.compile, torch.export, torch.jit tracing and ``torch.fx.symbolic_trace``: the spec's torch
+   expression, so the tracer records plain ops and inductor fuses them with their neighbours.
 3. Without autograd (no grad mode, or nothing requires grad): the forward math directly, with no Function.
 4. Otherwise the autograd Function of :mod:`actlab.kernels.function` (backward keeps only the input).
 """
@@ -13,15 +14,16 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.fx
 
 from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
-from actlab.kernels.function import activation_function, compute_dtype, expression_forward, forward_math
+from actlab.kernels.function import (activation_function, compute_dtype, expression_forward, forward_math,
+                                     transformed)
 
 __all__ = ["compute_dtype", "native_call", "run"]
 
-_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
 def native_call(spec: ActivationSpec, params: Mapping[str, Any], *, inplace: bool = False
@@ -41,11 +43,13 @@ def _tracing(x: Any) -> bool:
 
 
 def _needs_autograd(x: torch.Tensor, params: Mapping[str, Any]) -> bool:
+    if fwAD._current_level >= 0:  # inside a forward-mode dual level: the Function's jvp rule is needed
+        return True
     if not torch.is_grad_enabled():
         return False
-    if x.requires_grad or _wrapped(x):
+    if x.requires_grad or transformed(x):
         return True
-    return any(isinstance(v, torch.Tensor) and (v.requires_grad or _wrapped(v)) for v in params.values())
+    return any(isinstance(v, torch.Tensor) and (v.requires_grad or transformed(v)) for v in params.values())
 
 
 def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, training: bool = False) -> torch.Tensor:
@@ -63,7 +67,7 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
     if spec.kind == "gated":
         split_halves(x, spec.name)  # the same error on every path for an odd last dimension
     native = native_call(spec, params)
-    if native is not None:
+    if native is not None and not torch.jit.is_tracing():  # the legacy ONNX exporter lacks some natives' symbolics
         return native(x)
     if not x.is_floating_point():
         raise TypeError(

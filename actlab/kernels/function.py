@@ -26,7 +26,13 @@ from actlab.kernels.implementations import implementation, kernel_call
 
 HALF_TYPES = (torch.float16, torch.bfloat16)
 _FAST_DTYPES = (torch.float32, torch.float64, *HALF_TYPES)
-_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+_legacy_batched = torch._C._functorch.is_legacy_batchedtensor  # autograd's is_grads_batched / vectorize=True
+
+
+def transformed(t: torch.Tensor) -> bool:
+    """Whether ``t`` lives inside a torch.func transform or autograd's batched-gradient vmap."""
+    return _functorch_wrapped(t) or _legacy_batched(t)
 
 # Devices whose tensors go to the Triton kernels (the tests add "cpu" to run them in Triton's interpreter).
 TRITON_DEVICES = {"cuda"}
@@ -55,7 +61,7 @@ def _reduce_like(grad: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
 
 
 def _expression_only(*tensors: torch.Tensor) -> bool:
-    return torch.compiler.is_compiling() or any(_wrapped(t) for t in tensors)
+    return torch.compiler.is_compiling() or any(transformed(t) for t in tensors)
 
 
 def _triton(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]):

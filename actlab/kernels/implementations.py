@@ -76,12 +76,16 @@ def _gelu_call(approximate: str) -> KernelCall:
 _SWISH_THRESHOLD = 40.0  # e^-40 < 2^-53
 
 
+def _transformed(t: torch.Tensor) -> bool:
+    return torch._C._functorch.is_functorch_wrapped_tensor(t) or torch._C._functorch.is_legacy_batchedtensor(t)
+
+
 def _beta_value(beta: Any) -> float | None:
     """A Python float for aten's scalar argument. A trainable one-element beta on the CPU is read from memory (on
     the CPU that is a load, not a device synchronisation); anywhere else a tensor beta takes the expression."""
     if not isinstance(beta, torch.Tensor):
         return beta
-    if beta.numel() != 1 or beta.device.type != "cpu" or torch._C._functorch.is_functorch_wrapped_tensor(beta):
+    if beta.numel() != 1 or beta.device.type != "cpu" or _transformed(beta):
         return None
     return float(beta.detach())
 
@@ -131,7 +135,16 @@ def _swish_backward(x, grad, params, needs_x, needs_params):
     return grad_x, {"beta": d.reshape(weight.shape).to(weight.dtype)}
 
 
-# ----- softsign, squared ReLU ------------------------------------------------------------------------------------
+# ----- hardsigmoid, softsign, squared ReLU ------------------------------------------------------------------------------------
+
+
+def _hardsigmoid_forward(x, params):
+    return F.hardsigmoid(x)
+
+
+def _hardsigmoid_backward(x, grad, params, needs_x, needs_params):
+    # aten's float64 kernel uses 1/6 rounded to float32; float64 takes the expression
+    return None if x.dtype == torch.float64 else (torch.ops.aten.hardsigmoid_backward(grad, x), {})
 
 
 def _softsign_forward(x, params):
@@ -227,7 +240,7 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     rectifiers.threshold_relu: Implementation(
         triton=lambda threshold: KernelCall("threshold_relu", _scalars(threshold))),
     rectifiers.relu6: Implementation(triton=_plain("relu6")),
-    rectifiers.hardsigmoid: Implementation(triton=_plain("hardsigmoid")),
+    rectifiers.hardsigmoid: Implementation(_hardsigmoid_forward, _hardsigmoid_backward, _plain("hardsigmoid")),
     rectifiers.hardswish: Implementation(triton=_plain("hardswish")),
     rectifiers.squared_relu: Implementation(_squared_relu_forward, _squared_relu_backward, _plain("squared_relu")),
     # exponential

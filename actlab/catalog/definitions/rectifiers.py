@@ -7,6 +7,8 @@ relu6'(0) = relu6'(6) = 0, hardsigmoid'(+-3) = 0, hardswish'(-3) = 0 and hardswi
 
 from __future__ import annotations
 
+import numbers
+
 import mpmath
 import numpy as np
 import torch
@@ -76,8 +78,9 @@ leaky_relu = ActivationSpec(
 
 
 def _prelu_forward(x, num_parameters, init):
-    weight = init if isinstance(init, torch.Tensor) else torch.full((1,), init, dtype=x.dtype, device=x.device)
-    return F.prelu(x, weight.to(x.dtype))
+    if isinstance(init, numbers.Real):
+        return F.prelu(x, torch.full((1,), init, dtype=x.dtype, device=x.device))
+    return F.prelu(x, init.to(x.dtype))  # a tensor, or a traced value
 
 
 def _prelu_derivative(x, num_parameters, init):
@@ -167,7 +170,7 @@ threshold_relu = ActivationSpec(
     reference=lambda x, threshold: np.where(_f64(x) > threshold, _f64(x), np.where(np.isnan(_f64(x)), np.nan, 0.0)),
     derivative=lambda x, threshold: np.where(_f64(x) > threshold, 1.0, 0.0),
     exact=lambda x, threshold: x if x > threshold else mpmath.mpf(0),
-    torch_forward=lambda x, threshold: F.threshold(x, threshold, 0.0),
+    torch_forward=lambda x, threshold: torch.where(x <= threshold, 0.0, x),  # exportable; NaN stays NaN
     torch_derivative=lambda x, threshold: (x > threshold).to(x.dtype),
     native=lambda x, threshold: F.threshold(x, threshold, 0.0),
     native_inplace=lambda x, threshold: F.threshold(x, threshold, 0.0, inplace=True),
@@ -202,11 +205,10 @@ hardsigmoid = ActivationSpec(
     reference=lambda x: np.clip(_f64(x) / 6.0 + 0.5, 0.0, 1.0),
     derivative=lambda x: np.where((_f64(x) > -3) & (_f64(x) < 3), 1.0 / 6.0, 0.0),
     exact=lambda x: min(max(x / 6 + mpmath.mpf(1) / 2, mpmath.mpf(0)), mpmath.mpf(1)),
-    torch_forward=F.hardsigmoid,
+    torch_forward=lambda x: F.relu6(x + 3.0) / 6.0,  # autograd gives 0 at +-3 and an exact 1/6 in float64
     torch_derivative=lambda x: ((x > -3) & (x < 3)).to(x.dtype) / 6.0,
-    # torch's hardsigmoid backward returns 1/6 rounded to float32 even for float64 inputs (3e-8 relative).
-    native=F.hardsigmoid,
-    native_inplace=lambda x: F.hardsigmoid(x, inplace=True),
+    # Not native: aten's hardsigmoid_backward has no derivative of its own (double backward, hessian and jvp of
+    # the gradient fail), and returns 1/6 rounded to float32 for float64 inputs. It runs as actlab's fast path.
     breakpoints=lambda: (-3.0, 3.0),
     claims=dict(monotonic=True, smooth=False, bounded_below=True, bounded_above=True, value_at_0=0.5,
                 slope_at_0=1.0 / 6.0),
