@@ -117,7 +117,7 @@ class Activation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         native = self._native
-        if native is not None and not (self.training and self.spec.stochastic) and not torch.jit.is_tracing():
+        if native is not None and not (self.training and self.spec.stochastic):
             return native(x)
         return run(self.spec, x, self.parameter_values(), training=self.training)
 

@@ -2,7 +2,6 @@
 
 1. PyTorch's native op, where the spec names one and it covers the parameters (``spec.native_covers``): the same
    cost as calling it directly, eager, compiled and exported.
-   Not under torch.jit tracing (the legacy ONNX exporter), which has no symbolic for some natives.
 2. Under torch.compile, torch.export, torch.jit tracing and ``torch.fx.symbolic_trace``: the spec's torch
    expression, so the tracer records plain ops and inductor fuses them with their neighbours.
 3. Without autograd (no grad mode, or nothing requires grad): the forward math directly, with no Function.
@@ -67,7 +66,7 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
     if spec.kind == "gated":
         split_halves(x, spec.name)  # the same error on every path for an odd last dimension
     native = native_call(spec, params)
-    if native is not None and not torch.jit.is_tracing():  # the legacy ONNX exporter lacks some natives' symbolics
+    if native is not None:
         return native(x)
     if not x.is_floating_point():
         raise TypeError(
