@@ -67,11 +67,24 @@ class Activation(nn.Module):
         else:
             for name in self.trainable:
                 self.register_parameter(name, nn.Parameter(torch.tensor(float(values[name]))))
-        # Fixed parameters with a native op: forward is that op, bound once (the same cost as the native module).
-        self._native = None
-        if not self.trainable and spec.kind == "elementwise":
-            self._native = native_call(spec, self.values, inplace=True) if self.inplace else None
-            self._native = self._native or native_call(spec, self.values)
+        self._native = self._bind_native()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_native"] = None  # a bound closure: rebuilt on load
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.inplace = state.get("inplace", False)
+        self._native = self._bind_native()
+
+    def _bind_native(self):
+        """Fixed parameters with a native op: forward is that op, bound once (the native module's cost)."""
+        spec = self.spec
+        if self.trainable or spec.kind != "elementwise":
+            return None
+        return (native_call(spec, self.values, inplace=True) if self.inplace else None) or native_call(spec, self.values)
 
     def _trainable_names(self, trainable: bool | Iterable[str]) -> tuple[str, ...]:
         spec = self.spec
