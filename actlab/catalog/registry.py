@@ -160,3 +160,19 @@ def resolve(activation: str | ActivationSpec, params: Mapping[str, Any] | None =
             )
     merged = {**fixed, **merged}
     return Resolved(found, found.resolve_params(merged, tensor_ok=tensor_ok), fixed)
+
+
+def resolve_trainable(text: str) -> tuple[Resolved, bool]:
+    """``"swish(beta=1.5)"`` with ``trainable=True`` allowed among the parameters (``swish(trainable=True)``):
+    the resolved activation and whether its parameters are trained."""
+    if is_name(text):  # a registered name used as is
+        return resolve(text), False
+    name, positional, keywords = parse_activation(text)
+    trainable = keywords.pop("trainable", False)
+    if not isinstance(trainable, bool):
+        raise InvalidParameterError(name, "trainable", trainable, "trainable must be True or False")
+    resolved = resolve(name, {**dict(zip(lookup(name)[0].params, positional)), **keywords})
+    if trainable and not resolved.spec.trainable_params:
+        raise InvalidParameterError(resolved.spec.name, "trainable", True,
+                                    f"{resolved.spec.name} has no parameter that can be trained")
+    return resolved, trainable

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from actlab import catalog
-from actlab.catalog.parsing import parse_activation
+from actlab.catalog.registry import resolve_trainable
 from actlab.errors import ActlabError, InvalidParameterError
 from actlab.experiments import stats
 from actlab.experiments.config import StudyConfig
@@ -39,17 +39,7 @@ class Contender:
 
 def parse_contender(text: str) -> Contender:
     """``"swish(beta=1.5)"``; ``trainable=True`` among the parameters trains them (``swish(trainable=True)``)."""
-    if catalog.is_name(text):  # a registered name used as is
-        resolved = catalog.resolve(text)
-        return Contender(resolved.text, False)
-    name, positional, keywords = parse_activation(text)
-    trainable = keywords.pop("trainable", False)
-    if not isinstance(trainable, bool):
-        raise InvalidParameterError(name, "trainable", trainable, "trainable must be True or False")
-    resolved = catalog.resolve(name, {**dict(zip(catalog.lookup(name)[0].params, positional)), **keywords})
-    if trainable and not resolved.spec.trainable_params:
-        raise InvalidParameterError(resolved.spec.name, "trainable", True,
-                                    f"{resolved.spec.name} has no parameter that can be trained")
+    resolved, trainable = resolve_trainable(text)
     if resolved.spec.kind == "normalizing":
         raise InvalidParameterError(resolved.spec.name, None, text, "softmax normalises a whole dimension; it is not "
                                     "a hidden-unit activation to compare")

@@ -1,34 +1,46 @@
 """Kernel benchmark: ``actlab bench kernels``.
 
-Per activation: median forward and forward+backward time of actlab's implementation; achieved bandwidth (forward
-2N element-bytes, backward 3N; gated kinds 3N and 5N with N the output size) and that as a fraction of a
-device-to-device copy measured in the same run; speedup against PyTorch's native op where one exists, against
-the eager composition of the same expression (the spec's torch_forward under autograd), and optionally against
-torch.compile of it; and the bytes backward keeps alive (saved tensors).
+Per activation (an nn.Module from :func:`actlab.get`, as users call it), forward and forward+backward, against:
+PyTorch's native op (or, for activations PyTorch lacks, its closest op: F.silu for swish at any beta, F.glu for the
+GLU variants), the eager composition of the same expression (the spec's torch_forward under autograd), and
+optionally torch.compile (compiled actlab module against the compiled native or composition), plus the compiled
+block ``act(x + b) * g + x`` where inductor must fuse the activation with its neighbours.
 
-CPU timings use torch.utils.benchmark (median of blocked runs); CUDA timings use CUDA events after warm-up, median
-of many runs, rotating among input buffers larger than L2 so the cache does not serve them.
+Method: interleaved rounds. Each round times every candidate once, in a fresh random order, over a block of calls
+long enough for the clock; a ratio is formed within the round, so machine noise that spans rounds cancels. The
+figure is the median ratio over rounds with a 95% bootstrap interval of that median. CUDA blocks are timed with
+events after warm-up, rotating among inputs larger than L2. Ratios are actlab's time over the other's: below 1 is
+faster. Bandwidth: forward moves 2N element-bytes, backward 3N (gated: 3N and 5N, N the output size), reported as a
+fraction of a device copy measured in the same run.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import statistics
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from actlab import catalog
-from actlab.kernels.dispatch import run
+from actlab.catalog.registry import resolve_trainable
+from actlab.kernels.implementations import implementation
 
-NATIVE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "leaky_relu": F.leaky_relu, "elu": F.elu,
-    "celu": F.celu, "selu": F.selu, "gelu": F.gelu, "swish": F.silu, "mish": F.mish, "softplus": F.softplus,
-    "relu6": F.relu6, "hardsigmoid": F.hardsigmoid, "hardswish": F.hardswish, "softsign": F.softsign,
-    "log_sigmoid": F.logsigmoid, "glu": lambda x: F.glu(x, dim=-1), "threshold_relu": lambda x: F.threshold(x, 1.0, 0.0),
-}
+Step = Callable[[], Any]
+
+
+@dataclass
+class Ratio:
+    median: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.median:.2f}x [{self.low:.2f}, {self.high:.2f}]"
 
 
 @dataclass
@@ -38,39 +50,59 @@ class KernelResult:
     device: str
     dtype: str
     elements: int
+    baseline: str | None
     fwd_ms: float
     fwdbwd_ms: float
-    fwd_gbps: float
-    fwdbwd_gbps: float
     fwd_fraction_of_copy: float
     fwdbwd_fraction_of_copy: float
-    speedup_vs_native: float | None
-    speedup_vs_eager: float | None
-    speedup_vs_compile: float | None
+    vs_native_fwd: Ratio | None
+    vs_native: Ratio | None
+    vs_eager: Ratio
+    vs_compile: Ratio | None
+    compiled_block_vs_native: Ratio | None
     saved_bytes: int
-    eager_saved_bytes: int | None
+    eager_saved_bytes: int
 
 
-def _timer(fn: Callable[[], Any], device: str, min_run_time: float) -> float:
-    """Median seconds per call."""
+def _sync(device: str) -> None:
     if device == "cuda":
-        for _ in range(5):
-            fn()
         torch.cuda.synchronize()
-        times = []
-        for _ in range(max(20, int(min_run_time * 200))):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        return statistics.median(times)
-    from torch.utils.benchmark import Timer
 
-    fn()
-    return Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()).blocked_autorange(
-        min_run_time=min_run_time).median
+
+def _block_seconds(step: Step, device: str, number: int) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(number):
+        step()
+    _sync(device)
+    return (time.perf_counter() - start) / number
+
+
+def interleaved(steps: dict[str, Step], device: str, rounds: int, min_block_s: float = 0.02,
+                seed: int = 0) -> dict[str, list[float]]:
+    """Seconds per call of every step in every round, the order shuffled per round."""
+    numbers = {}
+    for name, step in steps.items():
+        for _ in range(3):
+            step()  # warm-up: allocator, caches, compilation
+        one = max(_block_seconds(step, device, 1), 1e-7)
+        numbers[name] = max(1, int(min_block_s / one))
+    rng = random.Random(seed)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    order = list(steps)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            times[name].append(_block_seconds(steps[name], device, numbers[name]))
+    return times
+
+
+def ratio(ours: list[float], theirs: list[float], seed: int = 0) -> Ratio:
+    """Median of the per-round ratios with a 95% percentile-bootstrap interval of that median."""
+    r = np.asarray(ours) / np.asarray(theirs)
+    rng = np.random.default_rng(seed)
+    boots = np.median(rng.choice(r, size=(2000, r.size), replace=True), axis=1)
+    return Ratio(float(np.median(r)), float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975)))
 
 
 def _saved_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> int:
@@ -85,83 +117,147 @@ def _saved_bytes(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) ->
     return sum(seen.values())
 
 
-def _inputs(spec, size: int, device: str, dtype: torch.dtype, copies: int) -> list[torch.Tensor]:
-    shape = (max(size // 256, 1), 256) if spec.kind == "gated" else (size,)
-    return [torch.randn(shape, device=device, dtype=dtype) * 3 for _ in range(copies)]
+def _dtype(name: str) -> torch.dtype:
+    dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+             "float64": torch.float64}.get(name)
+    if dtype is None:
+        raise ValueError(f"--dtype {name!r}: expected float32, bfloat16, float16 or float64")
+    return dtype
+
+
+class _Call(torch.nn.Module):
+    """A function as a module, so every candidate pays the same nn.Module call overhead as actlab's modules (and as
+    nn.SiLU, nn.GELU...)."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def _baseline(spec, params) -> tuple[str | None, Callable[[torch.Tensor], torch.Tensor] | None]:
+    if spec.native is not None and spec.native_covers(**params):
+        return "native", _Call(lambda t: spec.native(t, **params))
+    closest = implementation(spec).closest
+    if closest is not None:
+        return "closest native", _Call(lambda t: closest(t, **params))
+    return None, None
 
 
 def bench_kernels(names: list[str] | None = None, device: str = "cpu", dtype: str = "float32", size: int = 1 << 22,
-                  compile: bool = False, min_run_time: float = 0.3) -> tuple[float, list[KernelResult]]:
-    """(copy GB/s, one result per activation). Every activation at its default parameters."""
+                  compile: bool = False, rounds: int = 15, min_block_s: float = 0.02
+                  ) -> tuple[float, list[KernelResult]]:
+    """(copy GB/s, one result per activation)."""
     if device not in ("cpu", "cuda"):
         raise ValueError(f"--device {device!r}: expected cpu or cuda")
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available here")
-    torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-                   "float64": torch.float64}.get(dtype)
-    if torch_dtype is None:
-        raise ValueError(f"--dtype {dtype!r}: expected float32, bfloat16, float16 or float64")
+    torch_dtype = _dtype(dtype)
     if not isinstance(size, int) or size < 256:
         raise ValueError(f"--size {size!r}: expected an integer >= 256")
+    if not isinstance(rounds, int) or rounds < 3:
+        raise ValueError(f"--rounds {rounds!r}: expected an integer >= 3")
     names = names or [n for n in catalog.names() if catalog.spec(n).kind in ("elementwise", "gated")]
-    specs = [catalog.resolve(n) for n in names]
-    # rotate among buffers that together exceed the L2/L3 cache on CUDA; on CPU the sizes used exceed it already
-    copies = 4 if device == "cuda" else 1
+    resolved = [resolve_trainable(n) for n in names]
+    copies = 4 if device == "cuda" else 1  # rotate among buffers that together exceed the GPU's L2
     elem = torch.tensor([], dtype=torch_dtype).element_size()
-    xs = [torch.randn(size, device=device, dtype=torch_dtype) for _ in range(copies)]
-    out = torch.empty_like(xs[0])
-    it = iter(range(1 << 62))
-    copy_s = _timer(lambda: out.copy_(xs[next(it) % copies]), device, min_run_time)
+    src = [torch.randn(size, device=device, dtype=torch_dtype) for _ in range(copies)]
+    dst = torch.empty_like(src[0])
+    k = iter(range(1 << 62))
+    copy_s = statistics.median(interleaved({"copy": lambda: dst.copy_(src[next(k) % copies])}, device, 5,
+                                           min_block_s)["copy"])
     copy_gbps = 2 * size * elem / copy_s / 1e9
     results = []
-    for r in specs:
-        spec, params = r.spec, r.params
-        inputs = _inputs(spec, size, device, torch_dtype, copies)
-        n_out = inputs[0].numel() // (2 if spec.kind == "gated" else 1)
-        fwd_bytes = (3 if spec.kind == "gated" else 2) * n_out * elem
-        bwd_bytes = (5 if spec.kind == "gated" else 3) * n_out * elem
-        actlab_fn = lambda t, _s=spec, _p=params: run(_s, t, _p)  # noqa: E731
-        cdt = torch.float32 if torch_dtype in (torch.float16, torch.bfloat16) else torch_dtype
-        eager_fn = lambda t, _s=spec, _p=params: _s.torch_forward(t.to(cdt), **_p).to(t.dtype)  # noqa: E731
-
-        def fwd(fn):
-            k = iter(range(1 << 62))
-            return lambda: fn(inputs[next(k) % copies])
-
-        grads = [inp.requires_grad_() for inp in inputs]
-        g = torch.ones(inputs[0].shape[:-1] + (inputs[0].shape[-1] // (2 if spec.kind == "gated" else 1),),
-                       device=device, dtype=torch_dtype)
-
-        def fwdbwd(fn):
-            k = iter(range(1 << 62))
-
-            def step():
-                x = grads[next(k) % copies]
-                x.grad = None
-                fn(x).backward(g)
-            return step
-
-        with torch.no_grad():
-            t_fwd = _timer(fwd(actlab_fn), device, min_run_time)
-        t_fb = _timer(fwdbwd(actlab_fn), device, min_run_time)
-        # swish at any beta is timed against F.silu: the issue's reference point for its cost.
-        native = NATIVE.get(spec.name)
-        t_native = _timer(fwdbwd(native), device, min_run_time) if native is not None else None
-        t_eager = _timer(fwdbwd(eager_fn), device, min_run_time)
-        t_compile = None
-        if compile:
-            compiled = torch.compile(eager_fn, dynamic=False)
-            t_compile = _timer(fwdbwd(compiled), device, min_run_time)
-        results.append(KernelResult(
-            activation=r.text, kind=spec.kind, device=device, dtype=dtype, elements=inputs[0].numel(),
-            fwd_ms=1e3 * t_fwd, fwdbwd_ms=1e3 * t_fb, fwd_gbps=fwd_bytes / t_fwd / 1e9,
-            fwdbwd_gbps=(fwd_bytes + bwd_bytes) / t_fb / 1e9, fwd_fraction_of_copy=fwd_bytes / t_fwd / 1e9 / copy_gbps,
-            fwdbwd_fraction_of_copy=(fwd_bytes + bwd_bytes) / t_fb / 1e9 / copy_gbps,
-            speedup_vs_native=(t_native / t_fb) if t_native else None, speedup_vs_eager=t_eager / t_fb,
-            speedup_vs_compile=(t_compile / t_fb) if t_compile else None,
-            saved_bytes=_saved_bytes(actlab_fn, grads[0]), eager_saved_bytes=_saved_bytes(eager_fn, grads[0]),
-        ))
+    for r, trainable in resolved:
+        results.append(_bench_one(r, trainable, device, torch_dtype, dtype, size, copies, compile, rounds, min_block_s,
+                                  copy_gbps, elem))
     return copy_gbps, results
+
+
+def _bench_one(r, trainable, device, torch_dtype, dtype, size, copies, compile, rounds, min_block_s, copy_gbps, elem):
+    from actlab.nn import get
+
+    spec, params = r.spec, r.params
+    gated = spec.kind == "gated"
+    shape = (max(size // 512, 1), 512) if gated else (max(size // 256, 1), 256)
+    module = get(spec, trainable=trainable, **params).to(device)
+    values = module.parameter_values()
+    cdt = torch.float32 if torch_dtype in (torch.float16, torch.bfloat16) else torch_dtype
+    eager = _Call(lambda t: spec.torch_forward(t.to(cdt), **values).to(t.dtype))
+    baseline_name, baseline = _baseline(spec, {k: v for k, v in values.items()})
+    inputs = [(torch.randn(shape, device=device, dtype=torch_dtype) * 3).requires_grad_() for _ in range(copies)]
+    out_shape = (*shape[:-1], shape[-1] // 2) if gated else shape
+    g = torch.ones(out_shape, device=device, dtype=torch_dtype)
+
+    def fwd(fn) -> Step:
+        k = iter(range(1 << 62))
+
+        def step():
+            with torch.no_grad():
+                fn(inputs[next(k) % copies])
+        return step
+
+    def fwdbwd(fn) -> Step:
+        k = iter(range(1 << 62))
+
+        def step():
+            x = inputs[next(k) % copies]
+            x.grad = None
+            fn(x).backward(g)
+        return step
+
+    steps = {"actlab_fwd": fwd(module), "actlab": fwdbwd(module), "eager": fwdbwd(eager)}
+    if baseline is not None:
+        steps["native_fwd"] = fwd(baseline)
+        steps["native"] = fwdbwd(baseline)
+    if compile:
+        torch._dynamo.reset()
+        steps["actlab_compiled"] = fwdbwd(torch.compile(module))
+        steps["other_compiled"] = fwdbwd(torch.compile(baseline if baseline_name == "native" else eager))
+        steps["block_actlab"], steps["block_native"] = _blocks(module, baseline if baseline_name == "native" else eager,
+                                                              inputs[0], g)
+    times = interleaved(steps, device, rounds, min_block_s)
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    n_out = int(np.prod(out_shape))
+    fwd_bytes = (3 if gated else 2) * n_out * elem
+    bwd_bytes = (5 if gated else 3) * n_out * elem
+    return KernelResult(
+        activation=r.text + (" trainable" if trainable else ""), kind=spec.kind, device=device, dtype=dtype, elements=int(np.prod(shape)),
+        baseline=baseline_name, fwd_ms=1e3 * med["actlab_fwd"], fwdbwd_ms=1e3 * med["actlab"],
+        fwd_fraction_of_copy=fwd_bytes / med["actlab_fwd"] / 1e9 / copy_gbps,
+        fwdbwd_fraction_of_copy=(fwd_bytes + bwd_bytes) / med["actlab"] / 1e9 / copy_gbps,
+        vs_native_fwd=ratio(times["actlab_fwd"], times["native_fwd"]) if baseline else None,
+        vs_native=ratio(times["actlab"], times["native"]) if baseline else None,
+        vs_eager=ratio(times["actlab"], times["eager"]),
+        vs_compile=ratio(times["actlab_compiled"], times["other_compiled"]) if compile else None,
+        compiled_block_vs_native=ratio(times["block_actlab"], times["block_native"]) if compile else None,
+        saved_bytes=_saved_bytes(module, inputs[0]), eager_saved_bytes=_saved_bytes(eager, inputs[0]),
+    )
+
+
+def _blocks(module, other, x, g) -> tuple[Step, Step]:
+    """The compiled ``act(x + b) * g + x`` with actlab's module and with the other implementation. Gated kinds
+    halve the width, so their block adds the value half back instead of x."""
+    b = torch.randn(x.shape[-1], device=x.device, dtype=x.dtype)
+    scale = torch.randn(g.shape[-1], device=x.device, dtype=x.dtype)
+
+    def block(act):
+        def fn(t):
+            y = act(t + b) * scale
+            return y + t[..., : y.shape[-1]]
+        return torch.compile(fn)
+
+    ours, theirs = block(module), block(other)
+
+    def step(fn):
+        def run():
+            x.grad = None
+            fn(x).backward(g)
+        return run
+
+    return step(ours), step(theirs)
 
 
 def to_json(copy_gbps: float, results: list[KernelResult]) -> str:
@@ -169,4 +265,5 @@ def to_json(copy_gbps: float, results: list[KernelResult]) -> str:
 
     return json.dumps({"copy_gbps": copy_gbps, "machine": platform.processor() or platform.machine(),
                        "torch": torch.__version__, "threads": torch.get_num_threads(),
+                       "method": "interleaved rounds; median ratio actlab / other with a 95% bootstrap interval",
                        "results": [asdict(r) for r in results]}, indent=2)

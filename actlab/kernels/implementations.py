@@ -46,6 +46,9 @@ class Implementation:
     forward: Forward | None = None
     backward: Backward | None = None
     triton: Callable[..., KernelCall | None] | None = None
+    # PyTorch's closest op, ``closest(x, **params)``, for activations PyTorch lacks: what the benchmark compares
+    # them with (swish at any beta costs what F.silu costs, a GLU variant what F.glu costs).
+    closest: Callable[..., torch.Tensor] | None = None
 
 
 def _scalars(*values: float) -> tuple[float, float]:
@@ -236,7 +239,8 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     # classic
     classic.sigmoid: Implementation(triton=_plain("sigmoid")),
     classic.tanh: Implementation(triton=_plain("tanh")),
-    classic.softsign: Implementation(_softsign_forward, _softsign_backward, _plain("softsign")),
+    classic.softsign: Implementation(_softsign_forward, _softsign_backward, _plain("softsign"),
+                                     closest=lambda x: F.softsign(x)),
     classic.log_sigmoid: Implementation(triton=_plain("log_sigmoid")),
     classic.identity: Implementation(triton=_plain("identity")),
     # rectifiers
@@ -246,25 +250,30 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     rectifiers.prelu: Implementation(triton=lambda num_parameters, init: _slot("leaky_relu", init)),
     rectifiers.rrelu: Implementation(triton=lambda lower, upper: KernelCall("leaky_relu", _scalars((lower + upper) / 2))),
     rectifiers.threshold_relu: Implementation(_threshold_relu_forward, _threshold_relu_backward,
-                                              lambda threshold: KernelCall("threshold_relu", _scalars(threshold))),
+                                              lambda threshold: KernelCall("threshold_relu", _scalars(threshold)),
+                                              closest=lambda x, threshold: F.threshold(x, threshold, 0.0)),
     rectifiers.relu6: Implementation(triton=_plain("relu6")),
-    rectifiers.hardsigmoid: Implementation(_hardsigmoid_forward, _hardsigmoid_backward, _plain("hardsigmoid")),
+    rectifiers.hardsigmoid: Implementation(_hardsigmoid_forward, _hardsigmoid_backward, _plain("hardsigmoid"),
+                                           closest=lambda x: F.hardsigmoid(x)),
     rectifiers.hardswish: Implementation(triton=_plain("hardswish")),
-    rectifiers.squared_relu: Implementation(_squared_relu_forward, _squared_relu_backward, _plain("squared_relu")),
+    rectifiers.squared_relu: Implementation(_squared_relu_forward, _squared_relu_backward, _plain("squared_relu"),
+                                            closest=lambda x: F.relu(x)),
     # exponential
     exponential.elu: Implementation(triton=lambda alpha: KernelCall("elu", _scalars(alpha))),
     exponential.celu: Implementation(triton=lambda alpha: KernelCall("celu", _scalars(alpha))),
     exponential.selu: Implementation(triton=_plain("selu")),
     exponential.softplus: Implementation(triton=lambda beta, threshold: KernelCall("softplus", _scalars(beta, threshold))),
     # smooth
-    smooth.swish: Implementation(_swish_forward, _swish_backward, lambda beta: _slot("swish", beta)),
+    smooth.swish: Implementation(_swish_forward, _swish_backward, lambda beta: _slot("swish", beta),
+                                 closest=lambda x, beta: F.silu(x)),
     smooth.gelu: Implementation(triton=_gelu_call),
     smooth.mish: Implementation(triton=_plain("mish")),
     # gated: the Triton call describes the gate applied to the second half
     gated.glu: Implementation(triton=_plain("sigmoid")),
-    gated.reglu: Implementation(*_reglu, _plain("relu")),
-    gated.geglu: Implementation(*_geglu, _gelu_call),
-    gated.swiglu: Implementation(*_swiglu, lambda beta: KernelCall("swish", _scalars(beta))),
+    gated.reglu: Implementation(*_reglu, _plain("relu"), closest=lambda x: F.glu(x)),
+    gated.geglu: Implementation(*_geglu, _gelu_call, closest=lambda x, approximate: F.glu(x)),
+    gated.swiglu: Implementation(*_swiglu, lambda beta: KernelCall("swish", _scalars(beta)),
+                                 closest=lambda x, beta: F.glu(x)),
 }
 
 # Built-ins with no entry, and why (the completeness test reads this).
