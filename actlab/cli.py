@@ -306,38 +306,56 @@ def bench_kernels_command(
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16 | float64"),
     size: int = typer.Option(1 << 22, "--size", help="elements per input"),
-    names: Optional[str] = typer.Option(None, "--names", help="comma-separated activations (default: all)"),
-    compile_: bool = typer.Option(False, "--compile", help="also time torch.compile of the eager composition"),
+    names: Optional[str] = typer.Option(None, "--names", help="comma-separated activations, e.g. "
+                                        "'swish(beta=1.5),swish(trainable=True),gelu' (default: all)"),
+    compile_: bool = typer.Option(False, "--compile", help="also compare torch.compile and the compiled block"),
+    rounds: int = typer.Option(15, "--rounds", help="interleaved rounds (each times every candidate once)"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="write the results as JSON"),
-    min_run_time: float = typer.Option(0.3, "--min-run-time", help="seconds per measurement"),
+    min_block: float = typer.Option(0.02, "--min-block", help="seconds per timed block"),
 ) -> None:
-    """Time actlab's activation kernels against PyTorch native ops, the eager composition and torch.compile."""
+    """Time actlab's activations against PyTorch's native (or closest) op, the eager composition and torch.compile,
+    as interleaved ratios (actlab / other; below 1 is faster) with 95% intervals."""
     from rich.markup import escape
 
     from actlab.kernels.bench import bench_kernels, to_json
 
-    chosen = [n.strip() for n in names.split(",") if n.strip()] if names else None
+    chosen = [n.strip() for n in _split_names(names)] if names else None
     try:
-        copy_gbps, results = bench_kernels(chosen, device, dtype, size, compile_, min_run_time)
+        copy_gbps, results = bench_kernels(chosen, device, dtype, size, compile_, rounds, min_block)
     except ValueError as exc:
         raise ActlabError(str(exc)) from None
-    table = Table(title=f"actlab kernels on {device}, {dtype}, {size:,} elements (copy: {copy_gbps:.1f} GB/s)",
-                  header_style="bold")
-    for col in ("activation", "fwd ms", "fwd+bwd ms", "fwd % copy", "fwd+bwd % copy", "vs native", "vs eager",
-                "vs compile", "saved MB", "eager saved MB"):
+    table = Table(title=f"actlab kernels on {device}, {dtype}, {size:,} elements (copy: {copy_gbps:.1f} GB/s); "
+                        "ratios actlab / other, median of interleaved rounds [95% CI]", header_style="bold")
+    for col in ("activation", "fwd+bwd ms", "fwd+bwd % copy", "vs native fwd", "vs native fwd+bwd", "vs eager",
+                "vs compile", "compiled block", "saved MB", "eager saved MB"):
         table.add_column(col, justify="right" if col != "activation" else "left")
-    x = lambda v: "-" if v is None else f"{v:.2f}x"  # noqa: E731
+    x = lambda v: "-" if v is None else str(v)  # noqa: E731
     for r in results:
-        table.add_row(escape(r.activation), f"{r.fwd_ms:.3f}", f"{r.fwdbwd_ms:.3f}",
-                      f"{100 * r.fwd_fraction_of_copy:.0f}%", f"{100 * r.fwdbwd_fraction_of_copy:.0f}%",
-                      x(r.speedup_vs_native), x(r.speedup_vs_eager), x(r.speedup_vs_compile),
-                      f"{r.saved_bytes / 2**20:.1f}", "-" if r.eager_saved_bytes is None else
+        label = r.activation if r.baseline != "closest native" else f"{r.activation} (vs closest)"
+        table.add_row(escape(label), f"{r.fwdbwd_ms:.3f}", f"{100 * r.fwdbwd_fraction_of_copy:.0f}%",
+                      x(r.vs_native_fwd), x(r.vs_native), x(r.vs_eager), x(r.vs_compile),
+                      x(r.compiled_block_vs_native), f"{r.saved_bytes / 2**20:.1f}",
                       f"{r.eager_saved_bytes / 2**20:.1f}")
-    (console if console.is_terminal else Console(width=180)).print(table)
+    (console if console.is_terminal else Console(width=220)).print(table)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(to_json(copy_gbps, results), encoding="utf-8")
         console.print(f"wrote {json_path}")
+
+
+def _split_names(text: str) -> list[str]:
+    """Split on commas outside parentheses: 'swish(beta=1.5),gelu' -> ['swish(beta=1.5)', 'gelu']."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
 
 
 @app.command("study")

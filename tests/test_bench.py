@@ -15,17 +15,21 @@ runner = CliRunner()
 
 def test_bench_kernels_cli_writes_json(tmp_path):
     out = tmp_path / "k.json"
-    result = runner.invoke(app, ["bench", "kernels", "--size", "4096", "--names", "swish,relu,swiglu",
-                                 "--min-run-time", "0.01", "--json", str(out)])
+    result = runner.invoke(app, ["bench", "kernels", "--size", "4096", "--names",
+                                 "swish(beta=1.5),relu,swiglu,swish(trainable=True)", "--rounds", "3",
+                                 "--min-block", "0.001", "--json", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert data["copy_gbps"] > 0 and [r["activation"] for r in data["results"]] == ["swish", "relu", "swiglu"]
+    assert data["copy_gbps"] > 0
+    assert [r["activation"] for r in data["results"]] == ["swish(beta=1.5)", "relu", "swiglu", "swish trainable"]
     for r in data["results"]:
         assert r["fwd_ms"] > 0 and r["fwdbwd_ms"] > 0 and 0 < r["fwd_fraction_of_copy"]
-    swish, relu, swiglu = data["results"]
+        assert r["vs_native"]["low"] <= r["vs_native"]["median"] <= r["vs_native"]["high"]
+    swish, relu, swiglu, trainable = data["results"]
     assert swish["saved_bytes"] == 4096 * 4 < swish["eager_saved_bytes"]  # backward keeps only the input
-    assert swiglu["saved_bytes"] == 4096 * 4 and swiglu["speedup_vs_native"] is None
-    assert relu["speedup_vs_native"] is not None
+    assert swish["baseline"] == "closest native" and relu["baseline"] == "native"
+    assert swiglu["saved_bytes"] == 4096 * 4 and swiglu["baseline"] == "closest native"
+    assert trainable["saved_bytes"] == 4096 * 4 + 4  # the input and beta
 
 
 def test_bench_kernels_bad_input():
@@ -33,5 +37,19 @@ def test_bench_kernels_bad_input():
         bench_kernels(["relu"], dtype="float8", size=4096)
     with pytest.raises(ValueError, match="--size 10"):
         bench_kernels(["relu"], size=10)
+    with pytest.raises(ValueError, match="--rounds 1"):
+        bench_kernels(["relu"], size=4096, rounds=1)
     result = runner.invoke(app, ["bench", "kernels", "--device", "tpu"])
     assert "--device 'tpu'" in str(result.exception)
+
+
+def test_interleaved_ratio_of_identical_steps_is_one_and_a_slower_step_shows():
+    import time
+
+    from actlab.kernels.bench import interleaved, ratio
+
+    times = interleaved({"a": lambda: time.sleep(0.001), "b": lambda: time.sleep(0.001),
+                         "slow": lambda: time.sleep(0.003)}, "cpu", rounds=5, min_block_s=0.005)
+    same = ratio(times["a"], times["b"])
+    assert same.low <= 1.0 <= same.high or abs(same.median - 1) < 0.1
+    assert ratio(times["slow"], times["a"]).low > 1.5
