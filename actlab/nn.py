@@ -68,6 +68,8 @@ class Activation(nn.Module):
             for name in self.trainable:
                 self.register_parameter(name, nn.Parameter(torch.tensor(float(values[name]))))
         self._native = self._bind_native()
+        self._native_takes_tensors = bool(self.trainable) and spec.native is not None and spec.native_covers(
+            **self.parameter_values())
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -82,7 +84,7 @@ class Activation(nn.Module):
     def _bind_native(self):
         """Fixed parameters with a native op: forward is that op, bound once (the native module's cost)."""
         spec = self.spec
-        if self.trainable or spec.kind != "elementwise":
+        if self.trainable:
             return None
         return (native_call(spec, self.values, inplace=True) if self.inplace else None) or native_call(spec, self.values)
 
@@ -132,6 +134,8 @@ class Activation(nn.Module):
         native = self._native
         if native is not None and not (self.training and self.spec.stochastic):
             return native(x)
+        if self._native_takes_tensors:  # PReLU: F.prelu with the learned slopes
+            return self.spec.native(x, **self.parameter_values())
         return run(self.spec, x, self.parameter_values(), training=self.training)
 
     @torch.no_grad()

@@ -156,3 +156,41 @@ def test_a_user_registered_activation_gets_a_memory_lean_fusable_path():
         assert module.scale.grad is not None and torch.isfinite(module.scale.grad)
     finally:
         registry.unregister("test_softclip")
+
+
+# ----- shapes, strides, dtypes: every activation, every path -----------------------------------------------------
+
+SHAPE_CASES = [(n, p) for n in ELEMENTWISE + GATED for p in [{}] + PARAM_CASES.get(n, [])[:1]]
+
+
+@pytest.mark.parametrize("name,params", SHAPE_CASES)
+def test_non_contiguous_inputs_match_contiguous(name, params):
+    spec = actlab.spec(name)
+    base = torch.randn(12, 6, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 3
+    views = [lambda t: t.transpose(0, 2), lambda t: t[:, ::2, :], lambda t: t.permute(1, 0, 2)[..., 2:]]
+    for view in views:
+        if spec.kind == "gated" and view(base).shape[-1] % 2:
+            continue
+        a = view(base).contiguous().requires_grad_()
+        b = view(base.clone()).requires_grad_()  # a strided view of its own storage (a leaf: nothing needs grad)
+        assert not b.is_contiguous()
+        ya, yb = actlab.functional.apply(spec, a, **params), actlab.functional.apply(spec, b, **params)
+        torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-14)
+        g = torch.randn_like(ya)
+        ya.backward(g)
+        yb.backward(g)
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("name,params", SHAPE_CASES)
+def test_empty_and_scalar_shapes_and_dtypes(name, params, dtype):
+    spec = actlab.spec(name)
+    shapes = [(0, 4), (2, 0, 4)] + ([()] if spec.kind == "elementwise" else [])
+    for shape in shapes:
+        x = torch.randn(shape, dtype=dtype).requires_grad_()
+        y = actlab.functional.apply(spec, x, **params)
+        expected = (*shape[:-1], shape[-1] // 2) if spec.kind == "gated" else shape
+        assert y.shape == expected and y.dtype == dtype
+        y.sum().backward()
+        assert x.grad.shape == x.shape and x.grad.dtype == dtype

@@ -182,7 +182,7 @@ def _bench_one(r, trainable, device, torch_dtype, dtype, size, copies, compile, 
     spec, params = r.spec, r.params
     gated = spec.kind == "gated"
     shape = (max(size // 512, 1), 512) if gated else (max(size // 256, 1), 256)
-    module = get(spec, trainable=trainable, **params).to(device)
+    module = get(spec, trainable=trainable, **params).to(device).eval()  # eval: rrelu's deterministic slope
     values = module.parameter_values()
     cdt = torch.float32 if torch_dtype in (torch.float16, torch.bfloat16) else torch_dtype
     eager = _Call(lambda t: spec.torch_forward(t.to(cdt), **values).to(t.dtype))

@@ -20,6 +20,7 @@ import importlib.util
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 from actlab.catalog.spec import ActivationSpec
 from actlab.kernels.implementations import implementation, kernel_call
@@ -88,9 +89,10 @@ def forward_math(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) 
             if spec.kind == "gated":
                 return tk.gated_forward(x, call.key, call.scalars)
             return tk.elementwise_forward(x, call.key, call.scalars, call.weight)
-        fast = implementation(spec).forward
+        impl = implementation(spec)
+        fast = impl.forward
         if fast is not None and x.device.type == "cpu" and x.dtype in _FAST_DTYPES:
-            if x.dtype in HALF_TYPES:
+            if x.dtype in HALF_TYPES and not impl.half_as_is:
                 y = fast(x.float(), params)
                 if y is not None:
                     return y.to(x.dtype)
@@ -131,9 +133,10 @@ def backward_math(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor,
             grads = {name: dw.reshape(params[name].shape).to(params[name].dtype)
                      for name, needed in needs_params.items() if needed}
             return dx, grads
-        fast = implementation(spec).backward
+        impl = implementation(spec)
+        fast = impl.backward
         if fast is not None and x.device.type == "cpu" and x.dtype in _FAST_DTYPES:
-            half = x.dtype in HALF_TYPES
+            half = x.dtype in HALF_TYPES and not impl.half_as_is
             out = fast(x.float(), grad_out.float(), params, needs_x, needs_params) if half else fast(
                 x, grad_out, params, needs_x, needs_params)
             if out is not None and all(name in out[1] for name, needed in needs_params.items() if needed):
@@ -187,12 +190,16 @@ def _build(spec: ActivationSpec) -> type[torch.autograd.Function]:
         @staticmethod
         def setup_context(ctx, inputs, output):
             x, *values = inputs
-            params = dict(zip(names, values))
-            tensor_names = tuple(k for k, v in params.items() if isinstance(v, torch.Tensor))
-            ctx.scalars = {k: v for k, v in params.items() if k not in tensor_names}
-            ctx.tensor_names = tensor_names
-            ctx.save_for_backward(x, *(params[k] for k in tensor_names))
-            ctx.save_for_forward(x, *(params[k] for k in tensor_names))
+            if not any(isinstance(v, torch.Tensor) for v in values):
+                ctx.scalars, ctx.tensor_names, tensors = dict(zip(names, values)), (), ()
+            else:
+                params = dict(zip(names, values))
+                ctx.tensor_names = tuple(k for k, v in params.items() if isinstance(v, torch.Tensor))
+                ctx.scalars = {k: v for k, v in params.items() if k not in ctx.tensor_names}
+                tensors = tuple(params[k] for k in ctx.tensor_names)
+            ctx.save_for_backward(x, *tensors)
+            if fwAD._current_level >= 0:  # tangents exist only inside a dual level: jvp needs the input then
+                ctx.save_for_forward(x, *tensors)
 
         @staticmethod
         def backward(ctx, grad_out):

@@ -49,6 +49,9 @@ class Implementation:
     # PyTorch's closest op, ``closest(x, **params)``, for activations PyTorch lacks: what the benchmark compares
     # them with (swish at any beta costs what F.silu costs, a GLU variant what F.glu costs).
     closest: Callable[..., torch.Tensor] | None = None
+    # The paths take half types as they are: each result comes from aten kernels that compute in float32 and
+    # round once (or from exact steps: relu, a product by 2). Otherwise half types are converted to float32 first.
+    half_as_is: bool = False
 
 
 def _scalars(*values: float) -> tuple[float, float]:
@@ -251,13 +254,14 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     rectifiers.rrelu: Implementation(triton=lambda lower, upper: KernelCall("leaky_relu", _scalars((lower + upper) / 2))),
     rectifiers.threshold_relu: Implementation(_threshold_relu_forward, _threshold_relu_backward,
                                               lambda threshold: KernelCall("threshold_relu", _scalars(threshold)),
-                                              closest=lambda x, threshold: F.threshold(x, threshold, 0.0)),
+                                              closest=lambda x, threshold: F.threshold(x, threshold, 0.0),
+                                              half_as_is=True),
     rectifiers.relu6: Implementation(triton=_plain("relu6")),
     rectifiers.hardsigmoid: Implementation(_hardsigmoid_forward, _hardsigmoid_backward, _plain("hardsigmoid"),
-                                           closest=lambda x: F.hardsigmoid(x)),
+                                           closest=lambda x: F.hardsigmoid(x), half_as_is=True),
     rectifiers.hardswish: Implementation(triton=_plain("hardswish")),
     rectifiers.squared_relu: Implementation(_squared_relu_forward, _squared_relu_backward, _plain("squared_relu"),
-                                            closest=lambda x: F.relu(x)),
+                                            closest=lambda x: F.relu(x), half_as_is=True),
     # exponential
     exponential.elu: Implementation(triton=lambda alpha: KernelCall("elu", _scalars(alpha))),
     exponential.celu: Implementation(triton=lambda alpha: KernelCall("celu", _scalars(alpha))),
@@ -270,7 +274,7 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     smooth.mish: Implementation(triton=_plain("mish")),
     # gated: the Triton call describes the gate applied to the second half
     gated.glu: Implementation(triton=_plain("sigmoid")),
-    gated.reglu: Implementation(*_reglu, _plain("relu"), closest=lambda x: F.glu(x)),
+    gated.reglu: Implementation(*_reglu, _plain("relu"), closest=lambda x: F.glu(x), half_as_is=True),
     gated.geglu: Implementation(*_geglu, _gelu_call, closest=lambda x, approximate: F.glu(x)),
     gated.swiglu: Implementation(*_swiglu, lambda beta: KernelCall("swish", _scalars(beta)),
                                  closest=lambda x, beta: F.glu(x)),
