@@ -16,7 +16,7 @@ from rich.table import Table
 
 from actlab import catalog
 from actlab.errors import ActlabError
-from actlab.report.text import fmt_value
+from actlab.report.text import fmt_value, terminal_safe
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="actlab: a laboratory for neural-network activation functions.")
@@ -33,8 +33,6 @@ def _fmt(v) -> str:
 @app.command("list")
 def list_activations() -> None:
     """Every activation in the catalogue: parameters, formula and key measured properties."""
-    from rich.markup import escape
-
     from actlab.report.text import latex_to_text
 
     out = console if console.is_terminal else Console(width=200)
@@ -47,7 +45,7 @@ def list_activations() -> None:
         params = ", ".join(f"{k}={v.default!r}" for k, v in s.params.items()) or "-"
         cells = (name, s.kind, params, latex_to_text(s.formula), _fmt(p.monotonic), _fmt(p.smooth),
                  _fmt(p.output_range), _fmt(p.gain))
-        table.add_row(*(escape(c) for c in cells))
+        table.add_row(*(terminal_safe(c) for c in cells))
     out.print(table)
     out.print(f"{len(catalog.names())} activations. Aliases resolve too (e.g. SiLU, LeakyReLU, leaky-relu). "
               "`actlab show NAME` for one in full.")
@@ -61,8 +59,6 @@ def show(
     x_max: float = typer.Option(5.0, help="right end of the plotted range"),
 ) -> None:
     """Formula, parameters, measured properties, and a plot of f and f' (several activations overlay)."""
-    from rich.markup import escape
-
     from actlab.report.text import latex_to_text
 
     resolved = [catalog.resolve(a) for a in activations]
@@ -73,8 +69,8 @@ def show(
     for r in resolved:
         s = r.spec
         props = s.measure(**r.params)
-        lines = [f"[bold]{escape(r.text)}[/bold]  ({s.kind})", escape(s.summary), "",
-                 f"formula: {escape(latex_to_text(s.formula))}", f"LaTeX:   {escape(s.formula)}"]
+        lines = [f"[bold]{terminal_safe(r.text)}[/bold]  ({s.kind})", terminal_safe(s.summary), "",
+                 f"formula: {terminal_safe(latex_to_text(s.formula))}", f"LaTeX:   {terminal_safe(s.formula)}"]
         for k, p in s.params.items():
             lines.append(f"  {k} = {r.params[k]!r}   ({p.describe(k)}{'; trainable' if p.trainable_allowed else ''})")
         of = " of the gate" if props.of == "gate" else ""
@@ -82,7 +78,7 @@ def show(
         for key in ("monotonic", "continuous", "smooth", "bounded_below", "bounded_above", "output_range",
                     "value_at_0", "slope_at_0", "gain", "mean"):
             lines.append(f"  {key:14s} {_fmt(props[key])}")
-        lines.append("references: " + escape("; ".join(str(ref) for ref in s.references)))
+        lines.append("references: " + terminal_safe("; ".join(str(ref) for ref in s.references)))
         console.print(Panel("\n".join(lines), expand=False))
     drawable = [r for r in resolved if r.spec.kind != "normalizing"]
     if not drawable:
@@ -114,8 +110,6 @@ def docs(
 @app.command()
 def tasks() -> None:
     """The tasks that `actlab compare --task` accepts, with their parameters."""
-    from rich.markup import escape
-
     from actlab.experiments.tasks import task_names, task_spec
 
     table = Table(title="actlab tasks", header_style="bold")
@@ -126,7 +120,7 @@ def tasks() -> None:
         params = ", ".join(f"{k}={p.default!r}" for k, p in t.params.items()) or "-"
         r = t.recipe
         recipe = f"{r.optimizer} lr={r.lr:g} bs={r.batch_size} epochs={r.epochs} wd={r.weight_decay:g}"
-        table.add_row(name, escape(params), f"{100 * t.target_accuracy:.0f}%", recipe, escape(t.description))
+        table.add_row(name, terminal_safe(params), f"{100 * t.target_accuracy:.0f}%", recipe, terminal_safe(t.description))
     console.print(table)
 
 
@@ -315,8 +309,6 @@ def bench_kernels_command(
 ) -> None:
     """Time actlab's activations against PyTorch's native (or closest) op, the eager composition and torch.compile,
     as interleaved ratios (actlab / other; below 1 is faster) with 95% intervals."""
-    from rich.markup import escape
-
     from actlab.kernels.bench import bench_kernels, to_json
 
     chosen = [n.strip() for n in _split_names(names)] if names else None
@@ -332,7 +324,7 @@ def bench_kernels_command(
     x = lambda v: "-" if v is None else str(v)  # noqa: E731
     for r in results:
         label = r.activation if r.baseline != "closest native" else f"{r.activation} (vs closest)"
-        table.add_row(escape(label), f"{r.fwdbwd_ms:.3f}", f"{100 * r.fwdbwd_fraction_of_copy:.0f}%",
+        table.add_row(terminal_safe(label), f"{r.fwdbwd_ms:.3f}", f"{100 * r.fwdbwd_fraction_of_copy:.0f}%",
                       x(r.vs_native_fwd), x(r.vs_native), x(r.vs_eager), x(r.vs_compile),
                       x(r.compiled_block_vs_native), f"{r.saved_bytes / 2**20:.1f}",
                       f"{r.eager_saved_bytes / 2**20:.1f}")
@@ -371,8 +363,6 @@ def study_command(
     gpus_per_group: Optional[float] = _GPUS_PER_GROUP,
 ) -> None:
     """Check a published claim with one command: the claim and its source beside the measured result."""
-    from rich.markup import escape
-
     from actlab.experiments.studies import get_study, run_study, study_names
 
     if list_ or name is None:
@@ -381,7 +371,7 @@ def study_command(
             table.add_column(col, overflow="fold")
         for n in study_names():
             s = get_study(n)
-            table.add_row(n, "yes" if s.trains else "no", escape(s.claim), escape(s.source))
+            table.add_row(n, "yes" if s.trains else "no", terminal_safe(s.claim), terminal_safe(s.source))
         console.print(table)
         return
     get_study(name)  # unknown names fail before anything runs
@@ -391,13 +381,13 @@ def study_command(
     finding = run_study(name, seeds=seeds, quick=quick, store=store, progress=reporter, **execution)
     verdict = {True: "[green]reproduced[/green]", False: "[red]not reproduced[/red]",
                None: "[yellow]undecided[/yellow]"}[finding.reproduced]
-    console.print(f"[bold]{escape(name)}[/bold]{' (quick)' if quick else ''}")
-    console.print(f"claim:    {escape(finding.claim)}", soft_wrap=True)
-    console.print(f"source:   {escape(finding.source)}", soft_wrap=True)
+    console.print(f"[bold]{terminal_safe(name)}[/bold]{' (quick)' if quick else ''}")
+    console.print(f"claim:    {terminal_safe(finding.claim)}", soft_wrap=True)
+    console.print(f"source:   {terminal_safe(finding.source)}", soft_wrap=True)
     console.print("measured:", soft_wrap=True)
     for line in finding.lines:
-        console.print("  " + escape(line), soft_wrap=True, highlight=False)
-    console.print(f"verdict:  {verdict}: {escape(finding.summary)}", soft_wrap=True)
+        console.print("  " + terminal_safe(line), soft_wrap=True, highlight=False)
+    console.print(f"verdict:  {verdict}: {terminal_safe(finding.summary)}", soft_wrap=True)
 
 
 @app.command("findings")
@@ -442,23 +432,48 @@ def export(
     console.print(f"wrote {len(frame)} rows to {output}")
 
 
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(ClickException classes, Abort classes) of the click typer runs on: typer >= 0.29 vendors its own copy
+    (typer._click, with Abort in typer.exceptions), older typer uses the click package; both are caught."""
+    import importlib
+
+    found: dict[str, list[type]] = {"ClickException": [], "Abort": []}
+    for module in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError:
+            continue
+        for name, classes in found.items():
+            if isinstance(getattr(loaded, name, None), type):
+                classes.append(getattr(loaded, name))
+    return tuple(found["ClickException"]), tuple(found["Abort"])
+
+
+_INTERRUPTED = "interrupted; the store keeps every trial that finished (a rerun resumes)"
+
+
 def main(argv: Optional[List[str]] = None) -> None:
+    """Exit codes: 0 done, 1 a failure, 2 a usage error (one line, no traceback), 130 interrupted."""
+    usage, abort = _click_exceptions()
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click *returns* the code of an Exit (typer.Exit(1) after failed groups, the
+        # Exit(130) typer makes of Ctrl-C) instead of raising it.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            raise typer.Exit(code)
     except ActlabError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        err_console.print(f"[red]error:[/red] {terminal_safe(str(exc))}", highlight=False, markup=True)
         sys.exit(2)
     except typer.Exit as exc:
+        if exc.exit_code == 130:
+            err_console.print(_INTERRUPTED, highlight=False, markup=False)
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    except (KeyboardInterrupt, *abort):
+        err_console.print(_INTERRUPTED, highlight=False, markup=False)
+        sys.exit(130)
+    except usage as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

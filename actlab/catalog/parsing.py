@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+import sys
 from typing import Any
 
 from actlab.errors import ActivationSyntaxError
@@ -46,7 +47,27 @@ def parse_activation(text: str) -> tuple[str, list[Any], dict[str, Any]]:
     return name, positional, keywords
 
 
+_FLOAT_MAX = sys.float_info.max
+
+
+def _bounded(value: Any, node: ast.AST, text: str) -> Any:
+    """Numbers stay within float range: an int beyond it (``10**400``) is an error, not a hang or an overflow."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= _FLOAT_MAX:
+        raise ActivationSyntaxError(text, f"{_source(node, text)!r} is beyond the range of a float")
+    return value
+
+
+def _source(node: ast.AST, text: str) -> str:
+    """The value as the user wrote it (the arguments were parsed as ``f(<args>)``)."""
+    args = text[text.index("(") + 1: text.rindex(")")]
+    return ast.get_source_segment(f"f({args})", node) or ast.unparse(node)
+
+
 def _value(node: ast.AST, text: str) -> Any:
+    return _bounded(_raw_value(node, text), node, text)
+
+
+def _raw_value(node: ast.AST, text: str) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
         return node.value
     if isinstance(node, ast.Name):
@@ -58,8 +79,12 @@ def _value(node: ast.AST, text: str) -> Any:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left, right = _value(node.left, text), _value(node.right, text)
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
+            if isinstance(node.op, ast.Pow):  # in floats: 10**10**10 overflows at once instead of running for hours
+                left, right = float(left), float(right)
             try:
                 return _BINOPS[type(node.op)](left, right)
-            except (ZeroDivisionError, OverflowError) as exc:
+            except OverflowError:
+                raise ActivationSyntaxError(text, f"{_source(node, text)!r} is beyond the range of a float") from None
+            except ZeroDivisionError as exc:
                 raise ActivationSyntaxError(text, f"cannot evaluate {ast.unparse(node)!r}: {exc}") from None
     raise ActivationSyntaxError(text, f"unsupported value {ast.unparse(node)!r} (use a number or a string)")

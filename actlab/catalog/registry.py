@@ -171,7 +171,12 @@ def resolve_trainable(text: str) -> tuple[Resolved, bool]:
     trainable = keywords.pop("trainable", False)
     if not isinstance(trainable, bool):
         raise InvalidParameterError(name, "trainable", trainable, "trainable must be True or False")
-    resolved = resolve(name, {**dict(zip(lookup(name)[0].params, positional)), **keywords})
+    names_in_order = list(lookup(name)[0].params)
+    if len(positional) > len(names_in_order):
+        raise InvalidParameterError(name, None, tuple(positional),
+                                    f"{name} takes at most {len(names_in_order)} positional parameter(s) "
+                                    f"({', '.join(names_in_order) or 'none'})")
+    resolved = resolve(name, {**dict(zip(names_in_order, positional)), **keywords})
     if trainable and not resolved.spec.trainable_params:
         raise InvalidParameterError(resolved.spec.name, "trainable", True,
                                     f"{resolved.spec.name} has no parameter that can be trained")

@@ -6,8 +6,9 @@ import math
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+
+from actlab.report.text import terminal_safe
 
 
 def _pct(v: float | None) -> str:
@@ -62,14 +63,14 @@ def rows_from(summaries, all_trials, chosen_lr) -> list[dict[str, Any]]:
 
 def comparison_table(result) -> Table:
     target = result.task.spec.target_accuracy
-    table = Table(title=escape(f"{result.study}  ({result.summaries[0].n if result.summaries else 0} seeds, "
+    table = Table(title=terminal_safe(f"{result.study}  ({result.summaries[0].n if result.summaries else 0} seeds, "
                                f"{result.recipe.epochs} epochs)"), header_style="bold")
     for col, just in (("activation", "left"), ("lr", "right"), ("test acc % mean [95% CI]", "right"),
                       ("best %", "right"), (f"epochs to {100 * target:.0f}%", "right"), ("s/epoch", "right"),
                       ("dead units", "right"), ("diverged", "right")):
         table.add_column(col, justify=just)
     for r in results_rows(result):
-        table.add_row(*(escape(v) for v in row_cells(r).values()))
+        table.add_row(*(terminal_safe(v) for v in row_cells(r).values()))
     return table
 
 
@@ -79,18 +80,18 @@ def print_comparison(result, console: Console | None = None) -> None:
     if result.tuning:
         for label, means in result.tuning.items():
             shown = ", ".join(f"{lr:g}: {100 * m:.1f}%" for lr, m in means.items() if m > -math.inf)
-            console.print(escape(f"lr for {label} chosen on the validation split: {result.chosen_lr[label]:g} "
+            console.print(terminal_safe(f"lr for {label} chosen on the validation split: {result.chosen_lr[label]:g} "
                                  f"(mean validation accuracy {shown})"))
     console.print("[bold]Verdicts[/bold] (paired by seed; 95% BCa interval of the difference in test accuracy; "
                   "Wilcoxon signed-rank, Holm-corrected):")
     for p in result.pairs:
-        console.print("  " + escape(p.verdict()))
+        console.print("  " + terminal_safe(p.verdict()))
     if result.warning:
-        console.print(f"[yellow]warning:[/yellow] {escape(result.warning)}")
+        console.print(f"[yellow]warning:[/yellow] {terminal_safe(result.warning)}")
     notes = sorted({t["note"] for t in result.trials if not t["vectorized"] and t["note"]})
     for note in notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+        console.print(f"[yellow]note:[/yellow] {terminal_safe(note)}")
     for f in result.failures:
-        console.print(f"[red]failed group[/red] {escape(f.job.activation)} (lr {f.job.lr:g}): {escape(f.error or '')}")
-    console.print(escape(f"{result.ran} trials trained, {result.skipped} taken from the store "
+        console.print(f"[red]failed group[/red] {terminal_safe(f.job.activation)} (lr {f.job.lr:g}): {terminal_safe(f.error or '')}")
+    console.print(terminal_safe(f"{result.ran} trials trained, {result.skipped} taken from the store "
                          f"{result.config.store} in {result.wall_seconds:.1f} s"))

@@ -6,6 +6,17 @@ import math
 import re
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: object) -> str:
+    """Text for rich to print as it is: markup escaped (``swish[/bold]`` stays literal) and control characters,
+    terminal escape sequences included, shown as U+FFFD instead of acted on."""
+    from rich.markup import escape
+
+    return escape(_CONTROL.sub("\ufffd", str(text)))
+
+
 def fmt_value(v, digits: int = 6) -> str:
     """A property value for tables: yes/no, +-inf, short floats, ranges in brackets, '-' for None."""
     if v is None:

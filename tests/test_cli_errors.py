@@ -1,0 +1,99 @@
+"""The CLI behaves like a CLI: usage errors are one message and exit 2 with no traceback, Ctrl-C exits 130 saying
+what the store keeps, and names are printed as text (no rich markup, no terminal escapes). The name parser bounds
+every number and refuses extra positional values. Each test reproduces a defect seen before."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import actlab
+from actlab.catalog.registry import resolve_trainable
+from actlab.report.text import terminal_safe
+
+
+def _actlab(*args, cwd=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "actlab.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["compare", "--seeds", "x"], "Invalid value for '--seeds'"),
+    (["compare", "--no-such-option"], "No such option"),
+    (["no-such-command"], "No such command"),
+    (["show", "swihs"], "did you mean 'swish'"),
+    (["show", "swish(beta=10**10**10)"], "beyond the range of a float"),
+])
+def test_usage_errors_exit_2_with_one_message_and_no_traceback(args, fragment):
+    result = _actlab(*args)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr and "╭" not in result.stderr
+
+
+def test_names_with_markup_or_escape_sequences_are_printed_as_text():
+    assert terminal_safe("swish[/bold]") == "swish\\[/bold]"
+    assert "\x1b" not in terminal_safe("swi\x1b[31msh") and "\ufffd" in terminal_safe("swi\x1b[31msh")
+    result = _actlab("show", "swish[/bold]")
+    assert result.returncode == 2 and "swish[/bold]" in result.stderr and "MarkupError" not in result.stderr
+    result = _actlab("show", "swi\x1b[31msh")
+    assert result.returncode == 2 and "\x1b" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ["swish(beta=10**10**10)", "swish(beta=2**10000)", "swish(beta=1e400)",
+                                  "swish(beta=10**400)", "swish(beta=-(9**9**9))"])
+def test_the_parser_bounds_every_number_at_once(text):
+    start = time.perf_counter()
+    with pytest.raises(actlab.ActivationSyntaxError, match="beyond the range of a float"):
+        actlab.get(text)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("text", ["relu(5)", "swish(1.5, 99)"])
+def test_extra_positional_values_are_refused_everywhere(text):
+    with pytest.raises(actlab.InvalidParameterError, match="positional"):
+        resolve_trainable(text)
+    with pytest.raises(actlab.InvalidParameterError, match="positional"):
+        actlab.get(text)
+    result = _actlab("compare", text, "relu", "--seeds", "2", "--epochs", "1", "--no-report")
+    assert result.returncode == 2 and "positional" in result.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_says_the_store_keeps_what_finished(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "actlab.cli", "compare", "relu", "swish", "--seeds", "4",
+                             "--epochs", "200", "--no-report"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    time.sleep(8)  # imports, data, the first groups training
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "the store keeps every trial that finished" in err and "Traceback" not in err
+
+
+def test_a_comparison_with_failed_groups_exits_1_and_names_them(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from actlab.catalog import registry
+    from actlab.cli import main
+
+    def boom(x):
+        raise RuntimeError("this activation always fails")
+
+    spec = actlab.ActivationSpec(name="test_boom", formula="x", references=(), torch_forward=boom,
+                                 torch_derivative=lambda x: torch.ones_like(x), reference=lambda x: x,
+                                 derivative=lambda x: x * 0 + 1)
+    actlab.register(spec)
+    monkeypatch.chdir(tmp_path)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["compare", "test_boom", "relu", "--seeds", "2", "--epochs", "1", "--no-report", "--quiet"])
+    finally:
+        registry.unregister("test_boom")
+    assert exit_info.value.code == 1
+    assert "test_boom" in capsys.readouterr().out
