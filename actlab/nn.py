@@ -86,7 +86,8 @@ class Activation(nn.Module):
         spec = self.spec
         if self.trainable:
             return None
-        return (native_call(spec, self.values, inplace=True) if self.inplace else None) or native_call(spec, self.values)
+        inplace = native_call(spec, self.values, inplace=True) if self.inplace else None
+        return inplace or native_call(spec, self.values)
 
     def _trainable_names(self, trainable: bool | Iterable[str]) -> tuple[str, ...]:
         spec = self.spec

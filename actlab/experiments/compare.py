@@ -14,7 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from actlab import catalog
 from actlab.catalog.registry import resolve_trainable
 from actlab.errors import ActlabError, InvalidParameterError
 from actlab.experiments import stats

@@ -224,7 +224,8 @@ def _bench_one(r, trainable, device, torch_dtype, dtype, size, copies, compile, 
     fwd_bytes = (3 if gated else 2) * n_out * elem
     bwd_bytes = (5 if gated else 3) * n_out * elem
     return KernelResult(
-        activation=r.text + (" trainable" if trainable else ""), kind=spec.kind, device=device, dtype=dtype, elements=int(np.prod(shape)),
+        activation=r.text + (" trainable" if trainable else ""), kind=spec.kind, device=device, dtype=dtype,
+        elements=int(np.prod(shape)),
         baseline=baseline_name, fwd_ms=1e3 * med["actlab_fwd"], fwdbwd_ms=1e3 * med["actlab"],
         fwd_fraction_of_copy=fwd_bytes / med["actlab_fwd"] / 1e9 / copy_gbps,
         fwdbwd_fraction_of_copy=(fwd_bytes + bwd_bytes) / med["actlab"] / 1e9 / copy_gbps,

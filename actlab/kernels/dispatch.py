@@ -37,7 +37,11 @@ def native_call(spec: ActivationSpec, params: Mapping[str, Any], *, inplace: boo
     if native is None or not spec.native_covers(**params):
         return None
     if spec.kind == "gated":  # actlab's ShapeError for an odd last dimension, not the native's message
-        return lambda x: native(x, **params) if x.ndim and not x.shape[-1] % 2 else native(split_halves(x, spec.name))
+        def gated(x: torch.Tensor) -> torch.Tensor:
+            if not isinstance(x, torch.fx.Proxy):
+                split_halves(x, spec.name)
+            return native(x, **params)
+        return gated
     if not params:
         return native
     return lambda x: native(x, **params)

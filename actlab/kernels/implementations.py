@@ -74,7 +74,7 @@ def _gelu_call(approximate: str) -> KernelCall:
     return KernelCall("gelu_tanh" if approximate == "tanh" else "gelu")
 
 
-# ----- swish at any beta -----------------------------------------------------------------------------------------
+# ----- swish at any beta ---------------------------------------------------------------------------------------------
 # softplus_backward(g, x, beta, threshold) is g * sigmoid(beta x) (g itself above the threshold, where the sigmoid is
 # 1 in float64), so softplus_backward(x, x, beta, 40) is swish_beta(x) in one pass, for every beta.
 # silu_backward(g, u) is g * silu'(u), and d/dx swish_beta(x) = silu'(beta x).
@@ -141,7 +141,7 @@ def _swish_backward(x, grad, params, needs_x, needs_params):
     return grad_x, {"beta": d.reshape(weight.shape).to(weight.dtype)}
 
 
-# ----- hardsigmoid, threshold ReLU, softsign, squared ReLU ------------------------------------------------------------------------------------
+# ----- hardsigmoid, threshold ReLU, softsign, squared ReLU -----------------------------------------------------------
 
 
 def _hardsigmoid_forward(x, params):
@@ -180,7 +180,7 @@ def _squared_relu_backward(x, grad, params, needs_x, needs_params):
     return torch.relu(x).mul_(grad).mul_(2.0), {}
 
 
-# ----- gated: value half a, gate half b; backward fills both halves of one [..., 2H] buffer ----------------------
+# ----- gated: value half a, gate half b; backward fills both halves of one [..., 2H] buffer --------------------------
 
 
 def _halves(x):
@@ -188,7 +188,8 @@ def _halves(x):
     return x[..., :h], x[..., h:]
 
 
-def _gated(gate: Callable[..., torch.Tensor | None], gate_grad: Callable[..., torch.Tensor | None]):
+def _gated(gate: Callable[..., torch.Tensor | None], gate_grad: Callable[..., torch.Tensor | None]
+           ) -> tuple[Forward, Backward]:
     """Forward ``a * gate(b)``; backward ``da = grad gate(b)``, ``db = gate'(b) (grad a)``. ``gate(b, params, out)``
     and ``gate_grad(g, b, params, out)`` write into ``out`` when given."""
     def forward(x, params):
@@ -251,7 +252,8 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     rectifiers.leaky_relu: Implementation(
         triton=lambda negative_slope: KernelCall("leaky_relu", _scalars(negative_slope))),
     rectifiers.prelu: Implementation(triton=lambda num_parameters, init: _slot("leaky_relu", init)),
-    rectifiers.rrelu: Implementation(triton=lambda lower, upper: KernelCall("leaky_relu", _scalars((lower + upper) / 2))),
+    rectifiers.rrelu: Implementation(
+        triton=lambda lower, upper: KernelCall("leaky_relu", _scalars((lower + upper) / 2))),
     rectifiers.threshold_relu: Implementation(_threshold_relu_forward, _threshold_relu_backward,
                                               lambda threshold: KernelCall("threshold_relu", _scalars(threshold)),
                                               closest=lambda x, threshold: F.threshold(x, threshold, 0.0),
@@ -266,7 +268,8 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     exponential.elu: Implementation(triton=lambda alpha: KernelCall("elu", _scalars(alpha))),
     exponential.celu: Implementation(triton=lambda alpha: KernelCall("celu", _scalars(alpha))),
     exponential.selu: Implementation(triton=_plain("selu")),
-    exponential.softplus: Implementation(triton=lambda beta, threshold: KernelCall("softplus", _scalars(beta, threshold))),
+    exponential.softplus: Implementation(
+        triton=lambda beta, threshold: KernelCall("softplus", _scalars(beta, threshold))),
     # smooth
     smooth.swish: Implementation(_swish_forward, _swish_backward, lambda beta: _slot("swish", beta),
                                  closest=lambda x, beta: F.silu(x)),
@@ -274,9 +277,9 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     smooth.mish: Implementation(triton=_plain("mish")),
     # gated: the Triton call describes the gate applied to the second half
     gated.glu: Implementation(triton=_plain("sigmoid")),
-    gated.reglu: Implementation(*_reglu, _plain("relu"), closest=lambda x: F.glu(x), half_as_is=True),
-    gated.geglu: Implementation(*_geglu, _gelu_call, closest=lambda x, approximate: F.glu(x)),
-    gated.swiglu: Implementation(*_swiglu, lambda beta: KernelCall("swish", _scalars(beta)),
+    gated.reglu: Implementation(_reglu[0], _reglu[1], _plain("relu"), closest=lambda x: F.glu(x), half_as_is=True),
+    gated.geglu: Implementation(_geglu[0], _geglu[1], _gelu_call, closest=lambda x, approximate: F.glu(x)),
+    gated.swiglu: Implementation(_swiglu[0], _swiglu[1], lambda beta: KernelCall("swish", _scalars(beta)),
                                  closest=lambda x, beta: F.glu(x)),
 }
 
