@@ -16,7 +16,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 import torch.fx
 
-from actlab.catalog.definitions.gated import split_halves
+from actlab.catalog.definitions.gated import check_halves
 from actlab.catalog.spec import ActivationSpec
 from actlab.kernels.function import (activation_function, compute_dtype, expression_forward, forward_math,
                                      transformed)
@@ -39,7 +39,7 @@ def native_call(spec: ActivationSpec, params: Mapping[str, Any], *, inplace: boo
     if spec.kind == "gated":  # actlab's ShapeError for an odd last dimension, not the native's message
         def gated(x: torch.Tensor) -> torch.Tensor:
             if not isinstance(x, torch.fx.Proxy):
-                split_halves(x, spec.name)
+                check_halves(x, spec.name)
             return native(x, **params)
         return gated
     if not params:
@@ -74,7 +74,7 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
 
         return rrelu_train(x, **params)
     if spec.kind == "gated":
-        split_halves(x, spec.name)  # the same error on every path for an odd last dimension
+        check_halves(x, spec.name)  # the same error on every path for an odd last dimension
     native = native_call(spec, params)
     if native is not None:
         return native(x)

@@ -19,15 +19,20 @@ from actlab.catalog.spec import ActivationSpec, Param
 from actlab.errors import ShapeError
 
 
-def split_halves(x, name: str):
-    """Split the last dimension in two; an odd (or missing) last dimension is a :class:`ShapeError`."""
+def check_halves(x, name: str) -> None:
+    """An odd (or missing) last dimension is a :class:`ShapeError` (no views made: this runs on every call)."""
     size = x.shape[-1] if x.ndim else None
     if size is None or size % 2:
         raise ShapeError(
             f"{name}: the last dimension is split into value and gate halves, so it must be even; "
             f"got shape {tuple(x.shape)} (last dimension {size})"
         )
-    h = size // 2
+
+
+def split_halves(x, name: str):
+    """Split the last dimension in two; an odd (or missing) last dimension is a :class:`ShapeError`."""
+    check_halves(x, name)
+    h = x.shape[-1] // 2
     return x[..., :h], x[..., h:]
 
 
