@@ -228,6 +228,8 @@ class _Reporter:
             self.progress.stop()
 
     def __call__(self, event, payload):
+        if event == "warning":  # shown even with --quiet: it changes what the run can conclude
+            err_console.print(f"[yellow]warning:[/yellow] {terminal_safe(payload)}", highlight=False)
         if self.quiet:
             return
         if event == "plan":

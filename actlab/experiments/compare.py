@@ -118,7 +118,8 @@ ProgressFn = Callable[[str, Any], None]
 def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, command: str | None = None
                    ) -> ComparisonResult:
     """Run (or resume) a study and compute its statistics. ``progress(event, payload)`` receives
-    ("plan", {...}), ("group_done", job), ("group_failed", (job, error)), ("epoch", (job, epoch, total))."""
+    ("warning", text) before training, ("plan", {...}), ("group_done", job), ("group_failed", (job, error)),
+    ("epoch", (job, epoch, total))."""
     started = time.perf_counter()
     notify = progress or (lambda *_: None)
     contenders = [parse_contender(a) for a in config.activations]
@@ -129,6 +130,10 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     recipe = config.with_recipe(task.spec.recipe)
     study = config.study or default_study_name(task, contenders)
     command = command if command is not None else shlex.join(["actlab", *sys.argv[1:]])
+    n_tests = len(contenders) * (len(contenders) - 1) // 2  # all pairs, Holm-corrected together
+    underpowered = stats.power_warning(config.seeds, n_tests)
+    if underpowered:
+        notify("warning", underpowered)  # said before anything trains
     executor = make_executor(config, lambda job, e, n: notify("epoch", (job, e, n)))
     failures: list[GroupOutcome] = []
     ran = skipped = 0
@@ -186,4 +191,5 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     pairs = stats.pairwise(scores)
     n = min((len(v) for v in scores.values()), default=0)
     return ComparisonResult(config, task, recipe, study, contenders, chosen, tuning, trials, summaries, pairs,
-                            failures, ran, skipped, time.perf_counter() - started, stats.seed_warning(n))
+                            failures, ran, skipped, time.perf_counter() - started,
+                            " ".join(w for w in (stats.seed_warning(n), underpowered) if w) or None)

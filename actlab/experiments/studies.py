@@ -284,7 +284,7 @@ def _noise(seeds: int, quick: bool, store: str, progress=None) -> Finding:
     from torch.func import functional_call
 
     from actlab.experiments.recipe import Recipe
-    from actlab.experiments.stats import bca_interval
+    from actlab.experiments.stats import mean_interval
     from actlab.experiments.tasks import resolve_task
     from actlab.experiments.trainer import build_models, train_group
 
@@ -312,10 +312,10 @@ def _noise(seeds: int, quick: bool, store: str, progress=None) -> Finding:
     for other in ("relu", "elu"):
         for amp in amplitudes[1:]:
             diff = [g - o for g, o in zip(drop["gelu"][amp], drop[other][amp])]  # > 0: GELU lost more
-            lo, hi = bca_interval(diff)
+            lo, hi = mean_interval(diff)
             ci_text.append(f"a={amp:g} vs {other}: {100 * np.mean(diff):+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]")
             worse = worse or lo > 0
-    lines.append("GELU's extra accuracy drop in points (paired by seed, 95% BCa; > 0 means GELU degrades faster): "
+    lines.append("GELU's extra accuracy drop in points (paired by seed, 95% t; > 0 means GELU degrades faster): "
                  + "; ".join(ci_text))
     from actlab.experiments.stats import MIN_SEEDS
 

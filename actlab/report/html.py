@@ -73,7 +73,8 @@ def figures(data: ReportData) -> list[tuple[str, str, dict]]:
         i, j = labels.index(p.a), labels.index(p.b)
         matrix[i][j] = p.prob_improvement
         matrix[j][i] = 1.0 - p.prob_improvement
-    figs.append(("improvement", "Probability of improvement P(row > column) over seeds (ties count 1/2).",
+    figs.append(("improvement", "Probability of improvement: the share of seeds on which row beats column (paired by "
+                 "seed; ties count 1/2).",
                  {"data": [{"type": "heatmap", "z": matrix, "x": [_e(v) for v in labels], "y": [_e(v) for v in labels],
                             "zmin": 0, "zmax": 1, "colorscale": "RdBu", "texttemplate": "%{z:.2f}",
                             "hovertemplate": "P(%{y} > %{x}) = %{z:.2f}<extra></extra>"}],
@@ -145,7 +146,7 @@ def summary_table(data: ReportData) -> str:
 
 def pairs_table(data: ReportData) -> str:
     head = ("<tr><th>pair</th><th>difference (points) [95% CI]</th><th>p (Wilcoxon, Holm)</th>"
-            "<th>P(first &gt; second)</th><th>verdict</th></tr>")
+            "<th>P(first &gt; second on a seed)</th><th>verdict</th></tr>")
     body = []
     for p in data.pairs:
         body.append(
@@ -242,8 +243,9 @@ def render(data: ReportData) -> str:
 <body>
 <h1>actlab report: {_e(data.study)}</h1>
 <p>Task <code>{_e(data.task)}</code>, {len(data.provenance['seeds'])} paired seeds per activation,
-{_e(data.recipe.get('epochs'))} epochs. Accuracy is final test accuracy; intervals are 95% BCa bootstrap intervals over
-seeds; differences are paired by seed.</p>
+{_e(data.recipe.get('epochs'))} epochs. Accuracy is final test accuracy; intervals are 95% Student-t intervals over
+seeds: they cover seed-to-seed variation on this test set, not the test set's own sampling error; differences are
+paired by seed.</p>
 {warning}{notes}{failures_block(data)}
 <h2>Summary</h2>{summary_table(data)}
 <h2>Pairwise verdicts</h2>{pairs_table(data)}{tuning}

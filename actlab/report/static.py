@@ -72,7 +72,7 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
         for j in range(len(labels)):
             if not math.isnan(matrix[i, j]):
                 ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(im, ax=ax, label="P(row > column)")
+    fig.colorbar(im, ax=ax, label="P(row > column on a seed)")
     save(fig, "improvement")
 
     points = {r["activation"]: (r["s_per_epoch"] if r["s_per_epoch"] is not None else math.nan, 100 * r["mean"])

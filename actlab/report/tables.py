@@ -82,7 +82,8 @@ def print_comparison(result, console: Console | None = None) -> None:
             shown = ", ".join(f"{lr:g}: {100 * m:.1f}%" for lr, m in means.items() if m > -math.inf)
             console.print(terminal_safe(f"lr for {label} chosen on the validation split: {result.chosen_lr[label]:g} "
                                  f"(mean validation accuracy {shown})"))
-    console.print("[bold]Verdicts[/bold] (paired by seed; 95% BCa interval of the difference in test accuracy; "
+    console.print("[bold]Verdicts[/bold] (paired by seed; 95% t interval of the difference in test accuracy over "
+                  "seeds, on this test set; "
                   "Wilcoxon signed-rank, Holm-corrected):")
     for p in result.pairs:
         console.print("  " + terminal_safe(p.verdict()))
