@@ -18,10 +18,24 @@ from actlab import catalog
 from actlab.errors import ActlabError
 from actlab.report.text import fmt_value, terminal_safe
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="actlab: a laboratory for neural-network activation functions.")
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from actlab import __version__
+
+        console.print(f"actlab {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="print the version and exit",
+                                       callback=_show_version, is_eager=True)) -> None:
+    """actlab: a laboratory for neural-network activation functions."""
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 

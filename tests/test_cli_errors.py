@@ -97,3 +97,11 @@ def test_a_comparison_with_failed_groups_exits_1_and_names_them(tmp_path, monkey
         registry.unregister("test_boom")
     assert exit_info.value.code == 1
     assert "test_boom" in capsys.readouterr().out
+
+
+def test_version_and_python_dash_m():
+    result = subprocess.run([sys.executable, "-m", "actlab", "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"actlab {actlab.__version__}"
+    result = subprocess.run([sys.executable, "-m", "actlab", "show", "relu"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and "relu" in result.stdout
