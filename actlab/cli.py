@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from actlab import catalog
+from actlab.atomic import atomic_path, write_text
 from actlab.errors import ActlabError
 from actlab.report.text import fmt_value, terminal_safe
 
@@ -297,7 +298,7 @@ def report_command(
     for out in targets:
         if out.suffix.lower() == ".md":
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(render_markdown(data), encoding="utf-8")
+            write_text(out, render_markdown(data))
         else:
             write_html(data, out)
         console.print(f"wrote {out}", highlight=False, soft_wrap=True)
@@ -347,7 +348,7 @@ def bench_kernels_command(
     (console if console.is_terminal else Console(width=220)).print(table)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(to_json(copy_gbps, results), encoding="utf-8")
+        write_text(json_path, to_json(copy_gbps, results))
         console.print(f"wrote {json_path}")
 
 
@@ -421,7 +422,7 @@ def findings_command(
     if not rows:
         raise ActlabError(f"no {'' if include_quick else 'full '}study findings in {store!r}: run `actlab study NAME`")
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_findings(rows), encoding="utf-8")
+    write_text(output, render_findings(rows))
     console.print(f"wrote {output} ({len(rows)} findings)")
 
 
@@ -438,13 +439,14 @@ def export(
     if fmt not in ("csv", "parquet"):
         raise ActlabError(f"--format {fmt!r}: expected csv or parquet")
     frame = load_results(store, epochs=epochs)
-    if fmt == "csv":
-        frame.to_csv(output, index=False)
-    else:
-        try:
-            frame.to_parquet(output, index=False)
-        except ImportError as exc:
-            raise ActlabError(f"--format parquet needs pyarrow: pip install 'actlab[parquet]' ({exc})") from None
+    with atomic_path(output) as tmp:
+        if fmt == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            try:
+                frame.to_parquet(tmp, index=False)
+            except ImportError as exc:
+                raise ActlabError(f"--format parquet needs pyarrow: pip install 'actlab[parquet]' ({exc})") from None
     console.print(f"wrote {len(frame)} rows to {output}")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from actlab.atomic import atomic_path
 from actlab.errors import ActlabError
 
 
@@ -89,9 +90,8 @@ def mnist1d() -> Dataset:
         data = make_dataset(args)
         arrays = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".npz") as tmp:  # concurrent processes each write their own file
+            np.savez(tmp, **arrays)
     return Dataset(
         "mnist1d",
         torch.tensor(arrays["x"], dtype=torch.float32), torch.tensor(arrays["y"], dtype=torch.int64),

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from actlab.atomic import write_text
 from actlab.report.data import ReportData, pareto_front
 from actlab.report.tables import row_cells
 
@@ -260,7 +261,5 @@ paired by seed.</p>
 def write_html(data: ReportData, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(render(data), encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, render(data))
     return path
