@@ -135,7 +135,8 @@ def tasks() -> None:
         params = ", ".join(f"{k}={p.default!r}" for k, p in t.params.items()) or "-"
         r = t.recipe
         recipe = f"{r.optimizer} lr={r.lr:g} bs={r.batch_size} epochs={r.epochs} wd={r.weight_decay:g}"
-        table.add_row(name, terminal_safe(params), f"{100 * t.target_accuracy:.0f}%", recipe, terminal_safe(t.description))
+        table.add_row(name, terminal_safe(params), f"{100 * t.target_accuracy:.0f}%", recipe,
+                      terminal_safe(t.description))
     console.print(table)
 
 
