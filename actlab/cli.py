@@ -5,6 +5,7 @@ Errors in what the user typed (unknown names, bad parameters) print one clear li
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -298,10 +299,9 @@ def report_command(
     targets = output or [default_report_path(store, data.study)]
     for out in targets:
         if out.suffix.lower() == ".md":
-            out.parent.mkdir(parents=True, exist_ok=True)
-            write_text(out, render_markdown(data))
+            _write(out, render_markdown(data), "--output")
         else:
-            write_html(data, out)
+            _guard_write(lambda: write_html(data, out), out, "--output")
         console.print(f"wrote {out}", highlight=False, soft_wrap=True)
     if fmt is not None:
         folder = figures_dir or (targets[0].parent / f"{targets[0].stem}-figures")
@@ -348,8 +348,7 @@ def bench_kernels_command(
                       f"{r.eager_saved_bytes / 2**20:.1f}")
     (console if console.is_terminal else Console(width=220)).print(table)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        write_text(json_path, to_json(copy_gbps, results))
+        _write(json_path, to_json(copy_gbps, results), "--json")
         console.print(f"wrote {json_path}")
 
 
@@ -423,7 +422,7 @@ def findings_command(
     if not rows:
         raise ActlabError(f"no {'' if include_quick else 'full '}study findings in {store!r}: run `actlab study NAME`")
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_text(output, render_findings(rows))
+    _write(output, render_findings(rows), "--output")
     console.print(f"wrote {output} ({len(rows)} findings)")
 
 
@@ -440,7 +439,7 @@ def export(
     if fmt not in ("csv", "parquet"):
         raise ActlabError(f"--format {fmt!r}: expected csv or parquet")
     frame = load_results(store, epochs=epochs)
-    with atomic_path(output) as tmp:
+    with _guard(output, "--output"), atomic_path(output) as tmp:
         if fmt == "csv":
             frame.to_csv(tmp, index=False)
         else:
@@ -466,6 +465,26 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
             if isinstance(getattr(loaded, name, None), type):
                 classes.append(getattr(loaded, name))
     return tuple(found["ClickException"]), tuple(found["Abort"])
+
+
+@contextlib.contextmanager
+def _guard(path: Path, option: str):
+    """An unwritable output is a usage error naming the option and the path, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise ActlabError(f"{option} {str(path)!r}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _guard_write(write, path: Path, option: str) -> None:
+    with _guard(path, option):
+        write()
+
+
+def _write(path: Path, text: str, option: str) -> None:
+    with _guard(path, option):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, text)
 
 
 _INTERRUPTED = "interrupted; the store keeps every trial that finished (a rerun resumes)"

@@ -105,3 +105,38 @@ def test_version_and_python_dash_m():
     result = subprocess.run([sys.executable, "-m", "actlab", "show", "relu"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "relu" in result.stdout
+
+
+def test_bad_inputs_are_clear_errors_before_training(tmp_path):
+    """Each failed with a traceback (or after training, losing the results) before."""
+    from actlab.experiments.config import load_study_file
+    from actlab.experiments.data import DataError, read_idx
+    from actlab.experiments.recipe import ConfigError
+
+    result = _actlab("compare", "relu", "swish", "--base-seed", str(10**26), "--seeds", "2", "--epochs", "1",
+                     "--no-report", cwd=tmp_path)
+    assert result.returncode == 2 and "base_seed" in result.stderr and "2**63" in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*.db-journal"))
+
+    binary = tmp_path / "study.toml"
+    binary.write_bytes(b"\xff\xfe\x00not text")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_study_file(binary)
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_study_file(tmp_path)
+
+    import gzip
+
+    idx = tmp_path / "train-labels-idx1-ubyte.gz"
+    idx.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + (100).to_bytes(4, "big") + bytes(100))[:-12])
+    with pytest.raises(DataError, match="truncated or corrupt"):
+        read_idx(idx, 1)
+
+
+def test_unwritable_outputs_are_usage_errors(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = _actlab("bench", "kernels", "--names", "relu", "--size", "1024", "--rounds", "3",
+                     "--min-block", "0.001", "--json", str(blocker / "sub" / "k.json"))
+    assert result.returncode == 2 and "--json" in result.stderr and "cannot write there" in result.stderr
+    assert "Traceback" not in result.stderr

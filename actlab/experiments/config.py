@@ -65,8 +65,10 @@ class StudyConfig:
             v = getattr(self, key)
             if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
                 raise ConfigError(f"{key} = {v!r} is not allowed; expected an integer >= {minimum}")
-        if not isinstance(self.base_seed, int) or isinstance(self.base_seed, bool) or self.base_seed < 0:
-            raise ConfigError(f"base_seed = {self.base_seed!r} is not allowed; expected an integer >= 0")
+        if (not isinstance(self.base_seed, int) or isinstance(self.base_seed, bool) or self.base_seed < 0
+                or self.base_seed >= 2**63):
+            raise ConfigError(f"base_seed = {self.base_seed!r} is not allowed; expected an integer with "
+                              "0 <= base_seed < 2**63 (the store keeps it as a 64-bit integer)")
         for lr in self.tune_lr:
             if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (lr > 0 and math.isfinite(lr)):
                 raise ConfigError(f"tune_lr: {lr!r} is not allowed; every learning rate must be a number > 0")
@@ -107,6 +109,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"study file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"study file {str(path)!r} is a directory; give a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"study file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"study file {str(path)!r} is not UTF-8 text, so not TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"study file {str(path)!r} is not valid TOML: {exc}") from None
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 import hashlib
 import json
 import os
@@ -145,8 +146,9 @@ def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except OSError as exc:
-        raise DataError(f"cannot read {str(path)!r}: {exc}") from None
+    except (OSError, EOFError, zlib.error) as exc:  # gzip: a truncated stream is an EOFError
+        raise DataError(f"cannot read {str(path)!r}: {exc or type(exc).__name__} (a truncated or corrupt file?)"
+                        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{str(path)!r} is not an IDX file (bad magic number)")
     if raw[2] != 0x08:
