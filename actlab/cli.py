@@ -301,7 +301,8 @@ def report_command(
         if out.suffix.lower() == ".md":
             _write(out, render_markdown(data), "--output")
         else:
-            _guard_write(lambda: write_html(data, out), out, "--output")
+            with _guard(out, "--output"):
+                write_html(data, out)
         console.print(f"wrote {out}", highlight=False, soft_wrap=True)
     if fmt is not None:
         folder = figures_dir or (targets[0].parent / f"{targets[0].stem}-figures")
@@ -474,11 +475,6 @@ def _guard(path: Path, option: str):
         yield
     except OSError as exc:
         raise ActlabError(f"{option} {str(path)!r}: cannot write there ({exc.strerror or exc})") from None
-
-
-def _guard_write(write, path: Path, option: str) -> None:
-    with _guard(path, option):
-        write()
 
 
 def _write(path: Path, text: str, option: str) -> None:

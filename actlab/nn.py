@@ -67,9 +67,7 @@ class Activation(nn.Module):
         else:
             for name in self.trainable:
                 self.register_parameter(name, nn.Parameter(torch.tensor(float(values[name]))))
-        self._native = self._bind_native()
-        self._native_takes_tensors = bool(self.trainable) and spec.native is not None and spec.native_covers(
-            **self.parameter_values())
+        self._bind_native()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -78,16 +76,19 @@ class Activation(nn.Module):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.inplace = state.get("inplace", False)
-        self._native = self._bind_native()
+        self.inplace = state.get("inplace", False)  # modules pickled before inplace= existed
+        self._bind_native()
 
-    def _bind_native(self):
-        """Fixed parameters with a native op: forward is that op, bound once (the native module's cost)."""
+    def _bind_native(self) -> None:
+        """Forward's shortcuts to PyTorch's op: ``_native``, the op bound once to fixed parameters (the native
+        module's cost); ``_native_takes_tensors``, an op that takes the learned tensors itself (F.prelu)."""
         spec = self.spec
-        if self.trainable:
-            return None
-        inplace = native_call(spec, self.values, inplace=True) if self.inplace else None
-        return inplace or native_call(spec, self.values)
+        self._native = None
+        if not self.trainable:
+            inplace = native_call(spec, self.values, inplace=True) if self.inplace else None
+            self._native = inplace or native_call(spec, self.values)
+        self._native_takes_tensors = bool(self.trainable) and spec.native is not None and spec.native_covers(
+            **self.parameter_values())
 
     def _trainable_names(self, trainable: bool | Iterable[str]) -> tuple[str, ...]:
         spec = self.spec

@@ -98,10 +98,6 @@ def test_swish_backward_for_a_large_beta_has_no_overflow_nan():
     assert x.grad.tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
 
 
-def _covered_by_native(spec, p):
-    return spec.native is not None and spec.native_covers(**p)
-
-
 @pytest.mark.parametrize("name,params", ALL_CASES)
 def test_no_host_synchronisation_in_forward_or_backward(name, params):
     """Fake tensors refuse every read of a value (item, bool, data-dependent shapes), so the whole call, forward

@@ -33,13 +33,6 @@ def _fn(name, params):
     return lambda t: actlab.functional.apply(name, t, **params)
 
 
-def _closed_form_jacobian_diag(name, params, x):
-    """d f / d x elementwise (gated: the full jacobian from autograd of the expression)."""
-    spec = actlab.spec(name)
-    p = spec.resolve_params(params)
-    return spec.torch_derivative(x, **p)
-
-
 @pytest.mark.parametrize("name,params", CASES, ids=IDS)
 def test_func_jvp_and_jacfwd_match_backward(name, params):
     fn = _fn(name, params)

@@ -186,7 +186,7 @@ def _bench_one(r, trainable, device, torch_dtype, dtype, size, copies, compile, 
     values = module.parameter_values()
     cdt = torch.float32 if torch_dtype in (torch.float16, torch.bfloat16) else torch_dtype
     eager = _Call(lambda t: spec.torch_forward(t.to(cdt), **values).to(t.dtype))
-    baseline_name, baseline = _baseline(spec, {k: v for k, v in values.items()})
+    baseline_name, baseline = _baseline(spec, values)
     inputs = [(torch.randn(shape, device=device, dtype=torch_dtype) * 3).requires_grad_() for _ in range(copies)]
     out_shape = (*shape[:-1], shape[-1] // 2) if gated else shape
     g = torch.ones(out_shape, device=device, dtype=torch_dtype)

@@ -18,8 +18,8 @@ import torch.fx
 
 from actlab.catalog.definitions.gated import check_halves
 from actlab.catalog.spec import ActivationSpec
-from actlab.kernels.function import (activation_function, compute_dtype, expression_forward, forward_math,
-                                     transformed)
+from actlab.kernels.function import activation_function, compute_dtype, expression_forward, forward_math
+from actlab.kernels.transforms import transformed
 
 __all__ = ["compute_dtype", "native_call", "run"]
 
@@ -64,9 +64,9 @@ def _needs_autograd(x: torch.Tensor, params: Mapping[str, Any]) -> bool:
 def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, training: bool = False) -> torch.Tensor:
     """Apply ``spec`` with validated ``params`` to ``x``. The output has the input's dtype, device and shape
     (gated kinds: the last dimension halved)."""
+    covered = spec.native is not None and spec.native_covers(**params)
     if isinstance(x, torch.fx.Proxy):
-        native = native_call(spec, params)
-        return native(x) if native is not None else spec.torch_forward(x, **params)
+        return spec.native(x, **params) if covered else spec.torch_forward(x, **params)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{spec.name}: expected a torch.Tensor input, got {type(x).__name__}")
     if spec.stochastic and training:
@@ -75,9 +75,8 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
         return rrelu_train(x, **params)
     if spec.kind == "gated":
         check_halves(x, spec.name)  # the same error on every path for an odd last dimension
-    native = native_call(spec, params)
-    if native is not None:
-        return native(x)
+    if covered:
+        return spec.native(x, **params)
     if not x.is_floating_point():
         raise TypeError(
             f"{spec.name}: input dtype {x.dtype} is not supported; use a floating type "

@@ -22,18 +22,13 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
 from actlab.kernels.implementations import implementation, kernel_call
+from actlab.kernels.transforms import transformed
 
 HALF_TYPES = (torch.float16, torch.bfloat16)
 _FAST_DTYPES = (torch.float32, torch.float64, *HALF_TYPES)
-_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
-_legacy_batched = torch._C._functorch.is_legacy_batchedtensor  # autograd's is_grads_batched / vectorize=True
-
-
-def transformed(t: torch.Tensor) -> bool:
-    """Whether ``t`` lives inside a torch.func transform or autograd's batched-gradient vmap."""
-    return _functorch_wrapped(t) or _legacy_batched(t)
 
 # Devices whose tensors go to the Triton kernels (the tests add "cpu" to run them in Triton's interpreter).
 TRITON_DEVICES = {"cuda"}
@@ -110,8 +105,7 @@ def expression_backward(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.T
     cparams = _cast_params(params, cdt)
     xc, g = x.to(cdt), grad_out.to(cdt)
     if spec.kind == "gated":
-        h = xc.shape[-1] // 2
-        a, b = xc[..., :h], xc[..., h:]
+        a, b = split_halves(xc, spec.name)
         grad_a = g * spec.gate.torch_forward(b, **cparams)
         grad_b = g * a * spec.gate.torch_derivative(b, **cparams)
         return (torch.cat([grad_a, grad_b], dim=-1).to(x.dtype) if needs_x else None), {}
@@ -152,9 +146,8 @@ def jvp_math(spec: ActivationSpec, x: torch.Tensor, x_t: torch.Tensor | None, pa
     cparams = _cast_params(params, cdt)
     xc = x.to(cdt)
     if spec.kind == "gated":
-        h = xc.shape[-1] // 2
-        a, b = xc[..., :h], xc[..., h:]
-        ta, tb = x_t.to(cdt)[..., :h], x_t.to(cdt)[..., h:]
+        a, b = split_halves(xc, spec.name)
+        ta, tb = split_halves(x_t.to(cdt), spec.name)
         out = ta * spec.gate.torch_forward(b, **cparams) + a * spec.gate.torch_derivative(b, **cparams) * tb
         return out.to(x.dtype)
     out = torch.zeros_like(xc) if x_t is None else spec.torch_derivative(xc, **cparams) * x_t.to(cdt)

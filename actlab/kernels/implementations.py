@@ -25,7 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from actlab.catalog.definitions import classic, exponential, gated, rectifiers, smooth
+from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
+from actlab.kernels.transforms import transformed
 
 Forward = Callable[[torch.Tensor, dict[str, Any]], "torch.Tensor | None"]
 Backward = Callable[..., "tuple[torch.Tensor | None, dict[str, torch.Tensor]] | None"]
@@ -82,16 +84,12 @@ def _gelu_call(approximate: str) -> KernelCall:
 _SWISH_THRESHOLD = 40.0  # e^-40 < 2^-53
 
 
-def _transformed(t: torch.Tensor) -> bool:
-    return torch._C._functorch.is_functorch_wrapped_tensor(t) or torch._C._functorch.is_legacy_batchedtensor(t)
-
-
 def _beta_value(beta: Any) -> float | None:
     """A Python float for aten's scalar argument. A trainable one-element beta on the CPU is read from memory (on
     the CPU that is a load, not a device synchronisation); anywhere else a tensor beta takes the expression."""
     if not isinstance(beta, torch.Tensor):
         return beta
-    if beta.numel() != 1 or beta.device.type != "cpu" or _transformed(beta):
+    if beta.numel() != 1 or beta.device.type != "cpu" or transformed(beta):
         return None
     return float(beta.detach())
 
@@ -183,24 +181,19 @@ def _squared_relu_backward(x, grad, params, needs_x, needs_params):
 # ----- gated: value half a, gate half b; backward fills both halves of one [..., 2H] buffer --------------------------
 
 
-def _halves(x):
-    h = x.shape[-1] // 2
-    return x[..., :h], x[..., h:]
-
-
 def _gated(gate: Callable[..., torch.Tensor | None], gate_grad: Callable[..., torch.Tensor | None]
            ) -> tuple[Forward, Backward]:
     """Forward ``a * gate(b)``; backward ``da = grad gate(b)``, ``db = gate'(b) (grad a)``. ``gate(b, params, out)``
     and ``gate_grad(g, b, params, out)`` write into ``out`` when given."""
     def forward(x, params):
-        a, b = _halves(x)
+        a, b = split_halves(x, "gated")
         y = gate(b, params, None)
         return None if y is None else y.mul_(a)
 
     def backward(x, grad, params, needs_x, needs_params):
-        a, b = _halves(x)
+        a, b = split_halves(x, "gated")
         dx = torch.empty_like(x)
-        da, db = _halves(dx)
+        da, db = split_halves(dx, "gated")
         if gate(b, params, da) is None:
             return None
         da.mul_(grad)
