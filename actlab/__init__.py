@@ -26,16 +26,16 @@ from actlab.swap import find_activations, swap
 def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: str = "runs/actlab.db", data=None,
             model=None, **options):
     """Run (or resume) a comparison from Python; returns an
-    :class:`actlab.experiments.compare.ComparisonResult`. Options are StudyConfig fields (``tune_lr``,
+    :class:`actlab.experiments.comparison.compare.ComparisonResult`. Options are StudyConfig fields (``tune_lr``,
     ``base_seed``, ``jobs``, ``mode``, ``force``, ``study``, ``data_dir``) and recipe keys (``epochs``, ``lr``,
     ``batch_size``, ``optimizer``, ``weight_decay``, ``schedule``, ``init``, ``momentum``).
 
     Your own data: ``data=(x_train, y_train, x_test, y_test)`` (tensors or arrays; or a pair of
     ``torch.utils.data.Dataset``) and ``model=lambda make_act: nn.Sequential(..., make_act(), ...)``, which
     builds the network calling ``make_act()`` for a fresh activation module at each site."""
-    from actlab.experiments.compare import run_comparison
-    from actlab.experiments.config import StudyConfig, merge
-    from actlab.experiments.tasks import custom_task
+    from actlab.experiments.comparison.compare import run_comparison
+    from actlab.experiments.comparison.config import StudyConfig, merge
+    from actlab.experiments.workload.tasks import custom_task
 
     if (data is None) != (model is None):
         raise ActlabError("compare: give both data= and model= (or neither, to use a named task)")
@@ -49,7 +49,7 @@ def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: st
 
 def load_results(path: str = "runs/actlab.db", epochs: bool = False):
     """The trials in a results store as a pandas DataFrame (``epochs=True``: one row per trial and epoch)."""
-    from actlab.experiments.store import load_results as _load
+    from actlab.experiments.results.store import load_results as _load
 
     return _load(path, epochs=epochs)
 

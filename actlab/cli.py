@@ -126,7 +126,7 @@ def docs(
 @app.command()
 def tasks() -> None:
     """The tasks that `actlab compare --task` accepts, with their parameters."""
-    from actlab.experiments.tasks import task_names, task_spec
+    from actlab.experiments.workload.tasks import task_names, task_spec
 
     table = Table(title="actlab tasks", header_style="bold")
     for col in ("task", "parameters", "target acc", "default recipe", "description"):
@@ -154,13 +154,18 @@ def compare(
     task: Optional[str] = typer.Option(None, "--task", "-t", help="task (actlab tasks), default mnist1d"),
     seeds: Optional[int] = typer.Option(None, "--seeds", "-n", help="seeds per activation (default 10)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="epochs (default: the task's recipe)"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="learning rate (default: the task's recipe)"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="pin one learning rate for every activation (default: "
+                                       "each activation's own, chosen on a validation split)"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adamw | adam | sgd"),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
     init: Optional[str] = typer.Option(None, "--init", help="default | kaiming | xavier | lecun"),
-    tune_lr: Optional[str] = typer.Option(None, "--tune-lr", help="comma-separated rates chosen per activation on a "
-                                          "validation split, e.g. 3e-4,1e-3,3e-3"),
+    tune_lr: Optional[str] = typer.Option(None, "--tune-lr", help="the grid each activation's lr is chosen from on a "
+                                          "validation split, e.g. 3e-4,1e-3,3e-3 (default: the task's lr /3, x1, x3)"),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="compare each activation with this one "
+                                           "(default: the first named)"),
+    all_pairs: bool = typer.Option(False, "--all-pairs", help="test every pair instead of each against the baseline"),
+    cost: bool = typer.Option(True, "--cost/--no-cost", help="time each activation's training step (interleaved)"),
     study_file: Optional[Path] = typer.Option(None, "--study", help="a TOML study file (flags override it)"),
     study_name: Optional[str] = typer.Option(None, "--name", help="name stored with the trials"),
     store: Optional[str] = typer.Option(None, "--store", help="results database (default runs/actlab.db)"),
@@ -176,13 +181,14 @@ def compare(
     cpus_per_group: Optional[float] = _CPUS_PER_GROUP,
     gpus_per_group: Optional[float] = _GPUS_PER_GROUP,
 ) -> None:
-    """Train the same model with each activation over paired seeds; report accuracy with confidence intervals,
-    convergence, cost, dead units and honest pairwise verdicts."""
+    """Train the same model with each activation over paired seeds, each at its own learning rate chosen on a
+    validation split; report accuracy with calibrated intervals, convergence, cost, dead units and honest verdicts
+    against a baseline."""
     from dataclasses import replace
 
-    from actlab.experiments.compare import run_comparison
-    from actlab.experiments.config import StudyConfig, load_study_file, merge
-    from actlab.experiments.recipe import ConfigError
+    from actlab.experiments.comparison.compare import run_comparison
+    from actlab.experiments.comparison.config import StudyConfig, load_study_file, merge
+    from actlab.experiments.workload.recipe import ConfigError
     from actlab.report.tables import print_comparison
 
     rates = None
@@ -193,6 +199,8 @@ def compare(
             raise ConfigError(f"--tune-lr {tune_lr!r}: expected comma-separated numbers such as 3e-4,1e-3") from None
         if not rates:
             raise ConfigError("--tune-lr: give at least one learning rate")
+    if rates is not None and lr is not None:
+        raise ConfigError("--lr pins one learning rate and --tune-lr chooses one from a grid: give one of them")
     if study_file is not None:
         config = load_study_file(study_file)
         if activations:
@@ -204,8 +212,10 @@ def compare(
     config = merge(config, task=task, seeds=seeds, tune_lr=rates, store=store, study=study_name, data_dir=data_dir,
                    jobs=jobs, base_seed=base_seed, mode=mode, epochs=epochs, lr=lr, batch_size=batch_size,
                    optimizer=optimizer, weight_decay=weight_decay, init=init, backend=backend, address=address,
-                   cpus_per_group=cpus_per_group, gpus_per_group=gpus_per_group)
-    config = replace(config, force=force)
+                   cpus_per_group=cpus_per_group, gpus_per_group=gpus_per_group, baseline=baseline)
+    config = replace(config, force=force, all_pairs=all_pairs or config.all_pairs, cost=cost and config.cost)
+    if lr is not None:
+        config = replace(config, tune_lr=None)  # --lr pins, over a study file's grid
     StudyConfig(**{**config.__dict__})  # validate the merged values
     reporter = _Reporter(quiet)
     with reporter:
@@ -260,13 +270,18 @@ class _Reporter:
                               f"({payload['skipped']} already in the store)")
         elif event == "group_done":
             if self.progress is not None:
-                self.progress.advance(self.task_id, len(payload.seed_indices))
+                self.progress.advance(self.task_id, len(payload.keys))
             else:
-                console.print(f"  done: {payload.activation}{'[trainable]' if payload.trainable else ''} "
-                              f"lr={payload.lr:g} ({len(payload.seed_indices)} seeds)", highlight=False)
+                rates = ", ".join(f"{r:g}" for r in sorted(set(payload.lrs)))
+                console.print(terminal_safe(f"  done: {payload.label} at lr {rates} ({len(payload.keys)} trials)"),
+                              highlight=False)
+        elif event == "cost":
+            if self.progress is None:
+                console.print("timing each activation's training step (interleaved rounds)")
         elif event == "group_failed":
             job, err = payload
-            console.print(f"  [red]failed[/red]: {job.activation} lr={job.lr:g}: {err}", highlight=False)
+            console.print(f"  [red]failed[/red]: {terminal_safe(job.label)}: {terminal_safe(str(err))}",
+                          highlight=False)
 
 
 def default_report_path(store: str | Path, study: str) -> Path:
@@ -415,7 +430,7 @@ def findings_command(
     include_quick: bool = typer.Option(False, "--include-quick", help="also list --quick findings"),
 ) -> None:
     """Write docs/findings.md from the studies' stored findings (the full versions)."""
-    from actlab.experiments.store import Store
+    from actlab.experiments.results.store import Store
     from actlab.report.findings import render_findings
 
     with Store(store) as st:
@@ -435,7 +450,7 @@ def export(
     epochs: bool = typer.Option(False, "--epochs", help="export the per-epoch rows instead of one row per trial"),
 ) -> None:
     """Export stored trials as CSV or Parquet."""
-    from actlab.experiments.store import load_results
+    from actlab.experiments.results.store import load_results
 
     if fmt not in ("csv", "parquet"):
         raise ActlabError(f"--format {fmt!r}: expected csv or parquet")

@@ -17,8 +17,8 @@ import ray
 import torch
 
 import actlab
-from actlab.experiments.compare import run_comparison
-from actlab.experiments.config import StudyConfig
+from actlab.experiments.comparison.compare import run_comparison
+from actlab.experiments.comparison.config import StudyConfig
 
 
 def sweep(store: Path, activations, seeds: int, epochs: int, backend: str) -> float:

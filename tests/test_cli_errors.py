@@ -60,7 +60,7 @@ def test_extra_positional_values_are_refused_everywhere(text):
         resolve_trainable(text)
     with pytest.raises(actlab.InvalidParameterError, match="positional"):
         actlab.get(text)
-    result = _actlab("compare", text, "relu", "--seeds", "2", "--epochs", "1", "--no-report")
+    result = _actlab("compare", text, "relu", "--seeds", "2", "--epochs", "1", "--lr", "0.01", "--no-report")
     assert result.returncode == 2 and "positional" in result.stderr
 
 
@@ -92,7 +92,7 @@ def test_a_comparison_with_failed_groups_exits_1_and_names_them(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     try:
         with pytest.raises(SystemExit) as exit_info:
-            main(["compare", "test_boom", "relu", "--seeds", "2", "--epochs", "1", "--no-report", "--quiet"])
+            main(["compare", "test_boom", "relu", "--seeds", "2", "--epochs", "1", "--lr", "0.01", "--no-report", "--quiet"])
     finally:
         registry.unregister("test_boom")
     assert exit_info.value.code == 1
@@ -109,12 +109,12 @@ def test_version_and_python_dash_m():
 
 def test_bad_inputs_are_clear_errors_before_training(tmp_path):
     """Each failed with a traceback (or after training, losing the results) before."""
-    from actlab.experiments.config import load_study_file
-    from actlab.experiments.data import DataError, read_idx
-    from actlab.experiments.recipe import ConfigError
+    from actlab.experiments.comparison.config import load_study_file
+    from actlab.experiments.workload.data import DataError, read_idx
+    from actlab.experiments.workload.recipe import ConfigError
 
     result = _actlab("compare", "relu", "swish", "--base-seed", str(10**26), "--seeds", "2", "--epochs", "1",
-                     "--no-report", cwd=tmp_path)
+                     "--lr", "0.01", "--no-report", cwd=tmp_path)
     assert result.returncode == 2 and "base_seed" in result.stderr and "2**63" in result.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*.db-journal"))
 

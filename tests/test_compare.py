@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 import actlab
 from actlab.cli import app
 from actlab.experiments import stats
-from actlab.experiments.compare import run_comparison
-from actlab.experiments.config import StudyConfig, load_study_file
-from actlab.experiments.recipe import ConfigError, Recipe
-from actlab.experiments.store import Store, StoreError
+from actlab.experiments.comparison.compare import run_comparison
+from actlab.experiments.comparison.config import StudyConfig, load_study_file
+from actlab.experiments.workload.recipe import ConfigError, Recipe
+from actlab.experiments.results.store import Store, StoreError
 from conftest import wait_for_trials
 
-QUICK = {"epochs": 2, "batch_size": 200}
+QUICK = {"epochs": 2, "batch_size": 200, "lr": 1e-2}  # one lr pinned: tuning is tested on its own
 runner = CliRunner()
 
 
@@ -41,9 +41,10 @@ def test_resume_skips_stored_trials_and_force_reruns(tmp_path):
     assert (more.ran, more.skipped) == (2, 6)
     forced = run_comparison(StudyConfig(**{**quick(db, "relu", "tanh").__dict__, "force": True}), command="t")
     assert forced.ran == 6
-    with sqlite3.connect(db) as c:
-        assert c.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 8
-        assert c.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 16
+    with sqlite3.connect(db) as c:  # forcing trains the keys again under new ids; the older runs stay
+        assert c.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 14
+        assert c.execute("SELECT COUNT(DISTINCT trial_key) FROM trials").fetchone()[0] == 8
+        assert c.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 28
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -61,7 +62,7 @@ def test_sigkill_mid_sweep_loses_only_trials_in_flight(tmp_path):
     db = tmp_path / "k.db"
     acts = ["relu", "tanh", "elu", "sigmoid", "softsign", "mish"]
     cmd = [sys.executable, "-m", "actlab.cli", "compare", *acts, "--seeds", "2", "--epochs", "3",
-           "--batch-size", "200", "--store", str(db), "-q"]
+           "--batch-size", "200", "--lr", "0.01", "--store", str(db), "-q"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_trials(proc, db, 2)
     assert proc.poll() is None, f"the sweep finished before it could be killed: {proc.stderr.read()}"
@@ -69,7 +70,7 @@ def test_sigkill_mid_sweep_loses_only_trials_in_flight(tmp_path):
     proc.wait()
     with sqlite3.connect(db) as c:
         after_kill = c.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-        orphans = c.execute("SELECT COUNT(*) FROM epochs WHERE trial_key NOT IN (SELECT trial_key FROM trials)"
+        orphans = c.execute("SELECT COUNT(*) FROM epochs WHERE trial_id NOT IN (SELECT trial_id FROM trials)"
                             ).fetchone()[0]
     assert 2 <= after_kill < 12 and orphans == 0
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -81,7 +82,7 @@ def test_sigkill_mid_sweep_loses_only_trials_in_flight(tmp_path):
         killed_rows = c.execute("SELECT activation, seed_index, final_acc FROM trials ORDER BY activation, seed_index"
                                 ).fetchall()
     clean = run_comparison(StudyConfig(activations=tuple(acts), seeds=2, store=str(tmp_path / "clean.db"),
-                                       recipe_overrides={"epochs": 3, "batch_size": 200}), command="t")
+                                       recipe_overrides={"epochs": 3, "batch_size": 200, "lr": 0.01}), command="t")
     assert sorted((t["activation"], t["seed_index"], t["final_acc"]) for t in clean.trials) == killed_rows
 
 
@@ -156,11 +157,12 @@ def test_study_file_runs(tmp_path):
 
 def test_cli_compare_prints_table_verdicts_and_exports(tmp_path):
     db = tmp_path / "c.db"
-    result = runner.invoke(app, ["compare", "swish", "leaky_relu", "--seeds", "3", "--epochs", "2", "--store",
-                                 str(db)])
+    result = runner.invoke(app, ["compare", "swish", "leaky_relu", "--seeds", "3", "--epochs", "2", "--lr", "0.01",
+                                 "--store", str(db)])
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "test acc % mean [95% CI]" in out and "Verdicts" in out and "leaky_relu" in out
+    assert "test acc % mean [95% CI over seeds]" in out and "Verdicts" in out and "leaky_relu" in out
+    assert "pinned (not tuned): the verdicts hold at lr 0.01 only" in out.replace("\n", " ")
     assert "only 3 seed(s)" in out  # honest warning below 5 seeds
     csv = tmp_path / "t.csv"
     assert runner.invoke(app, ["export", "--store", str(db), "-o", str(csv)]).exit_code == 0
@@ -244,6 +246,6 @@ def test_python_api_with_own_tensors_and_model_factory(tmp_path):
 
 def test_fallback_to_per_seed_training_is_reported(tmp_path):
     result = runner.invoke(app, ["compare", "relu", "--task", "mnist1d-mlp(depth=2, width=16, norm=batch)",
-                                 "--seeds", "2", "--epochs", "1", "--store", str(tmp_path / "b.db")])
+                                 "--seeds", "2", "--epochs", "1", "--lr", "3e-3", "--store", str(tmp_path / "b.db")])
     assert result.exit_code == 0, result.output
     assert "BatchNorm updates running statistics in place; trained seed by seed" in result.output

@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from actlab.experiments import data
-from actlab.experiments.tasks import UnknownTaskError, resolve_task
+from actlab.experiments.workload import data
+from actlab.experiments.workload.tasks import UnknownTaskError, resolve_task
 
 
 def _idx(path, array, gz=False):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from actlab.experiments.optim import FunctionalOptimizer
-from actlab.experiments.recipe import Recipe
+from actlab.experiments.training.optim import FunctionalOptimizer
+from actlab.experiments.workload.recipe import Recipe
 
 
 @pytest.mark.parametrize("optimizer", ["adamw", "adam", "sgd"])

@@ -16,8 +16,8 @@ import pytest
 
 import actlab
 from actlab.errors import ActlabError
-from actlab.experiments.compare import run_comparison
-from actlab.experiments.config import ConfigError, StudyConfig, config_from_mapping
+from actlab.experiments.comparison.compare import run_comparison
+from actlab.experiments.comparison.config import ConfigError, StudyConfig, config_from_mapping
 from conftest import wait_for_trials
 
 try:
@@ -116,7 +116,7 @@ def test_a_failing_group_is_recorded_and_the_sweep_goes_on(cluster, tmp_path):
     assert [f.job.activation for f in result.failures] == ["driver_only_relu"]
     assert "driver_only_relu" in result.failures[0].error
     assert {r[1] for r in _rows(tmp_path / "fail.db")} == {"swish"}
-    from actlab.experiments.store import Store
+    from actlab.experiments.results.store import Store
 
     with Store(str(tmp_path / "fail.db")) as store:
         logged = store.failures()
@@ -162,7 +162,7 @@ def test_interrupted_driver_resumes(tmp_path):
 
     store = tmp_path / "int.db"
     cmd = [sys.executable, "-m", "actlab.cli", "compare", "relu", "swish", "gelu", "mish", "elu", "tanh",
-           "--seeds", "2", "--epochs", "6", "--backend", "ray", "--store", str(store), "--no-report", "-q"]
+           "--seeds", "2", "--epochs", "6", "--lr", "0.01", "--backend", "ray", "--store", str(store), "--no-report", "-q"]
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(actlab.__file__))}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for_trials(proc, store, 2, timeout=180)

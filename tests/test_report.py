@@ -28,7 +28,7 @@ def test_report_command_writes_html_markdown_and_figures(store, tmp_path):
                                  "--figures-dir", str(tmp_path / "figs")])
     assert result.exit_code == 0, result.output
     page = html.read_text()
-    assert page.count("class='plot'") == 7 and "Plotly.newPlot" in page
+    assert page.count("class='plot'") == 8 and "Plotly.newPlot" in page
     own = page.split("<script>", 1)[0] + page.split("</head>", 1)[1]  # the page without the inlined plotly.js
     assert not re.search(r"""(src|href)=["']https?://""", own)  # nothing loaded from the network
     assert "Content-Security-Policy" in page
@@ -36,7 +36,7 @@ def test_report_command_writes_html_markdown_and_figures(store, tmp_path):
     assert "| relu |" in text and "| mish |" in text and "Verdicts" in text
     figs = sorted(p.name for p in (tmp_path / "figs").iterdir())
     assert figs == sorted(f"{n}.pdf" for n in ("learning-acc", "learning-loss", "dead-units", "final-by-seed",
-                                               "improvement", "cost-accuracy", "shapes"))
+                                               "improvement", "cost-accuracy", "lr-sensitivity", "shapes"))
     assert all((tmp_path / "figs" / f).read_bytes()[:4] == b"%PDF" for f in figs)
 
 
@@ -60,12 +60,13 @@ def test_report_errors(store, tmp_path):
 
 def test_compare_writes_the_report_by_default_and_no_report_skips_it(tmp_path):
     db = tmp_path / "c.db"
-    result = runner.invoke(app, ["compare", "relu", "tanh", "--seeds", "2", "--epochs", "1", "--store", str(db)])
+    result = runner.invoke(app, ["compare", "relu", "tanh", "--seeds", "2", "--epochs", "1", "--lr", "0.01", "--store",
+                                 str(db)])
     assert result.exit_code == 0, result.output
     path = re.search(r"report: (\S+\.html)", result.output).group(1)
     assert path.startswith(str(tmp_path)) and "Plotly.newPlot" in open(path).read()
     db2 = tmp_path / "d.db"
-    result = runner.invoke(app, ["compare", "relu", "--seeds", "2", "--epochs", "1", "--store", str(db2),
+    result = runner.invoke(app, ["compare", "relu", "--seeds", "2", "--epochs", "1", "--lr", "0.01", "--store", str(db2),
                                  "--no-report"])
     assert result.exit_code == 0 and "report:" not in result.output
     assert not list(tmp_path.glob("report-*relu.html"))
@@ -78,11 +79,15 @@ def test_names_are_escaped_in_the_page(store):
     new = "<b>x</b>"
     ren = lambda lab: new if lab == "relu" else lab  # noqa: E731
     data.labels = [ren(lab) for lab in data.labels]
-    data.rows = [{**r, "activation": ren(r["activation"])} for r in data.rows]
-    data.final_by_seed = {ren(k): v for k, v in data.final_by_seed.items()}
+    out = data.outcome
+    out.baseline = ren(out.baseline)
+    out.rows = [{**r, "activation": ren(r["activation"])} for r in out.rows]
+    out.scores = {ren(k): v for k, v in out.scores.items()}
+    out.pairs = [dataclasses.replace(p, a=ren(p.a), b=ren(p.b)) for p in out.pairs]
     data.curves = {m: {ren(k): v for k, v in c.items()} for m, c in data.curves.items()}
     data.activations = {ren(k): v for k, v in data.activations.items()}
-    data.pairs = [dataclasses.replace(p, a=ren(p.a), b=ren(p.b)) for p in data.pairs]
+    data.chosen_lr = {ren(k): v for k, v in data.chosen_lr.items()}
+    data.tuning = {ren(k): v for k, v in data.tuning.items()}
     page = render(data)
     body = page.split("</head>", 1)[1]
     assert "<b>x</b>" not in body and "&lt;b&gt;x&lt;/b&gt;" in body
@@ -96,7 +101,7 @@ def test_pareto_front():
 def test_failed_groups_still_missing_are_listed_escaped(tmp_path):
     import shutil
 
-    from actlab.experiments.store import Store
+    from actlab.experiments.results.store import Store
 
     db = tmp_path / "f.db"
     actlab.compare("relu", seeds=2, store=str(db), epochs=1, batch_size=200, study="s")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import actlab
 from actlab.cli import app
-from actlab.experiments.store import Store
+from actlab.experiments.results.store import Store
 from actlab.experiments.studies import get_study, run_study, study_names
 
 runner = CliRunner()

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import actlab
-from actlab.experiments.data import Dataset, mnist1d
-from actlab.experiments.recipe import Recipe
-from actlab.experiments.tasks import resolve_task
-from actlab.experiments.trainer import DeadUnitProbe, build_models, evaluate, train_group
+from actlab.experiments.workload.data import Dataset, mnist1d
+from actlab.experiments.workload.recipe import Recipe
+from actlab.experiments.workload.tasks import resolve_task
+from actlab.experiments.training.trainer import DeadUnitProbe, build_models, evaluate, train_group
 
 SMALL = Recipe(epochs=2, batch_size=200)
 
@@ -92,7 +92,7 @@ def test_batchnorm_models_fall_back_to_the_loop_and_say_so():
 
 
 def test_training_on_cuda_without_cuda_is_a_clear_error():
-    from actlab.experiments.tasks import resolve_task
+    from actlab.experiments.workload.tasks import resolve_task
 
     task = resolve_task("mnist1d")
     data = task.load()

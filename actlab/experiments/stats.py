@@ -1,6 +1,11 @@
 """Statistics over seeds, with scipy.stats: Student-t intervals of means and of paired differences, Wilcoxon
-signed-rank tests with Holm's correction across pairs, and the paired probability of improvement (Agarwal et al.
-2021, "Deep RL at the Edge of the Statistical Precipice").
+signed-rank tests with Holm's correction, the paired probability of improvement (Agarwal et al. 2021, "Deep RL at
+the Edge of the Statistical Precipice"), Friedman's test for the overall question, and the binomial error of one
+test set.
+
+With more than two activations each is compared with a baseline (the first named, or ``baseline=``), Holm over the
+k - 1 comparisons, and Friedman's test answers "do they differ at all?" (Demšar 2006); all pairs only on request,
+since Holm over k(k - 1)/2 pairs needs many more seeds to find anything.
 
 What the intervals cover: seed-to-seed variation (initial weights, data order) on this test set; not the test set's
 own sampling error. Why t and not the bootstrap: at the seed counts people use, the BCa bootstrap interval of a mean
@@ -107,6 +112,62 @@ def summarize(scores: Mapping[str, Mapping[int, float]], bounds: tuple[float, fl
     return out
 
 
+def comparisons(scores: Mapping[str, Mapping[int, float]], baseline: str | None = None,
+                all_pairs: bool = False) -> list[Pairwise]:
+    """Baseline (default: the first label) against each other label, Holm over those k - 1 tests; or every pair
+    with ``all_pairs``. Each pair reads (baseline, other)."""
+    labels = list(scores)
+    if all_pairs or len(labels) < 2:
+        return pairwise(scores)
+    base = labels[0] if baseline is None else baseline
+    if base not in scores:
+        raise ValueError(f"baseline {base!r} is not among the compared activations: {', '.join(labels)}")
+    return pairwise(scores, [(base, other) for other in labels if other != base])
+
+
+def n_tests(k: int, all_pairs: bool) -> int:
+    """How many paired tests one Holm family holds for k activations."""
+    return k * (k - 1) // 2 if all_pairs else max(k - 1, 0)
+
+
+@dataclass(frozen=True)
+class Friedman:
+    statistic: float
+    p_value: float
+    k: int
+    n: int
+
+    def sentence(self) -> str:
+        verdict = "they differ" if self.p_value < ALPHA else "no significant difference among them"
+        return (f"Friedman test over all {self.k} activations on {self.n} paired seeds: chi2 = {self.statistic:.2f}, "
+                f"p = {self.p_value:.3g}: {verdict}")
+
+
+def friedman(scores: Mapping[str, Mapping[int, float]]) -> Friedman | None:
+    """Friedman's rank test over the seeds every activation has (None below 3 activations or 2 seeds)."""
+    labels = list(scores)
+    common = sorted(set.intersection(*(set(scores[a]) for a in labels))) if labels else []
+    if len(labels) < 3 or len(common) < 2:
+        return None
+    columns = [[scores[a][i] for i in common] for a in labels]
+    if all(len(set(row)) == 1 for row in zip(*columns)):
+        return Friedman(0.0, 1.0, len(labels), len(common))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = stats.friedmanchisquare(*columns)
+    return Friedman(float(result.statistic), float(result.pvalue), len(labels), len(common))
+
+
+def test_set_halfwidth(accuracy: float, n_test: int) -> float:
+    """Half-width of the 95% Wilson interval of an accuracy measured on ``n_test`` examples: the test set's own
+    sampling error, which the seed intervals do not include."""
+    if not n_test or not math.isfinite(accuracy):
+        return math.nan
+    k = int(round(accuracy * n_test))
+    ci = stats.binomtest(k, n_test).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
+    return float((ci.high - ci.low) / 2)
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm's step-down adjustment (controls the family-wise error rate); not in scipy.stats."""
     p = np.asarray(p_values, dtype=np.float64)
@@ -120,11 +181,12 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def pairwise(scores: Mapping[str, Mapping[int, float]]) -> list[Pairwise]:
-    """Every pair, paired by seed index: mean difference with a t interval, Wilcoxon p (Holm-corrected across
-    pairs), and the paired probability of improvement."""
+def pairwise(scores: Mapping[str, Mapping[int, float]], pairs: Sequence[tuple[str, str]] | None = None
+             ) -> list[Pairwise]:
+    """The given pairs (default: every pair), paired by seed index: mean difference with a t interval, Wilcoxon p
+    (Holm-corrected across the pairs given), and the paired probability of improvement."""
     rows = []
-    for a, b in itertools.combinations(list(scores), 2):
+    for a, b in (itertools.combinations(list(scores), 2) if pairs is None else pairs):
         common = sorted(set(scores[a]) & set(scores[b]))
         xa = np.asarray([scores[a][i] for i in common], dtype=np.float64)
         xb = np.asarray([scores[b][i] for i in common], dtype=np.float64)

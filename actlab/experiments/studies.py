@@ -140,11 +140,15 @@ _EXECUTION: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("
 
 
 def _compare(store, acts, task, seeds, study_name, progress=None, **recipe):
-    from actlab.experiments.compare import run_comparison
-    from actlab.experiments.config import StudyConfig
+    from actlab.experiments.comparison.compare import run_comparison
+    from actlab.experiments.comparison.config import StudyConfig
 
+    from actlab.experiments.workload.tasks import resolve_task
+
+    # These studies were declared with one lr, the task's (the studies issue revisits them): pinned, and said so.
+    recipe.setdefault("lr", resolve_task(task).spec.recipe.lr)
     cfg = StudyConfig(activations=tuple(acts), task=task, seeds=seeds, store=store, study=study_name,
-                      recipe_overrides=recipe, **_EXECUTION.get())
+                      recipe_overrides=recipe, cost=False, **_EXECUTION.get())
     return run_comparison(cfg, progress=progress, command=f"actlab study {study_name}")
 
 
@@ -235,11 +239,11 @@ def _ranking(seeds: int, quick: bool, store: str, progress=None) -> Finding:
         n for n in catalog.names() if catalog.spec(n).kind == "elementwise" and n not in ("prelu",)]
     result = _compare(store, acts, "mnist1d", seeds, "study:ranking", progress,
                       **({"epochs": 2, "batch_size": 200} if quick else {}))
-    from actlab.experiments.compare import label_of
+    from actlab.experiments.comparison.outcome import label_of
 
     scores = {s.activation: {} for s in result.summaries}
     for t in result.trials:
-        scores[label_of(t)][t["seed_index"]] = t["final_acc"]
+        scores[label_of(t)][t["seed_index"]] = t["final_correct"] / t["n_test"]
     labels = list(scores)
     common = sorted(set.intersection(*(set(v) for v in scores.values())))
     matrix = np.array([[scores[lab][i] for lab in labels] for i in common])  # seeds x activations
@@ -283,10 +287,10 @@ def _noise(seeds: int, quick: bool, store: str, progress=None) -> Finding:
     import torch
     from torch.func import functional_call
 
-    from actlab.experiments.recipe import Recipe
+    from actlab.experiments.workload.recipe import Recipe
     from actlab.experiments.stats import mean_interval
-    from actlab.experiments.tasks import resolve_task
-    from actlab.experiments.trainer import build_models, train_group
+    from actlab.experiments.workload.tasks import resolve_task
+    from actlab.experiments.training.trainer import build_models, train_group
 
     acts = ["gelu", "relu", "elu"]
     amplitudes = [0.0, 0.5, 1.0, 2.0, 3.0]
@@ -339,7 +343,7 @@ def run_study(name: str, seeds: int | None = None, quick: bool = False, store: s
         raise ActlabError(f"--seeds {seeds!r}: expected an integer >= 1")
     n = seeds if seeds is not None else (2 if quick else 10)
     if execution:
-        from actlab.experiments.config import StudyConfig
+        from actlab.experiments.comparison.config import StudyConfig
 
         StudyConfig(activations=("relu",), **execution)  # bad values fail before anything runs
     token = _EXECUTION.set({k: v for k, v in execution.items() if v is not None})
@@ -349,7 +353,7 @@ def run_study(name: str, seeds: int | None = None, quick: bool = False, store: s
         _EXECUTION.reset(token)
     finding.command = command or f"actlab study {name}" + (" --quick" if quick else "") + \
         (f" --seeds {seeds}" if seeds is not None else "")
-    from actlab.experiments.store import Store
+    from actlab.experiments.results.store import Store
 
     with Store(store) as st:
         st.write_finding(finding.as_dict())

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats as sstats
 
 from actlab.errors import ActlabError
 from actlab.experiments import stats
-from actlab.experiments.compare import label_of
-from actlab.experiments.store import Store, StoreError
+from actlab.experiments.comparison.outcome import Outcome, analyze, label_of
+from actlab.experiments.results.store import Store, StoreError
 
 
 @dataclass
@@ -37,18 +36,40 @@ class ReportData:
     labels: list[str]
     activations: dict[str, str]  # label -> activation text (for drawing its shape)
     trials: list[dict[str, Any]]
-    summaries: list[stats.Summary]
-    pairs: list[stats.Pairwise]
-    rows: list[dict[str, Any]]  # the summary table
+    outcome: Outcome
     curves: dict[str, dict[str, Curve]]  # metric -> label -> curve
-    final_by_seed: dict[str, dict[int, float]]
+    lr_grid: list[float] | None  # None: one lr pinned for all
     chosen_lr: dict[str, float]
     tuning: dict[str, dict[float, float]]
+    validation_fraction: float
+    tune_seeds: int
     provenance: dict[str, Any]
-    warning: str | None = None
-    notes: list[str] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # failed groups whose trials are still missing
+
+    @property
+    def summaries(self) -> list[stats.Summary]:
+        return self.outcome.summaries
+
+    @property
+    def pairs(self) -> list[stats.Pairwise]:
+        return self.outcome.pairs
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.outcome.rows
+
+    @property
+    def warning(self) -> str | None:
+        return self.outcome.warning
+
+    @property
+    def notes(self) -> list[str]:
+        return self.outcome.notes
+
+    @property
+    def final_by_seed(self) -> dict[str, dict[int, float]]:
+        return self.outcome.scores
 
 
 def _band(values: np.ndarray) -> tuple[float, float, float]:
@@ -56,33 +77,29 @@ def _band(values: np.ndarray) -> tuple[float, float, float]:
     v = values[np.isfinite(values)]
     if len(v) == 0:
         return math.nan, math.nan, math.nan
-    m = float(v.mean())
-    if len(v) < 2 or np.ptp(v) == 0:
-        return m, m, m
-    half = float(sstats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return m, m - half, m + half
+    lo, hi = stats.mean_interval(v)
+    return float(v.mean()), lo, hi
 
 
 def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
-    """The study ``study`` (default: the most recent one) from the store."""
+    """The study ``study`` (default: the most recent one) from the store: exactly the trials its latest run
+    showed, reused from other studies or not, with the same statistics `actlab compare` printed."""
     if not Path(store_path).exists():
         raise StoreError(f"no results store at {str(store_path)!r}")
     with Store(store_path) as store:
-        all_trials = [t for t in store.trials() if t["phase"] == "test"]
-        if not all_trials:
+        studies = store.studies()
+        if not studies:
             raise ActlabError(f"the store {str(store_path)!r} holds no finished comparison")
-        studies = sorted({t["study"] for t in all_trials})
         if study is None:
-            study = max(all_trials, key=lambda t: t["created_at"])["study"]
+            study = studies[-1]
         elif study not in studies:
             raise ActlabError(f"no study {study!r} in {str(store_path)!r}; studies there: "
                               + ", ".join(repr(s) for s in studies))
-        trials = [t for t in all_trials if t["study"] == study]
-        # A study rerun with other settings keeps its older trials; report the latest task and recipe.
-        latest = max(trials, key=lambda t: t["created_at"])
-        trials = [t for t in trials if t["task"] == latest["task"] and t["recipe"] == latest["recipe"]]
-        epochs = store.epochs([t["trial_key"] for t in trials])
-        tune = [t for t in store.trials() if t["phase"] == "tune" and t["study"] == study]
+        record = store.study(study)
+        assert record is not None
+        rows = store.trials(record["members"].values())
+        trials = [t for t in rows if t["phase"] == "test"]
+        epochs = store.epochs([t["trial_id"] for t in trials])
         findings = store.findings()
         failures = []
         for f in store.failures():
@@ -90,23 +107,21 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
                 missing = set(f["trial_keys"]) - store.existing(f["trial_keys"])
                 if missing:
                     failures.append({**f, "missing": len(missing)})
-    from actlab.experiments.tasks import task_spec
+    from actlab.experiments.workload.tasks import task_spec
 
+    config, saved = record["config"], record["outcome"]
     try:
-        target = task_spec(latest["task"].split("(")[0]).target_accuracy
+        target = task_spec(config["task"].split("(")[0]).target_accuracy
     except ActlabError:
         target = 0.5
-    labels = list(dict.fromkeys(label_of(t) for t in sorted(trials, key=lambda t: t["created_at"])))
-    final = {lab: {} for lab in labels}
-    for t in trials:
-        if t["final_acc"] is not None:
-            final[label_of(t)][t["seed_index"]] = t["final_acc"]
-    summaries = stats.summarize(final)
-    pairs = stats.pairwise(final)
-    by_key = {t["trial_key"]: t for t in trials}
+    labels = list(config["activations"])
+    chosen = saved["chosen_lr"]
+    tuning = {lab: {float(lr): v for lr, v in curve.items()} for lab, curve in saved["tuning"].items()}
+    outcome = analyze(trials, labels, config["baseline"], config["all_pairs"], chosen, saved["cost"])
+    by_id = {t["trial_id"]: t for t in trials}
     per_label_epoch: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for e in epochs:
-        lab = label_of(by_key[e["trial_key"]])
+        lab = label_of(by_id[e["trial_id"]])
         for metric in ("test_acc", "train_loss", "test_loss", "dead_fraction"):
             value = e[metric]
             per_label_epoch[metric][lab][e["epoch"]].append(math.nan if value is None else value)
@@ -117,40 +132,44 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
             eps = sorted(by_label[lab])
             bands = [_band(np.asarray(by_label[lab][e], dtype=float)) for e in eps]
             curves[metric][lab] = Curve(eps, [b[0] for b in bands], [b[1] for b in bands], [b[2] for b in bands])
-    from actlab.report.tables import rows_from
-
-    chosen = {lab: next(t["lr"] for t in trials if label_of(t) == lab) for lab in labels}
-    tuning: dict[str, dict[float, float]] = defaultdict(dict)
-    for t in tune:
-        accs = [x["final_acc"] for x in tune if label_of(x) == label_of(t) and x["lr"] == t["lr"]
-                and x["final_acc"] is not None]
-        tuning[label_of(t)][t["lr"]] = sum(accs) / len(accs) if accs else math.nan
-    n = min((len(v) for v in final.values()), default=0)
-    notes = sorted({t["note"] for t in trials if t["note"]})
+    activations = {}
+    for t in trials:
+        activations.setdefault(label_of(t), t["activation"])
     return ReportData(
-        study=study, store=str(store_path), task=latest["task"], recipe=json.loads(latest["recipe"]),
-        target_accuracy=target, labels=labels,
-        activations={lab: next(t["activation"] for t in trials if label_of(t) == lab) for lab in labels},
-        trials=trials, summaries=summaries, pairs=pairs,
-        rows=rows_from(summaries, trials, chosen), curves=curves, final_by_seed=final, chosen_lr=chosen,
-        tuning=dict(tuning), provenance=_provenance(trials), warning=stats.seed_warning(n), notes=notes,
-        findings=findings, failures=failures,
+        study=study, store=str(store_path), task=config["task"], recipe=config["recipe"], target_accuracy=target,
+        labels=labels, activations=activations, trials=trials, outcome=outcome, curves=curves,
+        lr_grid=config["lr_grid"], chosen_lr=chosen, tuning=tuning,
+        validation_fraction=config["validation_fraction"], tune_seeds=config["tune_seeds"],
+        provenance=_provenance(trials, config["command"]), findings=findings, failures=failures,
     )
 
 
-def _provenance(trials: list[dict[str, Any]]) -> dict[str, Any]:
+def _provenance(trials: list[dict[str, Any]], command: str) -> dict[str, Any]:
+    if not trials:
+        return {"versions": {}, "hardware": {}, "command": command, "date": "-", "seeds": [], "base_seed": [],
+                "trials": 0, "vectorized": True}
     first = min(trials, key=lambda t: t["created_at"])
     last = max(trials, key=lambda t: t["created_at"])
     return {
         "versions": json.loads(last["versions"] or "{}"),
         "hardware": json.loads(last["hardware"] or "{}"),
-        "command": last["command"],
+        "command": command,
         "date": f"{first['created_at']} .. {last['created_at']}",
         "seeds": sorted({t["seed_index"] for t in trials}),
         "base_seed": sorted({t["base_seed"] for t in trials}),
         "trials": len(trials),
         "vectorized": all(t["vectorized"] for t in trials),
     }
+
+
+def cost_points(data: ReportData) -> tuple[dict[str, tuple[float, float]], str]:
+    """label -> (cost, mean accuracy) and the cost's axis label: the interleaved step-time ratio to the baseline
+    when it was measured, else the seconds per epoch the training runs took."""
+    timed = bool(data.rows) and all(r.get("cost") for r in data.rows)
+    points = {r["activation"]: (r["cost"]["ratio"] if timed else
+                                r["s_per_epoch"] if r["s_per_epoch"] is not None else math.nan, r["mean"])
+              for r in data.rows}
+    return points, (f"training step time / {data.outcome.baseline}'s" if timed else "s / epoch (per seed)")
 
 
 def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:

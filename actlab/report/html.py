@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from actlab.atomic import write_text
-from actlab.report.data import ReportData, pareto_front
-from actlab.report.tables import row_cells
+from actlab.report.data import ReportData, cost_points, pareto_front
+from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
@@ -81,8 +81,7 @@ def figures(data: ReportData) -> list[tuple[str, str, dict]]:
                             "hovertemplate": "P(%{y} > %{x}) = %{z:.2f}<extra></extra>"}],
                   "layout": {"title": {"text": "Probability of improvement"}, "height": 380,
                              "yaxis": {"autorange": "reversed"}}}))
-    points = {r["activation"]: (r["s_per_epoch"] if r["s_per_epoch"] is not None else math.nan, r["mean"])
-              for r in data.rows}
+    points, cost_axis = cost_points(data)
     front = pareto_front(points)
     scatter = [{"type": "scatter", "mode": "markers+text", "x": [points[lab][0]], "y": [100 * points[lab][1]],
                 "text": [_e(lab)], "textposition": "top center", "name": _e(lab),
@@ -92,13 +91,17 @@ def figures(data: ReportData) -> list[tuple[str, str, dict]]:
     scatter.append({"type": "scatter", "mode": "lines", "x": [points[lab][0] for lab in ordered],
                     "y": [100 * points[lab][1] for lab in ordered], "name": "Pareto front",
                     "line": {"dash": "dash", "color": "#444"}})
-    figs.append(("cost-accuracy", "Cost against accuracy: training seconds per epoch (per seed) and mean final test "
-                 "accuracy; stars and the dashed line mark the Pareto front (nothing is both cheaper and better).",
+    figs.append(("cost-accuracy", f"Cost against accuracy: {cost_axis} and mean final test accuracy; stars and the "
+                 "dashed line mark the Pareto front (nothing is both cheaper and better).",
                  {"data": scatter, "layout": {"title": {"text": "Cost vs accuracy"}, "height": 380,
-                                              "xaxis": {"title": {"text": "s / epoch"}},
+                                              "xaxis": {"title": {"text": cost_axis}},
                                               "yaxis": {"title": {"text": "accuracy (%)"}}}}))
     figs.append(("dead-units", "Fraction of dead hidden units (derivative zero for every example of an evaluation "
                  "batch) per epoch.", _band_figure(data, "dead_fraction", "Dead units", "dead fraction (%)", 100.0)))
+    tuning = _tuning_figure(data)
+    if tuning is not None:
+        figs.append(("lr-sensitivity", "Mean validation accuracy over the tuning seeds at each learning rate of the "
+                     "grid; the chosen rate is each curve's maximum.", tuning))
     figs.append(("shapes", "The compared activations (solid) and their derivatives (dashed), from the float64 "
                  "references; gated kinds show their gate.", _shapes_figure(data)))
     return figs
@@ -133,9 +136,8 @@ def _json_for_script(obj: Any) -> str:
 
 
 def summary_table(data: ReportData) -> str:
-    target = f"{100 * data.target_accuracy:.0f}%"
-    head = ("<tr><th>activation</th><th>lr</th><th>test accuracy % mean [95% CI]</th><th>best %</th>"
-            f"<th>epochs to {target}</th><th>s / epoch</th><th>dead units</th><th>diverged</th></tr>")
+    cols = columns(data.target_accuracy, data.outcome.baseline)
+    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for _, h in cols) + "</tr>"
     body = []
     css = {"activation": "name", "accuracy": "acc"}
     for r in data.rows:
@@ -155,7 +157,30 @@ def pairs_table(data: ReportData) -> str:
             f"<td>{100 * p.mean_diff:+.2f} [{100 * p.ci_low:+.2f}, {100 * p.ci_high:+.2f}]</td>"
             f"<td>{p.p_holm:.3g}</td><td>{p.prob_improvement:.2f}</td><td>{_e(p.verdict())}</td></tr>"
         )
-    return f"<table id='pairs'>{head}{''.join(body)}</table>"
+    friedman = f"<p>{_e(data.outcome.friedman.sentence())}</p>" if data.outcome.friedman else ""
+    return (f"<p>{_e(method_line(data.outcome.baseline, data.outcome.all_pairs, len(data.labels)))}</p>"
+            f"<table id='pairs'>{head}{''.join(body)}</table>{friedman}")
+
+
+def lr_block(data: ReportData) -> str:
+    lines = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds)
+    items = "".join(f"<li>{_e(line.strip())}</li>" for line in lines[1:])
+    return f"<p id='lr'>{_e(lines[0])}</p>" + (f"<ul>{items}</ul>" if items else "")
+
+
+def _tuning_figure(data: ReportData) -> dict | None:
+    """Validation accuracy against lr for each activation: how much the verdict leans on the lr."""
+    if not data.tuning:
+        return None
+    traces = []
+    for i, lab in enumerate(data.labels):
+        curve = data.tuning.get(lab, {})
+        xs = [lr for lr, v in sorted(curve.items()) if v > -math.inf]
+        traces.append({"type": "scatter", "mode": "lines+markers", "x": xs, "y": [100 * curve[lr] for lr in xs],
+                       "name": _e(lab), "line": {"color": PALETTE[i % len(PALETTE)]}})
+    return {"data": traces, "layout": {"title": {"text": "Validation accuracy vs learning rate"}, "height": 360,
+                                       "xaxis": {"title": {"text": "learning rate"}, "type": "log"},
+                                       "yaxis": {"title": {"text": "mean validation accuracy (%)"}}}}
 
 
 def provenance_block(data: ReportData) -> str:
@@ -217,13 +242,6 @@ def render(data: ReportData) -> str:
         scripts.append(f"<script type='application/json' id='{fid}-data'>{_json_for_script(fig)}</script>")
     warning = f"<p class='warning'>{_e(data.warning)}</p>" if data.warning else ""
     notes = "".join(f"<p class='warning'>{_e(n)}</p>" for n in data.notes)
-    tuning = ""
-    if data.tuning:
-        items = "".join(
-            f"<li>{_e(lab)}: chose {data.chosen_lr.get(lab, float('nan')):g} "
-            f"(validation accuracy {', '.join(f'{lr:g}: {100 * a:.1f}%' for lr, a in sorted(m.items()))})</li>"
-            for lab, m in data.tuning.items())
-        tuning = f"<p>Learning rates chosen on a validation split carved from the training data:</p><ul>{items}</ul>"
     loader = """
 <script>
 (function () {
@@ -245,11 +263,10 @@ def render(data: ReportData) -> str:
 <h1>actlab report: {_e(data.study)}</h1>
 <p>Task <code>{_e(data.task)}</code>, {len(data.provenance['seeds'])} paired seeds per activation,
 {_e(data.recipe.get('epochs'))} epochs. Accuracy is final test accuracy; intervals are 95% Student-t intervals over
-seeds: they cover seed-to-seed variation on this test set, not the test set's own sampling error; differences are
-paired by seed.</p>
+seeds; differences are paired by seed. {_e(test_set_line(data.outcome.n_test) or '')}</p>
 {warning}{notes}{failures_block(data)}
-<h2>Summary</h2>{summary_table(data)}
-<h2>Pairwise verdicts</h2>{pairs_table(data)}{tuning}
+<h2>Summary</h2>{summary_table(data)}{lr_block(data)}
+<h2>Verdicts</h2>{pairs_table(data)}
 <h2>Figures</h2>{''.join(fig_html)}
 {findings_block(data)}
 <h2>Provenance</h2>{provenance_block(data)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from actlab.report.data import ReportData
-from actlab.report.tables import row_cells
+from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line
 
 
 def _md(text: str) -> str:
@@ -22,16 +22,20 @@ def _code(text: str) -> str:
 
 
 def render_markdown(data: ReportData) -> str:
-    target = f"{100 * data.target_accuracy:.0f}%"
+    cols = columns(data.target_accuracy, data.outcome.baseline)
     lines = [f"## actlab: {_md(data.study)}", "",
              f"Task {_code(data.task)}, {len(data.provenance['seeds'])} paired seeds, {data.recipe.get('epochs')} epochs "
              f"({data.provenance['versions'].get('actlab', '?')}, torch {data.provenance['versions'].get('torch', '?')}).",
-             "", f"| activation | lr | test acc % [95% CI] | best % | epochs to {target} | s/epoch | dead units | diverged |",
-             "|---|---|---|---|---|---|---|---|"]
+             "", "| " + " | ".join(_md(h) for _, h in cols) + " |", "|" + "---|" * len(cols)]
     for r in data.rows:
         lines.append("| " + " | ".join(_md(v) for v in row_cells(r).values()) + " |")
-    lines += ["", "Verdicts (paired by seed; Wilcoxon signed-rank, Holm-corrected):", ""]
+    lines += [""] + [_md(line) for line in filter(None, [test_set_line(data.outcome.n_test)])]
+    lr = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds)
+    lines += ["", _md(lr[0])] + [f"- {_md(line.strip())}" for line in lr[1:]]
+    lines += ["", _md(method_line(data.outcome.baseline, data.outcome.all_pairs, len(data.labels))), ""]
     lines += [f"- {_md(p.verdict())}" for p in data.pairs]
+    if data.outcome.friedman is not None:
+        lines += [f"- {_md(data.outcome.friedman.sentence())}"]
     if data.warning:
         lines += ["", f"> warning: {_md(data.warning)}"]
     lines += ["", f"Command: {_code(data.provenance['command'])}", ""]

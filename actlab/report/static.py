@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.report.data import ReportData, pareto_front
+from actlab.report.data import ReportData, cost_points, pareto_front
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -75,19 +75,31 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
     fig.colorbar(im, ax=ax, label="P(row > column on a seed)")
     save(fig, "improvement")
 
-    points = {r["activation"]: (r["s_per_epoch"] if r["s_per_epoch"] is not None else math.nan, 100 * r["mean"])
-              for r in data.rows}
+    points, cost_axis = cost_points(data)
+    points = {lab: (cost, 100 * acc) for lab, (cost, acc) in points.items()}
     front = pareto_front(points)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
     for i, (lab, (cost, acc)) in enumerate(points.items()):
         ax.scatter([cost], [acc], s=80, marker="*" if lab in front else "o", color=f"C{i % 10}", label=lab)
     ordered = sorted(front, key=lambda lab: points[lab][0])
     ax.plot([points[lab][0] for lab in ordered], [points[lab][1] for lab in ordered], "k--", lw=1, label="Pareto front")
-    ax.set_xlabel("s / epoch (per seed)")
+    ax.set_xlabel(cost_axis)
     ax.set_ylabel("mean final test accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, "cost-accuracy")
+
+    if data.tuning:
+        fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
+        for i, lab in enumerate(data.labels):
+            curve = {lr: v for lr, v in sorted(data.tuning.get(lab, {}).items()) if v > -math.inf}
+            ax.plot(list(curve), [100 * v for v in curve.values()], marker="o", color=f"C{i % 10}", label=lab)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("mean validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        save(fig, "lr-sensitivity")
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
     try:

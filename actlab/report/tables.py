@@ -1,9 +1,10 @@
-"""Terminal tables for a comparison: per-activation results and the pairwise verdicts."""
+"""What a comparison's tables and sentences say, shared by the terminal, the HTML report and the markdown summary
+(each only escapes and lays out), and the terminal's own printing."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -15,84 +16,95 @@ def _pct(v: float | None) -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{100 * v:.2f}"
 
 
-def row_cells(r: dict[str, Any]) -> dict[str, str]:
-    """The text of each summary-table cell (unescaped), shared by the terminal, HTML and markdown tables."""
+def columns(target_accuracy: float, baseline: str) -> list[tuple[str, str]]:
+    """(cell key, header) of the summary table, in order."""
+    return [("activation", "activation"), ("lr", "lr"), ("accuracy", "test acc % mean [95% CI over seeds]"),
+            ("test_set", "± test set"), ("epochs_to_target", f"epochs to {100 * target_accuracy:.0f}%"),
+            ("cost", f"step time vs {baseline} [95% CI]"), ("s_per_epoch", "s/epoch"), ("dead", "dead units"),
+            ("diverged", "diverged")]
+
+
+def row_cells(r: Mapping[str, Any]) -> dict[str, str]:
+    """The text of each summary-table cell (unescaped)."""
+    cost = r.get("cost")
     return {
         "activation": str(r["activation"]),
         "lr": "-" if r["lr"] is None else f"{r['lr']:.3g}",
         "accuracy": f"{_pct(r['mean'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]",
-        "best": _pct(r["best"]),
+        "test_set": "-" if r.get("test_set_pm") is None else f"±{_pct(r['test_set_pm'])}",
         "epochs_to_target": "-" if r["epochs_to_target"] is None else
         f"{r['epochs_to_target']:.1f} ({r['reached']}/{r['n']})",
+        "cost": "-" if not cost else f"{cost['ratio']:.2f}x [{cost['low']:.2f}, {cost['high']:.2f}]",
         "s_per_epoch": "-" if r["s_per_epoch"] is None else f"{r['s_per_epoch']:.3f}",
         "dead": "-" if r["dead"] is None else f"{100 * r['dead']:.1f}%",
         "diverged": str(r["diverged"]),
     }
 
 
-def results_rows(result) -> list[dict[str, Any]]:
-    """One plain row per activation: the numbers the table, the markdown summary and the report show."""
-    return rows_from(result.summaries, result.trials, result.chosen_lr)
+def lr_lines(lr_grid: Sequence[float] | None, chosen: Mapping[str, float], tuning: Mapping[str, Mapping[float, float]],
+             validation_fraction: float, tune_seeds: int) -> list[str]:
+    """How the learning rates were set, in words: pinned, or chosen per activation (with the validation curve)."""
+    if lr_grid is None:
+        rate = next(iter(chosen.values()), math.nan)
+        return [f"Every activation trained at lr {rate:g}, pinned (not tuned): the verdicts hold at lr {rate:g} "
+                "only; an lr that suits one activation can decide a comparison."]
+    grid = ", ".join(f"{lr:g}" for lr in lr_grid)
+    lines = [f"Each activation trained at its own lr, chosen from {{{grid}}} by mean accuracy on a validation split "
+             f"({100 * validation_fraction:.0f}% of the training data, {tune_seeds} seeds; the test set unseen):"]
+    for label, lr in chosen.items():
+        curve = tuning.get(label, {})
+        shown = ", ".join(f"{r:g}: {100 * v:.1f}%" if v > -math.inf else f"{r:g}: -" for r, v in curve.items())
+        edge = ""
+        if curve and lr in (min(curve), max(curve)) and len(curve) > 1:
+            edge = " (at the edge of the grid: a wider grid may find a better rate)"
+        lines.append(f"  {label}: lr {lr:g}{edge}; validation accuracy {shown}")
+    return lines
 
 
-def rows_from(summaries, all_trials, chosen_lr) -> list[dict[str, Any]]:
-    from actlab.experiments.compare import label_of
+def method_line(baseline: str, all_pairs: bool, n_labels: int) -> str:
+    family = "every pair" if all_pairs or n_labels <= 2 else f"each against the baseline {baseline}"
+    return (f"Verdicts ({family}; paired by seed; difference in final test accuracy with its 95% t interval over "
+            "seeds on this test set; Wilcoxon signed-rank, Holm-corrected over these comparisons; P(a > b on a "
+            "seed) = the share of paired seeds a wins):")
 
-    by: dict[str, list[dict[str, Any]]] = {}
-    for t in all_trials:
-        by.setdefault(label_of(t), []).append(t)
-    rows = []
-    for s in summaries:
-        trials = by.get(s.activation, [])
-        reached = [t["epochs_to_target"] for t in trials if t["epochs_to_target"] is not None]
-        finite = lambda key: [t[key] for t in trials if t[key] is not None]  # noqa: E731
-        rows.append({
-            "activation": s.activation,
-            "lr": chosen_lr.get(s.activation),
-            "n": s.n,
-            "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high,
-            "best": max(finite("best_acc"), default=math.nan),
-            "epochs_to_target": (sum(reached) / len(reached)) if reached else None,
-            "reached": len(reached),
-            "s_per_epoch": (sum(finite("s_per_epoch")) / len(finite("s_per_epoch"))) if finite("s_per_epoch") else None,
-            "dead": (sum(finite("dead_final")) / len(finite("dead_final"))) if finite("dead_final") else None,
-            "diverged": sum(1 for t in trials if t["status"] == "diverged"),
-        })
-    return rows
+
+def test_set_line(n_test: int | None) -> str | None:
+    if not n_test:
+        return None
+    return (f"Seed intervals cover seed-to-seed variation (initial weights, data order) on one test set of {n_test} "
+            "examples; '± test set' is that set's own sampling error (binomial 95%), which they do not include.")
 
 
 def comparison_table(result) -> Table:
     target = result.task.spec.target_accuracy
-    table = Table(title=terminal_safe(f"{result.study}  ({result.summaries[0].n if result.summaries else 0} seeds, "
-                               f"{result.recipe.epochs} epochs)"), header_style="bold")
-    for col, just in (("activation", "left"), ("lr", "right"), ("test acc % mean [95% CI]", "right"),
-                      ("best %", "right"), (f"epochs to {100 * target:.0f}%", "right"), ("s/epoch", "right"),
-                      ("dead units", "right"), ("diverged", "right")):
-        table.add_column(col, justify=just)
-    for r in results_rows(result):
+    table = Table(title=terminal_safe(f"{result.study}  ({result.config.seeds} seeds, {result.recipe.epochs} "
+                                      "epochs)"), header_style="bold")
+    for key, header in columns(target, result.outcome.baseline):
+        table.add_column(header, justify="left" if key == "activation" else "right")
+    for r in result.outcome.rows:
         table.add_row(*(terminal_safe(v) for v in row_cells(r).values()))
     return table
 
 
 def print_comparison(result, console: Console | None = None) -> None:
     console = console or Console()
+    out = result.outcome
     console.print(comparison_table(result))
-    if result.tuning:
-        for label, means in result.tuning.items():
-            shown = ", ".join(f"{lr:g}: {100 * m:.1f}%" for lr, m in means.items() if m > -math.inf)
-            console.print(terminal_safe(f"lr for {label} chosen on the validation split: {result.chosen_lr[label]:g} "
-                                 f"(mean validation accuracy {shown})"))
-    console.print("[bold]Verdicts[/bold] (paired by seed; 95% t interval of the difference in test accuracy over "
-                  "seeds, on this test set; "
-                  "Wilcoxon signed-rank, Holm-corrected):")
-    for p in result.pairs:
-        console.print("  " + terminal_safe(p.verdict()))
-    if result.warning:
-        console.print(f"[yellow]warning:[/yellow] {terminal_safe(result.warning)}")
-    notes = sorted({t["note"] for t in result.trials if not t["vectorized"] and t["note"]})
-    for note in notes:
+    for line in filter(None, [test_set_line(out.n_test)]):
+        console.print(terminal_safe(line), highlight=False)
+    for line in lr_lines(result.lr_grid, result.chosen_lr, result.tuning, result.config.validation_fraction,
+                         result.config.tune_seeds):
+        console.print(terminal_safe(line), highlight=False)
+    console.print(f"[bold]{terminal_safe(method_line(out.baseline, out.all_pairs, len(out.labels)))}[/bold]")
+    for p in out.pairs:
+        console.print("  " + terminal_safe(p.verdict()), highlight=False)
+    if out.friedman is not None:
+        console.print("  " + terminal_safe(out.friedman.sentence()), highlight=False)
+    if out.warning:
+        console.print(f"[yellow]warning:[/yellow] {terminal_safe(out.warning)}")
+    for note in out.notes:
         console.print(f"[yellow]note:[/yellow] {terminal_safe(note)}")
     for f in result.failures:
-        console.print(f"[red]failed group[/red] {terminal_safe(f.job.activation)} (lr {f.job.lr:g}): {terminal_safe(f.error or '')}")
+        console.print(f"[red]failed group[/red] {terminal_safe(f.job.label)}: {terminal_safe(f.error or '')}")
     console.print(terminal_safe(f"{result.ran} trials trained, {result.skipped} taken from the store "
-                         f"{result.config.store} in {result.wall_seconds:.1f} s"))
+                                f"{result.config.store} in {result.wall_seconds:.1f} s"), highlight=False)

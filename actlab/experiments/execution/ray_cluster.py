@@ -1,9 +1,9 @@
 """Run trial groups as Ray tasks: ``--backend ray [--address ADDR]``.
 
 Each group becomes one Ray task with the resources asked for (CPUs, GPUs or a GPU fraction per group). A task
-ships the :class:`GroupJob` (plain configuration); the worker builds the task's data and models itself, and hands
+ships the job (plain configuration) and the worker function; the worker builds the task's data and models itself, and hands
 back plain records, which only the driver writes to the store, so resume and the statistics behave exactly as
-with the local executors. Each worker process keeps the datasets it built (``executors._dataset`` cache), so a
+with the local executors. Each worker process keeps the datasets it built (``training.group.load_data`` cache), so a
 worker that trains several groups of one task generates its data once. Files under a task's ``data_dir`` (MNIST
 IDX, CIFAR-10 batches) are read by the driver and put into Ray's object store once; workers write them into their
 node's cache (``~/.cache/actlab/ray-data/<digest>``) and read them from there, so no shared filesystem is needed.
@@ -23,10 +23,9 @@ import hashlib
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from actlab.errors import ActlabError
-from actlab.experiments.executors import GroupJob, run_group
 
 INSTALL_HINT = "pip install 'actlab[ray]'  (or: pip install ray)"
 
@@ -53,7 +52,7 @@ def pack_data_dir(data_dir: str) -> tuple[str, dict[str, bytes]]:
 
 def materialize_data_dir(packed: tuple[str, dict[str, bytes]]) -> str:
     """Write shipped files into this node's cache (once per content digest) and return the folder."""
-    from actlab.experiments.data import cache_dir
+    from actlab.experiments.workload.data import cache_dir
 
     digest, files = packed
     dest = cache_dir() / "ray-data" / digest
@@ -92,20 +91,23 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
             "instance") from None
 
 
-def _run_group_task(job: GroupJob, threads: int, packed_data=None) -> list[dict[str, Any]]:
+def _run_group_task(worker: Callable[..., list[dict[str, Any]]], job: Any, threads: int, packed_data=None
+                    ) -> list[dict[str, Any]]:
     import torch
 
     torch.set_num_threads(max(1, threads))
     if packed_data is not None:
         job = replace(job, data_dir=materialize_data_dir(packed_data))
-    return run_group(job)
+    return worker(job)
 
 
 class RayExecutor:
     """Executor over a Ray cluster; ``run(jobs)`` yields ``(job, records or exception)`` as groups finish."""
 
-    def __init__(self, address: str | None = None, cpus_per_group: float = 1.0, gpus_per_group: float = 0.0,
-                 max_retries: int = 2, init_kwargs: dict[str, Any] | None = None):
+    def __init__(self, worker: Callable[..., list[dict[str, Any]]], address: str | None = None,
+                 cpus_per_group: float = 1.0, gpus_per_group: float = 0.0, max_retries: int = 2,
+                 init_kwargs: dict[str, Any] | None = None):
+        self.worker = worker
         self.address = address
         self.cpus_per_group = cpus_per_group
         self.gpus_per_group = gpus_per_group
@@ -140,7 +142,7 @@ class RayExecutor:
                     f"{key.lower()}s_per_group = {want:g}, but the Ray cluster has {have.get(key, 0.0):g} {key}(s) in "
                     f"all; lower it or add nodes with {key}s")
 
-    def run(self, jobs: Sequence[GroupJob]) -> Iterator[tuple[GroupJob, list[dict[str, Any]] | BaseException]]:
+    def run(self, jobs: Sequence[Any]) -> Iterator[tuple[Any, list[dict[str, Any]] | BaseException]]:
         if not jobs:
             return
         ray = import_ray()
@@ -156,7 +158,7 @@ class RayExecutor:
             shipped = {d: ray.put(pack_data_dir(d)) for d in sorted({j.data_dir for j in jobs if j.data_dir})}
             # Groups given GPUs train on the one Ray makes visible to them (CUDA_VISIBLE_DEVICES).
             device = "cuda" if self.gpus_per_group > 0 else "cpu"
-            pending = {task.remote(replace(job, device=device), threads, shipped.get(job.data_dir)): job
+            pending = {task.remote(self.worker, replace(job, device=device), threads, shipped.get(job.data_dir)): job
                        for job in jobs}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)

@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-import actlab
-from actlab.experiments.data import Dataset
-from actlab.experiments.optim import FunctionalOptimizer
-from actlab.experiments.recipe import Recipe
-from actlab.experiments.seeding import derive_seed
-from actlab.experiments.tasks import Task
-from actlab.nn import Activation
+from actlab.catalog import resolve
+from actlab.experiments.workload.data import Dataset
+from actlab.experiments.training.optim import FunctionalOptimizer
+from actlab.experiments.workload.recipe import Recipe
+from actlab.experiments.training.seeding import derive_seed
+from actlab.experiments.workload.tasks import Task
+from actlab.nn import Activation, get
 
 EVAL_CHUNK = 2048
 DEAD_BATCH = 512
@@ -40,6 +40,7 @@ class EpochRow:
     test_acc: float
     dead_fraction: float
     train_seconds: float
+    test_correct: int = 0  # the exact count behind test_acc, so equal counts compare equal
 
 
 @dataclass
@@ -61,8 +62,8 @@ class TrialResult:
 
 
 def make_activation_factory(activation: str, trainable: bool):
-    actlab.get(activation, trainable=trainable)  # validate before any model is built
-    return lambda: actlab.get(activation, trainable=trainable)
+    get(activation, trainable=trainable)  # validate before any model is built
+    return lambda: get(activation, trainable=trainable)
 
 
 def _init_weights(model: nn.Module, scheme: str, activation: str) -> None:
@@ -70,7 +71,7 @@ def _init_weights(model: nn.Module, scheme: str, activation: str) -> None:
         return
     gain = 1.0
     if scheme == "kaiming":
-        resolved = actlab.catalog.resolve(activation)
+        resolved = resolve(activation)
         measured = resolved.spec.measure(**resolved.params).gain
         gain = measured if measured else 1.0
     for m in model.modules():
@@ -137,8 +138,9 @@ class DeadUnitProbe:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, probe: DeadUnitProbe, state: tuple[dict, dict] | None, x: torch.Tensor,
-             y: torch.Tensor) -> tuple[float, float, float]:
-    """(test loss, test accuracy, dead-unit fraction) for one seed; ``state`` = that seed's (params, buffers)."""
+             y: torch.Tensor) -> tuple[float, int, float]:
+    """(test loss, correct test predictions, dead-unit fraction) for one seed; ``state`` = that seed's (params,
+    buffers)."""
     was_training = model.training
     model.eval()
     run = (lambda inp: functional_call(model, state, (inp,))) if state is not None else model
@@ -151,7 +153,7 @@ def evaluate(model: nn.Module, probe: DeadUnitProbe, state: tuple[dict, dict] | 
     run(x[:DEAD_BATCH])
     probe.active = False
     model.train(was_training)
-    return loss_sum / len(x), correct / len(x), probe.fraction()
+    return loss_sum / len(x), correct, probe.fraction()
 
 
 def _orders(n: int, data_seeds: Sequence[int], epoch: int) -> torch.Tensor:
@@ -179,14 +181,17 @@ def _activation_params(model: nn.Module) -> dict[str, float]:
 
 
 def train_group(task: Task, dataset: Dataset, activation: str, trainable: bool, recipe: Recipe, base_seed: int,
-                seed_indices: Sequence[int], *, lr: float | None = None, mode: str = "auto",
+                seed_indices: Sequence[int], *, lr: float | Sequence[float] | None = None, mode: str = "auto",
                 progress=None, device: str = "cpu") -> list[TrialResult]:
-    """Train all seeds of one (activation, task, recipe) group.
+    """Train all members of one (activation, task, recipe) group at once.
 
-    ``mode``: auto (vectorized when possible), vectorized, vmap (vectorized through torch.func even where batched
-    layers would do), or per-seed. ``device``: where to train ("cpu", "cuda", "cuda:1"); models are initialised on
-    the CPU first, so a seed index starts from the same weights on every device, and data orders are drawn there."""
-    lr = recipe.lr if lr is None else lr
+    ``lr``: one rate for every member, or one per member (parallel to ``seed_indices``, which may then repeat a
+    seed index: a grid of learning rates x seeds trains as one batch, each seed index from the same initial
+    weights and data order at every rate). ``mode``: auto (vectorized when possible), vectorized, vmap (vectorized
+    through torch.func even where batched layers would do), or per-seed. ``device``: where to train ("cpu",
+    "cuda", "cuda:1"); models are initialised on the CPU first, so a seed index starts from the same weights on
+    every device, and data orders are drawn there."""
+    lrs = _member_rates(recipe.lr if lr is None else lr, len(seed_indices))
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: CUDA is not available on this machine ({torch.__version__})")
     dataset = dataset.to(device)
@@ -198,19 +203,28 @@ def train_group(task: Task, dataset: Dataset, activation: str, trainable: bool, 
     vectorize = mode in ("vectorized", "vmap") or (mode == "auto" and ok and len(models) > 1)
     if mode in ("vectorized", "vmap") and not ok:
         raise ValueError(f"cannot vectorize this model: {why}")
-    results = [TrialResult(i, s_init, s_data, lr, vectorized=vectorize, note="" if vectorize else why)
-               for i, s_init, s_data in zip(seed_indices, init_seeds, data_seeds)]
+    results = [TrialResult(i, s_init, s_data, rate, vectorized=vectorize, note="" if vectorize else why)
+               for i, s_init, s_data, rate in zip(seed_indices, init_seeds, data_seeds, lrs)]
     torch.manual_seed(derive_seed(base_seed, task.text, seed_indices[0], "noise"))  # rrelu, dropout
     if vectorize:
         plan = batched_forward_plan(models[0]) if mode != "vmap" else None
         if plan is not None:
-            _train_batched_layers(plan, models, dataset, recipe, lr, data_seeds, results, progress)
+            _train_batched_layers(plan, models, dataset, recipe, lrs, data_seeds, results, progress)
         else:
-            _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress)
+            _train_vectorized(models, dataset, recipe, lrs, data_seeds, results, progress)
     else:
-        for model, res, ds in zip(models, results, data_seeds):
-            _train_one(model, dataset, recipe, lr, ds, res, progress)
+        for model, res, ds, rate in zip(models, results, data_seeds, lrs):
+            _train_one(model, dataset, recipe, rate, ds, res, progress)
     return results
+
+
+def _member_rates(lr: float | Sequence[float], n: int) -> list[float]:
+    if isinstance(lr, (int, float)):
+        return [float(lr)] * n
+    rates = [float(v) for v in lr]
+    if len(rates) != n:
+        raise ValueError(f"lr: {len(rates)} learning rates for {n} members; give one rate or one per member")
+    return rates
 
 
 def _steps_per_epoch(n: int, batch: int) -> int:
@@ -221,9 +235,10 @@ def _end_epoch(epoch, results, params, buffers, probe_model, probe, dataset, tra
     """Evaluate every seed of a stacked group and append its epoch row (training time shared equally)."""
     for s, res in enumerate(results):
         state = ({k: v[s].detach() for k, v in params.items()}, {k: v[s] for k, v in buffers.items()})
-        test_loss, acc, dead = evaluate(probe_model, probe, state, dataset.x_test, dataset.y_test)
+        test_loss, correct, dead = evaluate(probe_model, probe, state, dataset.x_test, dataset.y_test)
         train_loss = float(train_losses[s])
-        res.epochs.append(EpochRow(epoch, train_loss, test_loss, acc, dead, group_seconds / len(results)))
+        res.epochs.append(EpochRow(epoch, train_loss, test_loss, correct / len(dataset.y_test), dead,
+                                   group_seconds / len(results), correct))
         if res.diverged_epoch is None and not math.isfinite(train_loss):
             res.diverged_epoch = epoch
 
@@ -276,7 +291,7 @@ def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress
 
 def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
     x, y = dataset.x_train, dataset.y_train
-    n = len(x)
+    n, n_test = len(x), len(dataset.y_test)
     named = dict(model.named_parameters())
     probe = DeadUnitProbe(model)
     opt = FunctionalOptimizer(recipe, {k: p.data for k, p in named.items()}, _decay_flags(model),
@@ -293,9 +308,9 @@ def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
             opt.step({k: p.data for k, p in named.items()}, dict(zip(named, grads)))
             loss_sum += float(loss.detach()) * len(idx)
         seconds = time.perf_counter() - t0
-        test_loss, acc, dead = evaluate(model, probe, None, dataset.x_test, dataset.y_test)
+        test_loss, correct, dead = evaluate(model, probe, None, dataset.x_test, dataset.y_test)
         train_loss = loss_sum / n
-        res.epochs.append(EpochRow(epoch, train_loss, test_loss, acc, dead, seconds))
+        res.epochs.append(EpochRow(epoch, train_loss, test_loss, correct / n_test, dead, seconds, correct))
         if res.diverged_epoch is None and not math.isfinite(train_loss):
             res.diverged_epoch = epoch
         if progress is not None:
@@ -304,13 +319,16 @@ def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
     res.final_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def summarize(result: TrialResult, target_accuracy: float) -> dict[str, Any]:
+def summarize(result: TrialResult, target_accuracy: float, n_test: int) -> dict[str, Any]:
+    """The trial's row for the store. The final accuracy is also kept as a count of correct test examples out of
+    ``n_test``; there is no best-over-epochs number (chosen on the test set it would be an oracle)."""
     accs = [e.test_acc for e in result.epochs]
     reached = next((e.epoch for e in result.epochs if e.test_acc >= target_accuracy), None)
     finite_time = [e.train_seconds for e in result.epochs]
     return {
         "final_acc": accs[-1] if accs else float("nan"),
-        "best_acc": max(accs) if accs else float("nan"),
+        "final_correct": result.epochs[-1].test_correct if result.epochs else None,
+        "n_test": n_test,
         "epochs_to_target": reached,
         "auc": sum(accs) / len(accs) if accs else float("nan"),
         "s_per_epoch": sum(finite_time) / len(finite_time) if finite_time else float("nan"),

@@ -16,9 +16,9 @@ from torch import nn
 from actlab.catalog.parsing import parse_activation
 from actlab.catalog.spec import Param
 from actlab.errors import ActlabError, InvalidParameterError
-from actlab.experiments import data as datasets
-from actlab.experiments import models
-from actlab.experiments.recipe import Recipe
+from actlab.experiments.workload import data as datasets
+from actlab.experiments.workload import models
+from actlab.experiments.workload.recipe import Recipe
 
 
 class UnknownTaskError(ActlabError, LookupError):
@@ -41,6 +41,7 @@ class TaskSpec:
     recipe: Recipe = Recipe()
     target_accuracy: float = 0.5
     needs_data_dir: bool = False
+    source: Callable[..., Any] | None = None  # the user's model factory, fingerprinted with the built model
 
 
 @dataclass(frozen=True)
@@ -230,11 +231,10 @@ def custom_task(data, model: Callable[[models.ActFactory], nn.Module], *, name: 
     h = hashlib.sha256()
     for t in (x_train, y_train, x_test, y_test):
         h.update(t.contiguous().numpy().tobytes())
-    h.update(getattr(model, "__qualname__", type(model).__name__).encode())
-    name = name or f"custom-{h.hexdigest()[:12]}"
+    name = name or f"custom-{h.hexdigest()[:12]}"  # the model's structure and source go into each trial's key
     dataset = datasets.Dataset(name, x_train, y_train, x_test, y_test, n_classes, "tensors given from Python")
     spec = TaskSpec(name=name, description="user data and model from Python", load=lambda p, _: dataset,
                     build=lambda p, d, make_act: model(make_act), recipe=recipe or Recipe(),
-                    target_accuracy=target_accuracy)
+                    target_accuracy=target_accuracy, source=model)
     _TASKS[name] = spec  # re-registering the same data and model replaces the entry
     return Task(spec, {})

@@ -6,9 +6,13 @@ TOML keys (all optional except ``activations``)::
     task = "mnist1d"            # or "mnist1d-mlp(depth=32, norm='batch')"
     seeds = 10
     base_seed = 0
-    tune_lr = [3e-4, 1e-3, 3e-3] # optional: choose each activation's lr on a validation split
+    tune_lr = [3e-4, 1e-3, 3e-3] # the grid each activation's lr is chosen from, on a validation split
+                                 # (default: the recipe's lr / 3, x 1, x 3; a [recipe] lr without tune_lr pins it)
     tune_seeds = 3
     validation_fraction = 0.2
+    baseline = "swish"          # compared with each other activation (default: the first listed)
+    all_pairs = false           # every pair instead (Holm over k(k-1)/2 tests: needs more seeds)
+    cost = true                 # time each activation's training step in interleaved rounds
     store = "runs/actlab.db"
     study = "my-study"
     data_dir = "/data/mnist"
@@ -30,9 +34,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from actlab.experiments.recipe import ConfigError, Recipe
+from actlab.experiments.workload.recipe import ConfigError, Recipe
 
 DEFAULT_STORE = "runs/actlab.db"
+GRID_FACTORS = (1 / 3, 1.0, 3.0)  # the default lr grid around the recipe's rate
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class StudyConfig:
     seeds: int = 10
     base_seed: int = 0
     recipe: Recipe | None = None  # None: the task's default recipe
-    tune_lr: tuple[float, ...] = ()
+    tune_lr: tuple[float, ...] | None = None  # None: the default grid, unless the recipe's lr is given (pinned)
     tune_seeds: int = 3
     validation_fraction: float = 0.2
     store: str = DEFAULT_STORE
@@ -56,6 +61,9 @@ class StudyConfig:
     cpus_per_group: float = 1.0
     gpus_per_group: float = 0.0
     max_retries: int = 2
+    baseline: str | None = None
+    all_pairs: bool = False
+    cost: bool = True
     recipe_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -69,7 +77,9 @@ class StudyConfig:
                 or self.base_seed >= 2**63):
             raise ConfigError(f"base_seed = {self.base_seed!r} is not allowed; expected an integer with "
                               "0 <= base_seed < 2**63 (the store keeps it as a 64-bit integer)")
-        for lr in self.tune_lr:
+        if self.tune_lr is not None and not self.tune_lr:
+            raise ConfigError("tune_lr: give at least one learning rate (or leave it out for the default grid)")
+        for lr in self.tune_lr or ():
             if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (lr > 0 and math.isfinite(lr)):
                 raise ConfigError(f"tune_lr: {lr!r} is not allowed; every learning rate must be a number > 0")
         if not (isinstance(self.validation_fraction, float) and 0 < self.validation_fraction < 1):
@@ -92,11 +102,21 @@ class StudyConfig:
     def with_recipe(self, default: Recipe) -> Recipe:
         return Recipe.from_mapping(dict(self.recipe_overrides), base=self.recipe or default)
 
+    def lr_grid(self, recipe: Recipe) -> tuple[float, ...] | None:
+        """The rates each activation's lr is chosen from, or None when one lr is pinned (a recipe lr given
+        without a grid): then every activation trains at ``recipe.lr`` and the verdict says so."""
+        if self.tune_lr:
+            return tuple(sorted(set(self.tune_lr)))
+        if "lr" in self.recipe_overrides:
+            return None
+        return tuple(float(f"{recipe.lr * f:.3g}") for f in GRID_FACTORS)
+
 
 _TYPES = {"activations": list, "task": str, "seeds": int, "base_seed": int, "tune_lr": list, "tune_seeds": int,
           "validation_fraction": (float, int), "store": str, "study": str, "data_dir": str, "jobs": int, "mode": str,
           "recipe": dict, "backend": str, "address": str, "cpus_per_group": (float, int),
-          "gpus_per_group": (float, int), "max_retries": int}
+          "gpus_per_group": (float, int), "max_retries": int, "baseline": str, "all_pairs": bool,
+          "cost": bool}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

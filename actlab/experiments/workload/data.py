@@ -49,6 +49,21 @@ class Dataset:
         return Dataset(self.name, move(self.x_train), move(self.y_train), move(self.x_test), move(self.y_test),
                        self.n_classes, self.source)
 
+    def content_hash(self) -> str:
+        """A digest of the tensors themselves (train and test, inputs and labels): two datasets with one hash
+        give the same training; it changes with any file in a data folder, the generator's arguments or the
+        tensors given from Python. Cached on the object (datasets are not modified in place)."""
+        cached = self.__dict__.get("_content_hash")
+        if cached is None:
+            h = hashlib.sha256()
+            for t in (self.x_train, self.y_train, self.x_test, self.y_test):
+                t = t.detach().to("cpu").contiguous()
+                h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+                h.update(t.numpy().tobytes())
+            cached = h.hexdigest()[:24]
+            object.__setattr__(self, "_content_hash", cached)
+        return cached
+
     def validation_split(self, fraction: float, seed: int) -> "Dataset":
         """Carve a stratified validation set out of the training data; the test set is never touched."""
         rng = np.random.default_rng(seed)

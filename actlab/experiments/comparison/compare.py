@@ -1,0 +1,226 @@
+"""The comparison pipeline: study config -> each activation's lr chosen on a validation split -> a plan of trial
+groups -> an executor -> the store -> statistics (:mod:`outcome`) and cost.
+
+Each stage passes plain values, so each can be tested alone. A rerun of the same study reuses the trials already
+in the store (resume; reuse across studies too); ``force`` trains this study's trials again without touching what
+another study shows. Every learning rate of the grid and every seed of one activation train together as one
+batch (see :mod:`actlab.experiments.training.trainer`).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+from actlab.catalog.registry import resolve_trainable
+from actlab.errors import ActlabError, InvalidParameterError
+from actlab.experiments import stats
+from actlab.experiments.comparison.config import StudyConfig
+from actlab.experiments.comparison.cost import Cost, measure_cost
+from actlab.experiments.comparison.outcome import Outcome, analyze, choose_lr, label_of, tuning_curves
+from actlab.experiments.execution import make_executor
+from actlab.experiments.results.store import Store, trial_key
+from actlab.experiments.training.group import GroupJob, model_fingerprint, run_group, trainer_version
+from actlab.experiments.training.trainer import make_activation_factory
+from actlab.experiments.workload.data import Dataset
+from actlab.experiments.workload.recipe import Recipe
+from actlab.experiments.workload.tasks import Task, resolve_task
+
+__all__ = ["ComparisonResult", "Contender", "label_of", "parse_contender", "run_comparison"]
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One activation as compared: its canonical text and whether its parameters are trained."""
+
+    text: str
+    trainable: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.text}[trainable]" if self.trainable else self.text
+
+
+def parse_contender(text: str) -> Contender:
+    """``"swish(beta=1.5)"``; ``trainable=True`` among the parameters trains them (``swish(trainable=True)``)."""
+    resolved, trainable = resolve_trainable(text)
+    if resolved.spec.kind == "normalizing":
+        raise InvalidParameterError(resolved.spec.name, None, text, "softmax normalises a whole dimension; it is not "
+                                    "a hidden-unit activation to compare")
+    return Contender(resolved.text, trainable)
+
+
+@dataclass
+class GroupOutcome:
+    job: GroupJob
+    error: str | None = None
+
+
+@dataclass
+class ComparisonResult:
+    config: StudyConfig
+    task: Task
+    recipe: Recipe
+    study: str
+    contenders: list[Contender]
+    lr_grid: tuple[float, ...] | None  # None: one lr pinned for all (recipe.lr)
+    chosen_lr: dict[str, float]
+    tuning: dict[str, dict[float, float]]  # label -> lr -> mean validation accuracy
+    trials: list[dict[str, Any]]  # the test-phase trials the statistics use
+    outcome: Outcome
+    cost: dict[str, Cost] = field(default_factory=dict)
+    failures: list[GroupOutcome] = field(default_factory=list)
+    ran: int = 0
+    skipped: int = 0
+    wall_seconds: float = 0.0
+
+    @property
+    def summaries(self) -> list[stats.Summary]:
+        return self.outcome.summaries
+
+    @property
+    def pairs(self) -> list[stats.Pairwise]:
+        return self.outcome.pairs
+
+    @property
+    def warning(self) -> str | None:
+        return self.outcome.warning
+
+    def by_activation(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {c.label: [] for c in self.contenders}
+        for t in self.trials:
+            out[label_of(t)].append(t)
+        return out
+
+
+def default_study_name(task: Task, contenders: list[Contender]) -> str:
+    return f"{task.text}: " + " vs ".join(c.label for c in contenders)
+
+
+def fingerprints(task: Task, dataset: Dataset, contenders: Sequence[Contender]) -> dict[str, dict[str, str]]:
+    """label -> {data, model, trainer}: what, besides the configuration, decides a trial's numbers."""
+    data, trainer = dataset.content_hash(), trainer_version()
+    out = {}
+    for c in contenders:
+        model = task.build(dataset, make_activation_factory(c.text, c.trainable))
+        out[c.label] = {"data": data, "model": model_fingerprint(model, task.spec.source or task.spec.build),
+                        "trainer": trainer}
+    return out
+
+
+def plan(config: StudyConfig, task: Task, recipe: Recipe, contenders: list[Contender], phase: str,
+         rates: dict[str, Sequence[float]], identity: dict[str, dict[str, str]], study: str, command: str
+         ) -> list[GroupJob]:
+    """One job per activation: every (lr, seed) member trains in one batch."""
+    n = config.tune_seeds if phase == "tune" else config.seeds
+    recipe_key = {k: v for k, v in recipe.as_dict().items() if k != "lr"}  # the member's own lr is in the key
+    jobs = []
+    for c in contenders:
+        members = [(lr, i) for lr in rates[c.label] for i in range(n)]
+        extra = {"validation_fraction": config.validation_fraction} if phase == "tune" else {}
+        keys = tuple(trial_key(phase=phase, activation=c.text, trainable=c.trainable, task=task.text,
+                               recipe=recipe_key, lr=lr, seed_index=i, base_seed=config.base_seed,
+                               identity=identity[c.label], **extra) for lr, i in members)
+        jobs.append(GroupJob(
+            phase=phase, activation=c.text, trainable=c.trainable, task=task.text, data_dir=task.data_dir,
+            recipe=recipe.as_dict(), lrs=tuple(lr for lr, _ in members), base_seed=config.base_seed,
+            seed_indices=tuple(i for _, i in members), keys=keys, validation_fraction=config.validation_fraction,
+            mode=config.mode, study=study, command=command, identity=identity[c.label]))
+    return jobs
+
+
+ProgressFn = Callable[[str, Any], None]
+
+
+def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, command: str | None = None
+                   ) -> ComparisonResult:
+    """Run (or resume) a study and compute its statistics. ``progress(event, payload)`` receives
+    ("warning", text) before training, ("plan", {...}), ("group_done", job), ("group_failed", (job, error)),
+    ("epoch", (job, epoch, total)), ("cost", None) before the timing."""
+    started = time.perf_counter()
+    notify = progress or (lambda *_: None)
+    contenders = [parse_contender(a) for a in config.activations]
+    labels = [c.label for c in contenders]
+    if len(set(labels)) != len(labels):
+        raise ActlabError("activations: the same activation is listed twice")
+    baseline = labels[0]
+    if config.baseline is not None:
+        baseline = parse_contender(config.baseline).label
+        if baseline not in labels:
+            raise ActlabError(f"--baseline {config.baseline!r} is not among the compared activations "
+                              f"({', '.join(labels)})")
+    task = resolve_task(config.task, data_dir=config.data_dir)
+    dataset = task.load()  # a missing or corrupt data file fails here, before anything is stored
+    recipe = config.with_recipe(task.spec.recipe)
+    grid = config.lr_grid(recipe)
+    study = config.study or default_study_name(task, contenders)
+    command = command if command is not None else shlex.join(["actlab", *sys.argv[1:]])
+    identity = fingerprints(task, dataset, contenders)
+    underpowered = stats.power_warning(config.seeds, stats.n_tests(len(contenders), config.all_pairs))
+    if underpowered:
+        notify("warning", underpowered)  # said before anything trains
+    executor = make_executor(run_group, backend=config.backend, jobs=config.jobs, address=config.address,
+                             cpus_per_group=config.cpus_per_group, gpus_per_group=config.gpus_per_group,
+                             max_retries=config.max_retries, progress=lambda job, e, n: notify("epoch", (job, e, n)))
+    failures: list[GroupOutcome] = []
+    members: dict[str, str] = {}  # trial key -> the id this study shows
+    ran = skipped = 0
+
+    with Store(config.store) as store:
+
+        def execute(jobs: list[GroupJob]) -> list[dict[str, Any]]:
+            nonlocal ran, skipped
+            todo = []
+            for job in jobs:
+                have = {} if config.force else store.latest(job.keys)
+                members.update({k: have[k] for k in job.keys if k in have})
+                missing = [p for p, k in enumerate(job.keys) if k not in have]
+                skipped += len(job.keys) - len(missing)
+                if missing:
+                    todo.append(job.subset(missing))
+            notify("plan", {"groups": len(todo), "trials": sum(len(j.keys) for j in todo), "skipped": skipped,
+                            "phase": jobs[0].phase if jobs else ""})
+            for job, result in executor.run(todo):
+                if isinstance(result, BaseException):
+                    error = f"{type(result).__name__}: {result}"
+                    failures.append(GroupOutcome(job, error))
+                    store.write_failure(study, job.phase, job.activation, job.task, job.lrs[0], job.keys, error)
+                    notify("group_failed", (job, result))
+                    continue
+                for record in result:
+                    members[record["trial"]["trial_key"]] = store.write_trial(record["trial"], record["epochs"])
+                ran += len(result)
+                notify("group_done", job)
+            return store.trials([members[k] for j in jobs for k in j.keys if k in members])
+
+        tuning: dict[str, dict[float, float]] = {}
+        chosen = {label: recipe.lr for label in labels}
+        if grid is not None:
+            rows = execute(plan(config, task, recipe, contenders, "tune", {lab: grid for lab in labels}, identity,
+                                study, command))
+            tuning = tuning_curves(rows)
+            for label in labels:
+                curve = tuning.get(label)
+                if curve and max(curve.values()) > float("-inf"):
+                    chosen[label] = choose_lr(curve)
+        trials = execute(plan(config, task, recipe, contenders, "test", {k: [v] for k, v in chosen.items()},
+                              identity, study, command))
+        cost: dict[str, Cost] = {}
+        if config.cost and len(contenders) > 1 and not failures:
+            notify("cost", None)
+            cost = measure_cost(task, dataset, [(c.label, c.text, c.trainable) for c in contenders], baseline,
+                                recipe, config.base_seed)
+        outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost)
+        outcome.warning = " ".join(w for w in (outcome.warning, underpowered) if w) or None
+        store.write_study(study, members, {
+            "activations": labels, "task": task.text, "recipe": recipe.as_dict(), "seeds": config.seeds,
+            "tune_seeds": config.tune_seeds, "base_seed": config.base_seed, "lr_grid": grid,
+            "validation_fraction": config.validation_fraction, "baseline": baseline, "all_pairs": config.all_pairs,
+            "command": command,
+        }, {"chosen_lr": chosen, "tuning": {k: {repr(lr): v for lr, v in c.items()} for k, c in tuning.items()},
+            "cost": {k: asdict(v) for k, v in cost.items()}})
+    return ComparisonResult(config, task, recipe, study, contenders, grid, chosen, tuning, trials, outcome, cost,
+                            failures, ran, skipped, time.perf_counter() - started)

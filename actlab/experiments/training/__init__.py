@@ -1,0 +1,1 @@
+"""Training: the seed-vectorized trainer, the optimizer step, seed derivation, and the group worker."""

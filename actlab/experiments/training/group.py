@@ -1,0 +1,115 @@
+"""One trial group as plain values: the job a worker receives and the records it hands back.
+
+A :class:`GroupJob` carries configuration only (no models, no data), so it can travel to a process pool or a Ray
+worker; :func:`run_group` is the worker function the executors are given. Its members are (seed index, learning
+rate) pairs that train together as one batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """Everything a worker needs to train one group; ``seed_indices``, ``lrs`` and ``keys`` are parallel."""
+
+    phase: str  # "test", or "tune" (trained on the training split minus a validation split)
+    activation: str
+    trainable: bool
+    task: str
+    data_dir: str | None
+    recipe: dict[str, Any]
+    lrs: tuple[float, ...]
+    base_seed: int
+    seed_indices: tuple[int, ...]
+    keys: tuple[str, ...]
+    validation_fraction: float = 0.2
+    mode: str = "auto"
+    study: str = ""
+    command: str = ""
+    identity: dict[str, str] = field(default_factory=dict)  # data, model and trainer fingerprints (in the keys)
+    device: str = "cpu"  # where the worker trains ("cuda" for Ray groups given GPUs)
+
+    def subset(self, positions: list[int]) -> "GroupJob":
+        """The same job restricted to some of its members."""
+        pick = lambda values: tuple(values[i] for i in positions)  # noqa: E731
+        return GroupJob(**{**self.__dict__, "seed_indices": pick(self.seed_indices), "lrs": pick(self.lrs),
+                           "keys": pick(self.keys)})
+
+    @property
+    def label(self) -> str:
+        return f"{self.activation}[trainable]" if self.trainable else self.activation
+
+
+@lru_cache(maxsize=4)
+def load_data(task_text: str, data_dir: str | None, phase: str, fraction: float, base_seed: int):
+    """(task, dataset) as a group of this phase sees it: the tune phase trains on the training set minus a
+    stratified validation split and evaluates on that split; the test set is never seen while tuning."""
+    from actlab.experiments.training.seeding import derive_seed
+    from actlab.experiments.workload.tasks import resolve_task
+
+    task = resolve_task(task_text, data_dir=data_dir)
+    data = task.load()
+    if phase == "tune":
+        data = data.validation_split(fraction, derive_seed(base_seed, task.text, 0, "validation"))
+    return task, data
+
+
+@lru_cache(maxsize=1)
+def trainer_version() -> str:
+    """A digest of the training code (this room's modules): a trial trained by other code is another trial."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def model_fingerprint(model, build: Callable | None = None) -> str:
+    """A digest of a built model: its module tree (types and hyperparameters as repr shows them), every
+    parameter's and buffer's name, shape and dtype, and the source of the function that built it when Python can
+    find it. A custom model whose width or code changed gets another fingerprint, so its trials are not reused."""
+    h = hashlib.sha256(repr(model).encode())
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+    if build is not None:
+        try:
+            h.update(inspect.getsource(build).encode())
+        except (OSError, TypeError):  # built in a REPL or from C: the structure above still counts
+            pass
+    return h.hexdigest()[:16]
+
+
+def run_group(job: GroupJob, progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Train one group and return one record per trial: {"trial": row for the store, "epochs": [rows]}."""
+    from actlab.experiments.results.store import environment, now
+    from actlab.experiments.training.trainer import summarize, train_group
+    from actlab.experiments.workload.recipe import Recipe
+
+    task, data = load_data(job.task, job.data_dir, job.phase, job.validation_fraction, job.base_seed)
+    recipe = Recipe.from_mapping(job.recipe)
+    results = train_group(task, data, job.activation, job.trainable, recipe, job.base_seed, job.seed_indices,
+                          lr=list(job.lrs), mode=job.mode, progress=progress, device=job.device)
+    versions, hardware = environment()
+    records = []
+    for key, res in zip(job.keys, results):
+        summary = summarize(res, task.spec.target_accuracy, len(data.y_test))
+        trial = {
+            "trial_key": key, "study": job.study, "phase": job.phase, "activation": job.activation,
+            "trainable": int(job.trainable), "task": job.task, "recipe": json.dumps(job.recipe, sort_keys=True),
+            "lr": res.lr, "seed_index": res.seed_index, "base_seed": job.base_seed, "init_seed": res.init_seed,
+            "data_seed": res.data_seed, "status": res.status, "diverged_epoch": res.diverged_epoch,
+            "vectorized": int(res.vectorized), "note": res.note, **summary,
+            "activation_params": json.dumps(res.activation_params),
+            "identity": json.dumps(job.identity, sort_keys=True),
+            "versions": json.dumps(versions), "hardware": json.dumps(hardware), "command": job.command,
+            "created_at": now(),
+        }
+        records.append({"trial": trial, "epochs": [vars(e) for e in res.epochs]})
+    return records

@@ -1,0 +1,1 @@
+"""The workload: tasks (data + model family + default recipe), datasets, model builders, recipes."""
