@@ -1,0 +1,241 @@
+"""The comparison engine's trust defects (issue 12), each with a reproducer: fair learning rates, baseline
+comparisons, exact counts, trial identity, per-study reports, cost, a locked store and a full disk, and a null
+comparison."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import actlab
+from actlab.experiments import stats
+from actlab.experiments.comparison.compare import fingerprints, parse_contender, run_comparison
+from actlab.experiments.comparison.config import StudyConfig
+from actlab.experiments.results.store import Store, StoreError
+from actlab.experiments.training.trainer import train_group
+from actlab.experiments.workload.recipe import Recipe
+from actlab.experiments.workload.tasks import resolve_task
+from actlab.report.data import load_study
+from test_data import write_idx_set
+
+TINY = {"epochs": 2, "batch_size": 200}
+
+
+def config(store, *acts, seeds=3, **kw) -> StudyConfig:
+    recipe = {**TINY, **kw.pop("recipe", {})}
+    return StudyConfig(activations=tuple(acts), seeds=seeds, store=str(store), recipe_overrides=recipe,
+                       cost=kw.pop("cost", False), **kw)
+
+
+# ----- fair learning rates ---------------------------------------------------------------------------------------
+
+def test_a_grid_of_rates_trains_as_one_batch_with_the_numbers_of_separate_runs():
+    task = resolve_task("mnist1d(width=32)")
+    data = task.load()
+    recipe = Recipe(epochs=2, batch_size=200)
+    together = train_group(task, data, "swish", False, recipe, 0, [0, 1, 0, 1], lr=[3e-3, 3e-3, 3e-2, 3e-2])
+    alone = [r for lr in (3e-3, 3e-2) for r in train_group(task, data, "swish", False, recipe, 0, [0, 1], lr=lr)]
+    assert [r.lr for r in together] == [r.lr for r in alone]
+    for a, b in zip(together, alone):
+        assert a.epochs[-1].test_correct == b.epochs[-1].test_correct
+        assert a.epochs[-1].train_loss == pytest.approx(b.epochs[-1].train_loss, rel=1e-4)
+    assert together[0].epochs[-1].train_loss != together[2].epochs[-1].train_loss  # the rates did differ
+
+
+def test_each_activation_gets_its_own_lr_chosen_on_validation_by_default(tmp_path):
+    db = tmp_path / "t.db"
+    res = run_comparison(config(db, "relu", "tanh", seeds=2, tune_seeds=2), command="t")
+    assert res.lr_grid == (0.00333, 0.01, 0.03)  # the recipe's 1e-2 divided and multiplied by 3
+    frame = actlab.load_results(db)
+    tune, test = frame[frame.phase == "tune"], frame[frame.phase == "test"]
+    assert len(tune) == 2 * 3 * 2 and set(tune.lr) == set(res.lr_grid)
+    assert set(tune.n_test) == {800} and set(test.n_test) == {1000}  # validation carved from training data
+    for label, lr in res.chosen_lr.items():
+        curve = res.tuning[label]
+        assert lr == max(curve, key=lambda r: (curve[r], -r))
+        assert set(test[test.activation == label].lr) == {lr}
+
+
+def test_pinned_lr_is_said_in_the_verdict_and_cannot_be_combined_with_a_grid(tmp_path):
+    from typer.testing import CliRunner
+
+    from actlab.cli import app
+
+    out = CliRunner().invoke(app, ["compare", "relu", "tanh", "--seeds", "2", "--epochs", "1", "--lr", "0.02",
+                                   "--no-cost", "--no-report", "--store", str(tmp_path / "p.db")]).output
+    flat = " ".join(out.split())
+    assert "pinned (not tuned): the verdicts hold at lr 0.02 only" in flat
+    proc = subprocess.run([sys.executable, "-m", "actlab.cli", "compare", "relu", "--lr", "0.01", "--tune-lr",
+                           "1e-3,1e-2"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "give one of them" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_grid_edge_is_flagged():
+    from actlab.report.tables import lr_lines
+
+    lines = lr_lines((1e-3, 1e-2), {"relu": 1e-2}, {"relu": {1e-3: 0.5, 1e-2: 0.6}}, 0.2, 3)
+    assert "at the edge of the grid" in lines[1]
+
+
+# ----- statistics ---------------------------------------------------------------------------------------------
+
+def test_baseline_against_each_other_with_holm_over_k_minus_1_and_friedman(tmp_path):
+    db = tmp_path / "b.db"
+    res = run_comparison(config(db, "relu", "tanh", "sigmoid", seeds=3, recipe={"lr": 1e-2}), command="t")
+    assert [(p.a, p.b) for p in res.pairs] == [("relu", "tanh"), ("relu", "sigmoid")]
+    assert res.outcome.friedman is not None and res.outcome.friedman.k == 3
+    every = run_comparison(config(db, "relu", "tanh", "sigmoid", seeds=3, recipe={"lr": 1e-2}, all_pairs=True,
+                                  study="all"), command="t")
+    assert len(every.pairs) == 3 and every.ran == 0  # the same trials, another family of tests
+    other = run_comparison(config(db, "relu", "tanh", "sigmoid", seeds=3, recipe={"lr": 1e-2}, baseline="tanh",
+                                  study="tanh"), command="t")
+    assert [(p.a, p.b) for p in other.pairs] == [("tanh", "relu"), ("tanh", "sigmoid")]
+    with pytest.raises(actlab.ActlabError, match="--baseline 'gelu' is not among"):
+        run_comparison(config(db, "relu", "tanh", baseline="gelu"), command="t")
+
+
+def test_power_warning_counts_the_baseline_family():
+    assert stats.n_tests(8, all_pairs=False) == 7 and stats.n_tests(8, all_pairs=True) == 28
+    assert stats.min_seeds_for_significance(7) < stats.min_seeds_for_significance(28)
+
+
+def test_accuracies_are_exact_counts_and_best_is_gone(tmp_path):
+    db = tmp_path / "c.db"
+    res = run_comparison(config(db, "relu", "leaky_relu(negative_slope=0.0)", seeds=3, recipe={"lr": 1e-2}),
+                         command="t")
+    for t in res.trials:
+        assert isinstance(t["final_correct"], int) and t["n_test"] == 1000
+        assert t["final_acc"] == t["final_correct"] / 1000
+        assert "best_acc" not in t
+    assert all("best" not in key for key in res.outcome.rows[0])
+
+
+def test_test_set_error_is_binomial():
+    assert stats.test_set_halfwidth(0.7, 1000) == pytest.approx(0.0284, abs=2e-4)
+    assert stats.test_set_halfwidth(0.7, 100) > 3 * stats.test_set_halfwidth(0.7, 1000)
+
+
+def test_null_comparison_finds_nothing(tmp_path):
+    """relu and leaky_relu(negative_slope=0) are one function: same initial weights, same data order."""
+    res = run_comparison(config(tmp_path / "n.db", "relu", "leaky_relu(negative_slope=0.0)", seeds=5,
+                                recipe={"lr": 1e-2}), command="t")
+    (pair,) = res.pairs
+    assert not pair.significant and pair.ci_low <= 0 <= pair.ci_high
+    assert pair.prob_improvement == pytest.approx(0.5, abs=0.2)
+    assert "no significant difference" in pair.verdict()
+
+
+def test_cost_is_an_interleaved_ratio_with_an_interval(tmp_path):
+    res = run_comparison(config(tmp_path / "k.db", "relu", "swish", seeds=2, recipe={"lr": 1e-2}, cost=True),
+                         command="t")
+    assert res.cost["relu"].ratio == 1.0
+    swish = res.cost["swish"]
+    assert swish.low <= swish.ratio <= swish.high and swish.step_ms > 0
+    data = load_study(tmp_path / "k.db")
+    assert data.rows[1]["cost"]["ratio"] == swish.ratio  # the report shows the same measurement
+
+
+# ----- trial identity -------------------------------------------------------------------------------------------
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 6, generator=g)
+    y = (x[:, 0] + x[:, 1] ** 2 > 1).long()
+    return x[:200], y[:200], x[200:], y[200:]
+
+
+def test_a_changed_custom_model_is_not_reused(tmp_path):
+    db = str(tmp_path / "m.db")
+    runs = []
+    for width in (16, 256):
+        model = lambda make_act, w=width: nn.Sequential(nn.Linear(6, w), make_act(), nn.Linear(w, 2))  # noqa: E731
+        runs.append(actlab.compare("relu", "swish", data=_data(), model=model, seeds=2, store=db, epochs=2,
+                                   batch_size=50, lr=1e-2, cost=False))
+    assert runs[1].ran == 4 and runs[1].skipped == 0
+    assert [t["final_train_loss"] for t in runs[0].trials] != [t["final_train_loss"] for t in runs[1].trials]
+
+
+def test_another_data_dir_is_not_reused(tmp_path):
+    from actlab.experiments.workload import data as datasets
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    write_idx_set(a, side=8)
+    write_idx_set(b, side=8)
+    (b / "train-labels-idx1-ubyte").write_bytes((a / "train-labels-idx1-ubyte").read_bytes()[:8] + bytes(60))
+    datasets.idx_dataset.cache_clear()
+    relu = [parse_contender("relu")]
+    prints = []
+    for folder in (a, b):
+        task = resolve_task("mnist", data_dir=str(folder))
+        prints.append(fingerprints(task, task.load(), relu)["relu"])
+    assert prints[0]["data"] != prints[1]["data"] and prints[0]["model"] == prints[1]["model"]
+
+
+# ----- per-study reports ----------------------------------------------------------------------------------------
+
+def test_each_study_reports_exactly_its_trials_and_force_touches_only_its_own(tmp_path):
+    db = tmp_path / "s.db"
+    first = run_comparison(config(db, "relu", "swish", seeds=3, recipe={"lr": 1e-2}, study="A"), command="t")
+    second = run_comparison(config(db, "relu", "gelu", seeds=3, recipe={"lr": 1e-2}, study="B"), command="t")
+    assert second.skipped == 3  # relu reused
+    a, b = load_study(db, "A"), load_study(db, "B")
+    assert a.labels == ["relu", "swish"] and b.labels == ["relu", "gelu"]
+    assert [len(v) for v in b.final_by_seed.values()] == [3, 3]
+    assert load_study(db).study == "B"
+    before = {t["trial_id"] for t in a.trials}
+    run_comparison(config(db, "relu", "gelu", seeds=3, recipe={"lr": 1e-2}, study="B", force=True), command="t")
+    after_a = load_study(db, "A")
+    assert {t["trial_id"] for t in after_a.trials} == before
+    assert [s.mean for s in after_a.summaries] == [s.mean for s in a.summaries]
+    fewer = run_comparison(config(db, "relu", "swish", seeds=2, recipe={"lr": 1e-2}, study="A"), command="t")
+    shown = load_study(db, "A")
+    assert [s.n for s in shown.summaries] == [2, 2]
+    assert [s.mean for s in shown.summaries] == [s.mean for s in fewer.summaries]
+
+
+# ----- the store under pressure ---------------------------------------------------------------------------------
+
+def test_a_locked_store_waits_then_fails_clearly(tmp_path):
+    db = tmp_path / "l.db"
+    Store(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked by another process .*waited 0.2 s"):
+            with Store(db, timeout=0.2) as store:
+                store.write_failure("s", "test", "relu", "mnist1d", 0.01, ["k"], "boom")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_full_disk_leaves_no_partial_trial(tmp_path):
+    db = tmp_path / "f.db"
+    res = run_comparison(config(db, "relu", seeds=2, recipe={"lr": 1e-2}), command="t")
+    record = {**res.trials[0], "trial_id": None, "note": "x" * 200_000}
+    epochs = [{"epoch": e, "train_loss": 1.0, "test_loss": 1.0, "test_acc": 0.5, "dead_fraction": 0.0,
+               "train_seconds": 0.1} for e in range(1, 3)]
+    with Store(db) as store:
+        pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+        store.conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # the disk is full two pages on
+        with pytest.raises(StoreError, match="disk holding the store .* is full"):
+            store.write_trial(record, epochs)
+    with Store(db) as store:
+        assert len(store.trials()) == 2 and len(store.epochs([t["trial_id"] for t in store.trials()])) == 4
+
+
+def test_a_store_from_the_older_schema_is_refused_untouched(tmp_path):
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        c.execute("INSERT INTO meta VALUES ('format', 'actlab-results'), ('schema_version', '1')")
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match="older actlab .* new --store path"):
+        Store(db)
+    assert db.read_bytes() == before
