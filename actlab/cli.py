@@ -343,7 +343,7 @@ def bench_kernels_command(
 ) -> None:
     """Time actlab's activations against PyTorch's native (or closest) op, the eager composition and torch.compile,
     as interleaved ratios (actlab / other; below 1 is faster) with 95% intervals."""
-    from actlab.kernels.bench import bench_kernels, to_json
+    from actlab.speed import bench_kernels, to_json
 
     chosen = [n.strip() for n in _split_names(names)] if names else None
     try:

@@ -1,7 +1,7 @@
 """The CPU kernel figures of benchmarks/RESULTS.md: every activation at the flagship's tensor size (100 x 256) and at
 2^22 elements, float32 and bfloat16, forward+backward against PyTorch's native (or closest) op and the eager
 composition; torch.compile and the compiled block ``act(x + b) * g + x`` (1024 x 4096) for the activations where
-compilation is the question. Interleaved rounds, ratios with 95% intervals (see actlab/kernels/bench.py).
+compilation is the question. Interleaved rounds, ratios with 95% intervals (see actlab/speed.py).
 
     python benchmarks/bench_kernels_cpu.py [OUT_DIR]      # about 15 minutes on 2 cores
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from actlab.kernels.bench import bench_kernels, to_json
+from actlab.speed import bench_kernels, to_json
 
 COMPILED = ["gelu", "swish", "mish", "swish(beta=1.5)", "swish(trainable=True)"]
 

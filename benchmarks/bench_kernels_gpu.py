@@ -1,7 +1,7 @@
 """The prepared GPU kernel benchmark (one H100/H200, under 8 minutes): every activation at 2^24 and 2^26 elements,
 float32 and bfloat16, forward and forward+backward, against copy bandwidth, PyTorch's native (or closest) op and
 the eager composition; torch.compile and the compiled block for the activations where compilation is the question
-(at 2^26 only, to fit the time). Interleaved rounds, ratios with 95% intervals (see actlab/kernels/bench.py).
+(at 2^26 only, to fit the time). Interleaved rounds, ratios with 95% intervals (see actlab/speed.py).
 
     python benchmarks/bench_kernels_gpu.py [OUT_DIR]
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from actlab.kernels.bench import bench_kernels, to_json
+from actlab.speed import bench_kernels, to_json
 
 COMPILED = ["gelu", "swish", "mish", "swish(beta=1.5)", "swish(trainable=True)", "swiglu", "geglu", "squared_relu"]
 

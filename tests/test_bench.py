@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from actlab.cli import app
-from actlab.kernels.bench import bench_kernels
+from actlab.speed import bench_kernels
 
 runner = CliRunner()
 
@@ -46,7 +46,7 @@ def test_bench_kernels_bad_input():
 def test_interleaved_ratio_of_identical_steps_is_one_and_a_slower_step_shows():
     import time
 
-    from actlab.kernels.bench import interleaved, ratio
+    from actlab.speed import interleaved, ratio
 
     times = interleaved({"a": lambda: time.sleep(0.001), "b": lambda: time.sleep(0.001),
                          "slow": lambda: time.sleep(0.003)}, "cpu", rounds=5, min_block_s=0.005)

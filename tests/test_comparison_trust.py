@@ -181,7 +181,7 @@ def test_another_data_dir_is_not_reused(tmp_path):
 
 def test_each_study_reports_exactly_its_trials_and_force_touches_only_its_own(tmp_path):
     db = tmp_path / "s.db"
-    first = run_comparison(config(db, "relu", "swish", seeds=3, recipe={"lr": 1e-2}, study="A"), command="t")
+    run_comparison(config(db, "relu", "swish", seeds=3, recipe={"lr": 1e-2}, study="A"), command="t")
     second = run_comparison(config(db, "relu", "gelu", seeds=3, recipe={"lr": 1e-2}, study="B"), command="t")
     assert second.skipped == 3  # relu reused
     a, b = load_study(db, "A"), load_study(db, "B")

@@ -142,7 +142,6 @@ _EXECUTION: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("
 def _compare(store, acts, task, seeds, study_name, progress=None, **recipe):
     from actlab.experiments.comparison.compare import run_comparison
     from actlab.experiments.comparison.config import StudyConfig
-
     from actlab.experiments.workload.tasks import resolve_task
 
     # These studies were declared with one lr, the task's (the studies issue revisits them): pinned, and said so.
@@ -287,10 +286,10 @@ def _noise(seeds: int, quick: bool, store: str, progress=None) -> Finding:
     import torch
     from torch.func import functional_call
 
-    from actlab.experiments.workload.recipe import Recipe
     from actlab.experiments.stats import mean_interval
-    from actlab.experiments.workload.tasks import resolve_task
     from actlab.experiments.training.trainer import build_models, train_group
+    from actlab.experiments.workload.recipe import Recipe
+    from actlab.experiments.workload.tasks import resolve_task
 
     acts = ["gelu", "relu", "elu"]
     amplitudes = [0.0, 0.5, 1.0, 2.0, 3.0]

@@ -5,7 +5,6 @@
 - :mod:`~actlab.kernels.function`: the generic autograd Function built from a spec (names no activation);
 - :mod:`~actlab.kernels.implementations`: the per-activation fast paths and Triton calls, one entry per built-in;
 - :mod:`~actlab.kernels.triton_kernels` / :mod:`~actlab.kernels.triton_math`: the CUDA kernels (imported lazily);
-- :mod:`~actlab.kernels.bench`: ``actlab bench kernels``.
 """
 
 from actlab.kernels.dispatch import compute_dtype, native_call, run

@@ -20,10 +20,21 @@ from actlab.errors import ActlabError, InvalidParameterError
 from actlab.experiments import stats
 from actlab.experiments.comparison.config import StudyConfig
 from actlab.experiments.comparison.cost import Cost, measure_cost
-from actlab.experiments.comparison.outcome import Outcome, analyze, choose_lr, label_of, tuning_curves
+from actlab.experiments.comparison.outcome import (
+    Outcome,
+    analyze,
+    choose_lr,
+    label_of,
+    tuning_curves,
+)
 from actlab.experiments.execution import make_executor
 from actlab.experiments.results.store import Store, trial_key
-from actlab.experiments.training.group import GroupJob, model_fingerprint, run_group, trainer_version
+from actlab.experiments.training.group import (
+    GroupJob,
+    model_fingerprint,
+    run_group,
+    trainer_version,
+)
 from actlab.experiments.training.trainer import make_activation_factory
 from actlab.experiments.workload.data import Dataset
 from actlab.experiments.workload.recipe import Recipe

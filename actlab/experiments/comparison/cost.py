@@ -15,11 +15,11 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from actlab.kernels.bench import interleaved, ratio
 from actlab.experiments.training.trainer import build_models
 from actlab.experiments.workload.data import Dataset
 from actlab.experiments.workload.recipe import Recipe
 from actlab.experiments.workload.tasks import Task
+from actlab.timing import interleaved, ratio
 
 ROUNDS = 15
 

@@ -3,8 +3,13 @@ in; nothing here imports the trainer."""
 
 from __future__ import annotations
 
-
-from actlab.experiments.execution.local import Executor, InProcessExecutor, PoolExecutor, ProgressFn, Worker
+from actlab.experiments.execution.local import (
+    Executor,
+    InProcessExecutor,
+    PoolExecutor,
+    ProgressFn,
+    Worker,
+)
 
 
 def make_executor(worker: Worker, *, backend: str = "local", jobs: int = 1, address: str | None = None,

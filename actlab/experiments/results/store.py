@@ -16,15 +16,14 @@ import hashlib
 import json
 import math
 import os
-import platform
 import sqlite3
 import uuid
 from contextlib import closing, contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from actlab.errors import ActlabError
+from actlab.experiments.training.group import now
 
 SCHEMA_VERSION = 2
 FORMAT = "actlab-results"
@@ -82,22 +81,6 @@ class StoreError(ActlabError, ValueError):
 def trial_key(**fields: Any) -> str:
     payload = json.dumps({"schema": SCHEMA_VERSION, **fields}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
-
-
-def environment() -> tuple[dict[str, str], dict[str, Any]]:
-    """(package versions, hardware) recorded with every trial."""
-    import numpy
-    import torch
-
-    import actlab
-
-    versions = {"actlab": actlab.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
-                "python": platform.python_version()}
-    hardware = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-                "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                "system": platform.system()}
-    return versions, hardware
 
 
 def _clean(v: Any) -> Any:
@@ -318,10 +301,6 @@ def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
     """SQLite's limit on bound parameters."""
     for i in range(0, len(values), size):
         yield values[i : i + size]
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def load_results(path: str | os.PathLike, epochs: bool = False):

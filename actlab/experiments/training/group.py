@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
+import platform
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -86,9 +89,28 @@ def model_fingerprint(model, build: Callable | None = None) -> str:
     return h.hexdigest()[:16]
 
 
+def environment() -> tuple[dict[str, str], dict[str, Any]]:
+    """(package versions, hardware) recorded with every trial."""
+    import numpy
+    import torch
+
+    import actlab
+
+    versions = {"actlab": actlab.__version__, "torch": torch.__version__, "numpy": numpy.__version__,
+                "python": platform.python_version()}
+    hardware = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+                "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                "system": platform.system()}
+    return versions, hardware
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def run_group(job: GroupJob, progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Train one group and return one record per trial: {"trial": row for the store, "epochs": [rows]}."""
-    from actlab.experiments.results.store import environment, now
     from actlab.experiments.training.trainer import summarize, train_group
     from actlab.experiments.workload.recipe import Recipe
 

@@ -21,10 +21,10 @@ from torch import nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from actlab.catalog import resolve
-from actlab.experiments.workload.data import Dataset
 from actlab.experiments.training.optim import FunctionalOptimizer
-from actlab.experiments.workload.recipe import Recipe
 from actlab.experiments.training.seeding import derive_seed
+from actlab.experiments.workload.data import Dataset
+from actlab.experiments.workload.recipe import Recipe
 from actlab.experiments.workload.tasks import Task
 from actlab.nn import Activation, get
 

@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 import gzip
-import zlib
 import hashlib
 import json
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
