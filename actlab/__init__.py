@@ -26,9 +26,11 @@ from actlab.swap import find_activations, swap
 def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: str = "runs/actlab.db", data=None,
             model=None, **options):
     """Run (or resume) a comparison from Python; returns an
-    :class:`actlab.experiments.comparison.compare.ComparisonResult`. Options are StudyConfig fields (``tune_lr``,
-    ``base_seed``, ``jobs``, ``mode``, ``force``, ``study``, ``data_dir``) and recipe keys (``epochs``, ``lr``,
-    ``batch_size``, ``optimizer``, ``weight_decay``, ``schedule``, ``init``, ``momentum``).
+    :class:`actlab.experiments.comparison.compare.ComparisonResult`. Each activation trains at its own lr, chosen
+    on a validation split from a grid around the recipe's (``tune_lr=`` gives the grid; ``lr=`` alone pins one
+    rate for all). Options are StudyConfig fields (``tune_lr``, ``tune_seeds``, ``baseline``, ``all_pairs``,
+    ``cost``, ``base_seed``, ``jobs``, ``mode``, ``force``, ``study``, ``data_dir``) and recipe keys (``epochs``,
+    ``lr``, ``batch_size``, ``optimizer``, ``weight_decay``, ``schedule``, ``init``, ``momentum``).
 
     Your own data: ``data=(x_train, y_train, x_test, y_test)`` (tensors or arrays; or a pair of
     ``torch.utils.data.Dataset``) and ``model=lambda make_act: nn.Sequential(..., make_act(), ...)``, which

@@ -47,7 +47,7 @@ def cluster(worker_cache):
 
 def _config(store, **kw):
     base = dict(activations=("swish", "relu"), task="mnist1d", seeds=2, store=str(store), study="ray-test",
-                recipe_overrides={"epochs": 2})
+                recipe_overrides={"epochs": 2, "lr": 1e-2})
     return StudyConfig(**{**base, **kw})
 
 
@@ -90,16 +90,16 @@ def test_a_worker_killed_mid_group_is_retried_and_stored_once(cluster, tmp_path)
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     result = run_comparison(_config(tmp_path / "kill.db", backend="ray", max_retries=2,
-                                    recipe_overrides={"epochs": 6}))
+                                    recipe_overrides={"epochs": 6, "lr": 1e-2}))
     thread.join()
     assert killed, "no actlab group worker was seen to kill"
     assert not result.failures
     rows = _rows(tmp_path / "kill.db")
     assert len(rows) == 4 and len({r[0] for r in rows}) == 4
     with sqlite3.connect(tmp_path / "kill.db") as db:
-        epochs = db.execute("SELECT trial_key, COUNT(*) FROM epochs GROUP BY trial_key").fetchall()
+        epochs = db.execute("SELECT trial_id, COUNT(*) FROM epochs GROUP BY trial_id").fetchall()
     assert sorted(n for _, n in epochs) == [6, 6, 6, 6]  # no duplicated epoch rows from the killed attempt
-    clean = run_comparison(_config(tmp_path / "clean.db", recipe_overrides={"epochs": 6}))
+    clean = run_comparison(_config(tmp_path / "clean.db", recipe_overrides={"epochs": 6, "lr": 1e-2}))
     assert [r[:4] for r in _rows(tmp_path / "clean.db")] == [r[:4] for r in rows]
     assert not clean.failures
 
@@ -130,7 +130,7 @@ def test_local_data_files_travel_through_the_object_store(cluster, worker_cache,
     data_dir = tmp_path / "mnist"
     data_dir.mkdir()
     write_idx_set(data_dir, n_train=200, n_test=50)
-    kw = dict(activations=("relu",), task="mnist", data_dir=str(data_dir), recipe_overrides={"epochs": 1})
+    kw = dict(activations=("relu",), task="mnist", data_dir=str(data_dir), recipe_overrides={"epochs": 1, "lr": 1e-3})
     local = run_comparison(_config(tmp_path / "local.db", **kw))
     remote = run_comparison(_config(tmp_path / "ray.db", backend="ray", **kw))
     assert not local.failures and not remote.failures

@@ -76,7 +76,7 @@ def test_report_renders_every_figure_offline_with_the_stored_numbers(browser, tm
     html_path = write_html(data, tmp_path / "report.html")
     page, seen = _open(browser, html_path, tmp_path / "report.png")
     n_figures = page.locator("div.js-plotly-plot").count()
-    assert n_figures == 7 and page.locator("div.plot").count() == 7
+    assert n_figures == 8 and page.locator("div.plot").count() == 8
     assert page.locator("div.js-plotly-plot .main-svg").count() >= 7  # drawn, not just created
     assert seen["errors"] == []
     assert all(u.startswith(("file://", "data:", "blob:", "about:")) for u in seen["requests"]), seen["requests"]
@@ -114,7 +114,7 @@ def test_hostile_activation_name_shows_as_text_and_runs_nothing(browser, tmp_pat
         assert seen["dialogs"] == []
         assert seen["errors"] == []
         assert "<script>alert(1)</script>" in page.locator("#summary").inner_text()
-        assert page.locator("div.js-plotly-plot").count() == 7
+        assert page.locator("div.js-plotly-plot").count() == 8
         legend = " ".join(page.locator("g.legend text").all_text_contents())
         assert "<script>alert(1)</script>" in legend
     finally:

@@ -15,7 +15,7 @@ from typing import Any
 
 from actlab.atomic import write_text
 from actlab.report.data import ReportData, cost_points, pareto_front
-from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line
+from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]
@@ -155,7 +155,8 @@ def pairs_table(data: ReportData) -> str:
         body.append(
             f"<tr><td class='name'>{_e(p.a)} vs {_e(p.b)}</td>"
             f"<td>{100 * p.mean_diff:+.2f} [{100 * p.ci_low:+.2f}, {100 * p.ci_high:+.2f}]</td>"
-            f"<td>{p.p_holm:.3g}</td><td>{p.prob_improvement:.2f}</td><td>{_e(p.verdict())}</td></tr>"
+            f"<td>{p.p_holm:.3g}</td><td>{p.prob_improvement:.2f}</td>"
+            f"<td>{_e(verdict_line(p, data.chosen_lr, data.lr_grid is None))}</td></tr>"
         )
     friedman = f"<p>{_e(data.outcome.friedman.sentence())}</p>" if data.outcome.friedman else ""
     return (f"<p>{_e(method_line(data.outcome.baseline, data.outcome.all_pairs, len(data.labels)))}</p>"

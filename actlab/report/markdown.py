@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from actlab.report.data import ReportData
-from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line
+from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 
 
 def _md(text: str) -> str:
@@ -33,7 +33,7 @@ def render_markdown(data: ReportData) -> str:
     lr = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds)
     lines += ["", _md(lr[0])] + [f"- {_md(line.strip())}" for line in lr[1:]]
     lines += ["", _md(method_line(data.outcome.baseline, data.outcome.all_pairs, len(data.labels))), ""]
-    lines += [f"- {_md(p.verdict())}" for p in data.pairs]
+    lines += [f"- {_md(verdict_line(p, data.chosen_lr, data.lr_grid is None))}" for p in data.pairs]
     if data.outcome.friedman is not None:
         lines += [f"- {_md(data.outcome.friedman.sentence())}"]
     if data.warning:

@@ -61,6 +61,16 @@ def lr_lines(lr_grid: Sequence[float] | None, chosen: Mapping[str, float], tunin
     return lines
 
 
+def verdict_line(pair, chosen: Mapping[str, float], pinned: bool) -> str:
+    """A pair's verdict followed by the learning rates it holds at."""
+    if pinned:
+        where = f"both at lr {chosen.get(pair.a, math.nan):g}, pinned"
+    else:
+        where = (f"{pair.a} at lr {chosen.get(pair.a, math.nan):g}, {pair.b} at lr {chosen.get(pair.b, math.nan):g}, "
+                 "each chosen on validation")
+    return f"{pair.verdict()} ({where})"
+
+
 def method_line(baseline: str, all_pairs: bool, n_labels: int) -> str:
     family = "every pair" if all_pairs or n_labels <= 2 else f"each against the baseline {baseline}"
     return (f"Verdicts ({family}; paired by seed; difference in final test accuracy with its 95% t interval over "
@@ -97,7 +107,8 @@ def print_comparison(result, console: Console | None = None) -> None:
         console.print(terminal_safe(line), highlight=False)
     console.print(f"[bold]{terminal_safe(method_line(out.baseline, out.all_pairs, len(out.labels)))}[/bold]")
     for p in out.pairs:
-        console.print("  " + terminal_safe(p.verdict()), highlight=False)
+        console.print("  " + terminal_safe(verdict_line(p, result.chosen_lr, result.lr_grid is None)),
+                      highlight=False)
     if out.friedman is not None:
         console.print("  " + terminal_safe(out.friedman.sentence()), highlight=False)
     if out.warning:
