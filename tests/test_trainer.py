@@ -38,6 +38,7 @@ def test_vectorized_equals_per_seed_loop(activation, trainable, task_text, vecto
             assert ea.train_loss == pytest.approx(eb.train_loss, rel=1e-4)
             assert ea.test_loss == pytest.approx(eb.test_loss, rel=1e-4)
             assert abs(ea.test_acc - eb.test_acc) <= 0.005  # at most 2 of 400 predictions flip
+            assert ea.dead_fraction == pytest.approx(eb.dead_fraction, abs=0.01)
         for k, v in a.activation_params.items():
             assert v == pytest.approx(b.activation_params[k], rel=1e-4)
 

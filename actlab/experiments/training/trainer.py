@@ -362,8 +362,10 @@ def batched_forward_plan(model: nn.Module) -> list[tuple[str, nn.Module]] | None
     return plan
 
 
-def batched_logits(plan, params: dict[str, torch.Tensor], x: torch.Tensor, training: bool) -> torch.Tensor:
-    """Forward of S stacked models: ``x`` is [S, B, ...], parameters carry a leading S dimension."""
+def batched_logits(plan, params: dict[str, torch.Tensor], x: torch.Tensor, training: bool,
+                   sites: list | None = None) -> torch.Tensor:
+    """Forward of S stacked models: ``x`` is [S, B, ...], parameters carry a leading S dimension. ``sites``, when
+    given, receives (spec, input, parameter values) at every activation."""
     from actlab.kernels import run
 
     S = x.shape[0]
@@ -383,6 +385,8 @@ def batched_logits(plan, params: dict[str, torch.Tensor], x: torch.Tensor, train
             for pname in m.trainable:
                 values[pname] = params[f"{name}.{pname}"].reshape(S, 1, 1)
             values = {k: values[k] for k in m.spec.params}
+            if sites is not None:
+                sites.append((m.spec, x, values))
             x = run(m.spec, x, values, training=training)
     return x
 
@@ -394,7 +398,6 @@ def _train_batched_layers(plan, models, dataset, recipe, lr, data_seeds, results
     stacked, _ = stack_module_state(models)
     params = {k: v.detach().requires_grad_() for k, v in stacked.items()}
     probe_model = models[0]
-    probe = DeadUnitProbe(probe_model)
     opt = FunctionalOptimizer(recipe, {k: v.data for k, v in params.items()}, _decay_flags(models[0]),
                               recipe.epochs * _steps_per_epoch(n, recipe.batch_size), lr)
     names = list(params)
@@ -410,7 +413,46 @@ def _train_batched_layers(plan, models, dataset, recipe, lr, data_seeds, results
             grads = torch.autograd.grad(per_seed.sum(), [params[k] for k in names])  # seeds are independent
             opt.step({k: params[k].data for k in names}, dict(zip(names, grads)))
             loss_sum += per_seed.detach() * B
-        _end_epoch(epoch, results, params, {}, probe_model, probe, dataset, loss_sum / n, time.perf_counter() - t0)
+        _end_epoch_batched(epoch, results, plan, params, dataset, loss_sum / n, time.perf_counter() - t0)
         if progress is not None:
             progress(epoch, recipe.epochs)
     _finish(results, params, probe_model)
+
+
+@torch.no_grad()
+def evaluate_batched(plan, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per seed of a stacked group at once: (test loss, correct predictions, dead-unit fraction), the same numbers
+    :func:`evaluate` gives seed by seed."""
+    S = next(iter(params.values())).shape[0]
+    loss_sum = torch.zeros(S, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(S, dtype=torch.long, device=x.device)
+    for i in range(0, len(x), EVAL_CHUNK):
+        xb, yb = x[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK]
+        out = batched_logits(plan, params, xb.unsqueeze(0).expand(S, *xb.shape), training=False)
+        losses = F.cross_entropy(out.reshape(S * len(xb), -1), yb.repeat(S), reduction="none").view(S, -1)
+        loss_sum += losses.sum(1, dtype=torch.float64)
+        correct += (out.argmax(-1) == yb).sum(1)
+    sites: list = []
+    probe = x[:DEAD_BATCH]
+    batched_logits(plan, params, probe.unsqueeze(0).expand(S, *probe.shape), training=False, sites=sites)
+    dead = torch.zeros(S, device=x.device)
+    total = 0
+    for spec, inp, values in sites:
+        if spec.kind != "elementwise":
+            continue
+        d = spec.torch_derivative(inp.float(), **values)
+        zero = (d == 0).reshape(S, d.shape[1], -1).all(dim=1)
+        dead += zero.sum(1)
+        total += zero.shape[1]
+    return loss_sum / len(x), correct, dead / total if total else dead
+
+
+def _end_epoch_batched(epoch, results, plan, params, dataset, train_losses, group_seconds):
+    test_loss, correct, dead = (t.tolist() for t in evaluate_batched(plan, params, dataset.x_test, dataset.y_test))
+    for s, res in enumerate(results):
+        train_loss = float(train_losses[s])
+        res.epochs.append(EpochRow(epoch, train_loss, test_loss[s], correct[s] / len(dataset.y_test), dead[s],
+                                   group_seconds / len(results), correct[s]))
+        if res.diverged_epoch is None and not math.isfinite(train_loss):
+            res.diverged_epoch = epoch
