@@ -53,28 +53,34 @@ class Pairwise:
     ci_high: float
     p_value: float
     p_holm: float
-    prob_improvement: float  # P(a > b on the same seed): the share of seeds where a beats b (ties count 1/2)
+    prob_improvement: float  # P(a better than b on the same seed): the share of seeds a wins (ties count 1/2)
+    higher_is_better: bool = True  # accuracy; False for losses such as bits per character
 
     @property
     def significant(self) -> bool:
         return (self.ci_low > 0 or self.ci_high < 0) and self.p_holm < ALPHA
 
+    @property
+    def a_is_worse(self) -> bool:
+        return self.mean_diff < 0 if self.higher_is_better else self.mean_diff > 0
+
     def flipped(self) -> "Pairwise":
         """The same comparison seen from b's side."""
         return Pairwise(self.b, self.a, self.n, -self.mean_diff, -self.ci_high, -self.ci_low, self.p_value,
-                        self.p_holm, 1.0 - self.prob_improvement)
+                        self.p_holm, 1.0 - self.prob_improvement, self.higher_is_better)
 
-    def verdict(self, metric: str = "accuracy", scale: float = 100.0, unit: str = " points") -> str:
+    def verdict(self, metric: str = "accuracy", scale: float = 100.0, unit: str = " points", digits: int = 2) -> str:
         """One honest sentence; a significant difference is phrased from the winner's side."""
-        if self.significant and self.mean_diff < 0:
-            return self.flipped().verdict(metric, scale, unit)
-        d = f"{self.mean_diff * scale:+.2f}{unit} [{self.ci_low * scale:+.2f}, {self.ci_high * scale:+.2f}]"
-        tail = f"p(Holm) = {self.p_holm:.3g}, P({self.a} > {self.b} on a seed) = {self.prob_improvement:.2f}"
+        if self.significant and self.a_is_worse:
+            return self.flipped().verdict(metric, scale, unit, digits)
+        f = lambda v: f"{v * scale:+.{digits}f}"  # noqa: E731
+        d = f"{f(self.mean_diff)}{unit} [{f(self.ci_low)}, {f(self.ci_high)}]"
+        tail = f"p(Holm) = {self.p_holm:.3g}, P({self.a} better on a seed) = {self.prob_improvement:.2f}"
         if self.significant:
             return f"{self.a} beats {self.b} on {metric} by {d}; {tail}"
         reason = "the 95% interval covers 0" if self.ci_low <= 0 <= self.ci_high else \
             "the corrected test is not significant"
-        return f"{self.a} vs {self.b}: no significant difference ({reason}): {d}; {tail}"
+        return f"{self.a} vs {self.b} on {metric}: no significant difference ({reason}): {d}; {tail}"
 
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float]:
@@ -113,16 +119,16 @@ def summarize(scores: Mapping[str, Mapping[int, float]], bounds: tuple[float, fl
 
 
 def comparisons(scores: Mapping[str, Mapping[int, float]], baseline: str | None = None,
-                all_pairs: bool = False) -> list[Pairwise]:
+                all_pairs: bool = False, higher_is_better: bool = True) -> list[Pairwise]:
     """Baseline (default: the first label) against each other label, Holm over those k - 1 tests; or every pair
     with ``all_pairs``. Each pair reads (baseline, other)."""
     labels = list(scores)
     if all_pairs or len(labels) < 2:
-        return pairwise(scores)
+        return pairwise(scores, higher_is_better=higher_is_better)
     base = labels[0] if baseline is None else baseline
     if base not in scores:
         raise ValueError(f"baseline {base!r} is not among the compared activations: {', '.join(labels)}")
-    return pairwise(scores, [(base, other) for other in labels if other != base])
+    return pairwise(scores, [(base, other) for other in labels if other != base], higher_is_better)
 
 
 def n_tests(k: int, all_pairs: bool) -> int:
@@ -181,8 +187,8 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def pairwise(scores: Mapping[str, Mapping[int, float]], pairs: Sequence[tuple[str, str]] | None = None
-             ) -> list[Pairwise]:
+def pairwise(scores: Mapping[str, Mapping[int, float]], pairs: Sequence[tuple[str, str]] | None = None,
+             higher_is_better: bool = True) -> list[Pairwise]:
     """The given pairs (default: every pair), paired by seed index: mean difference with a t interval, Wilcoxon p
     (Holm-corrected across the pairs given), and the paired probability of improvement."""
     rows = []
@@ -198,10 +204,12 @@ def pairwise(scores: Mapping[str, Mapping[int, float]], pairs: Sequence[tuple[st
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 p = float(stats.wilcoxon(xa, xb, zero_method="wilcox").pvalue) if len(diff) > 1 else 1.0
-        pi = float(np.mean((diff > 0) + 0.5 * (diff == 0))) if len(diff) else math.nan
+        wins = diff > 0 if higher_is_better else diff < 0
+        pi = float(np.mean(wins + 0.5 * (diff == 0))) if len(diff) else math.nan
         rows.append((a, b, len(diff), float(diff.mean()) if len(diff) else math.nan, lo, hi, p, pi))
     adjusted = holm([r[6] for r in rows]) if rows else []
-    return [Pairwise(a, b, n, d, lo, hi, p, ph, pi) for (a, b, n, d, lo, hi, p, pi), ph in zip(rows, adjusted)]
+    return [Pairwise(a, b, n, d, lo, hi, p, ph, pi, higher_is_better)
+            for (a, b, n, d, lo, hi, p, pi), ph in zip(rows, adjusted)]
 
 
 def seed_warning(n: int) -> str | None:

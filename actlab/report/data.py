@@ -117,7 +117,8 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
     labels = list(config["activations"])
     chosen = saved["chosen_lr"]
     tuning = {lab: {float(lr): v for lr, v in curve.items()} for lab, curve in saved["tuning"].items()}
-    outcome = analyze(trials, labels, config["baseline"], config["all_pairs"], chosen, saved["cost"])
+    outcome = analyze(trials, labels, config["baseline"], config["all_pairs"], chosen, saved["cost"],
+                      config.get("metric", "accuracy"))
     by_id = {t["trial_id"]: t for t in trials}
     per_label_epoch: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for e in epochs:
@@ -172,11 +173,13 @@ def cost_points(data: ReportData) -> tuple[dict[str, tuple[float, float]], str]:
     return points, (f"training step time / {data.outcome.baseline}'s" if timed else "s / epoch (per seed)")
 
 
-def pareto_front(points: dict[str, tuple[float, float]]) -> list[str]:
-    """Labels not dominated in (lower cost, higher accuracy)."""
+def pareto_front(points: dict[str, tuple[float, float]], higher_is_better: bool = True) -> list[str]:
+    """Labels not dominated in (lower cost, better score)."""
+    sign = 1.0 if higher_is_better else -1.0
     front = []
     for a, (ca, xa) in points.items():
-        dominated = any((cb <= ca and xb >= xa) and (cb < ca or xb > xa) for b, (cb, xb) in points.items() if b != a)
+        dominated = any((cb <= ca and sign * xb >= sign * xa) and (cb < ca or sign * xb > sign * xa)
+                        for b, (cb, xb) in points.items() if b != a)
         if not dominated and math.isfinite(ca) and math.isfinite(xa):
             front.append(a)
     return front

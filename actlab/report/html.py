@@ -30,6 +30,10 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+def _metric_axis(m) -> str:
+    return "accuracy (%)" if m.key == "accuracy" else m.name
+
+
 def _finite(values):
     return [v if v is not None and isinstance(v, (int, float)) and math.isfinite(v) else None for v in values]
 
@@ -55,19 +59,25 @@ def _band_figure(data: ReportData, metric: str, title: str, ytitle: str, scale: 
 def figures(data: ReportData) -> list[tuple[str, str, dict]]:
     """(id, caption, plotly figure dict) for every figure in the report."""
     figs = []
-    figs.append(("learning-acc", "Test accuracy per epoch: mean over seeds with a 95% band (t-interval).",
-                 _band_figure(data, "test_acc", "Test accuracy", "accuracy (%)", 100.0)))
+    m = data.outcome.metric
+    if m.key == "bits_per_char":
+        figs.append(("learning-acc", "Test bits per character per epoch: mean over seeds with a 95% band "
+                     "(t-interval).", _band_figure(data, "test_loss", "Test bits per character", "bits/char",
+                                                   1 / math.log(2))))
+    else:
+        figs.append(("learning-acc", "Test accuracy per epoch: mean over seeds with a 95% band (t-interval).",
+                     _band_figure(data, "test_acc", "Test accuracy", "accuracy (%)", 100.0)))
     figs.append(("learning-loss", "Training loss per epoch: mean over seeds with a 95% band.",
                  _band_figure(data, "train_loss", "Training loss", "cross-entropy")))
     box = []
     for i, lab in enumerate(data.labels):
         seeds = sorted(data.final_by_seed[lab])
-        box.append({"type": "box", "name": _e(lab), "y": [100 * data.final_by_seed[lab][s] for s in seeds],
+        box.append({"type": "box", "name": _e(lab), "y": [m.scale * data.final_by_seed[lab][s] for s in seeds],
                     "boxpoints": "all", "jitter": 0.4, "pointpos": 0, "marker": {"color": PALETTE[i % len(PALETTE)]},
-                    "text": [f"seed {s}" for s in seeds], "hovertemplate": "%{text}: %{y:.2f}%<extra></extra>"})
-    figs.append(("final-by-seed", "Final test accuracy of every seed.",
-                 {"data": box, "layout": {"title": {"text": "Final test accuracy per seed"}, "height": 380,
-                                          "yaxis": {"title": {"text": "accuracy (%)"}}, "showlegend": False}}))
+                    "text": [f"seed {s}" for s in seeds], "hovertemplate": "%{text}: %{y:.3f}<extra></extra>"})
+    figs.append(("final-by-seed", f"Final test {m.name} of every seed.",
+                 {"data": box, "layout": {"title": {"text": f"Final test {m.name} per seed"}, "height": 380,
+                                          "yaxis": {"title": {"text": _metric_axis(m)}}, "showlegend": False}}))
     labels = data.labels
     matrix = [[None] * len(labels) for _ in labels]
     for p in data.pairs:
@@ -82,20 +92,20 @@ def figures(data: ReportData) -> list[tuple[str, str, dict]]:
                   "layout": {"title": {"text": "Probability of improvement"}, "height": 380,
                              "yaxis": {"autorange": "reversed"}}}))
     points, cost_axis = cost_points(data)
-    front = pareto_front(points)
-    scatter = [{"type": "scatter", "mode": "markers+text", "x": [points[lab][0]], "y": [100 * points[lab][1]],
+    front = pareto_front(points, m.higher_is_better)
+    scatter = [{"type": "scatter", "mode": "markers+text", "x": [points[lab][0]], "y": [m.scale * points[lab][1]],
                 "text": [_e(lab)], "textposition": "top center", "name": _e(lab),
                 "marker": {"size": 12, "color": PALETTE[i % len(PALETTE)],
                            "symbol": "star" if lab in front else "circle"}} for i, lab in enumerate(labels)]
     ordered = sorted(front, key=lambda lab: points[lab][0])
     scatter.append({"type": "scatter", "mode": "lines", "x": [points[lab][0] for lab in ordered],
-                    "y": [100 * points[lab][1] for lab in ordered], "name": "Pareto front",
+                    "y": [m.scale * points[lab][1] for lab in ordered], "name": "Pareto front",
                     "line": {"dash": "dash", "color": "#444"}})
     figs.append(("cost-accuracy", f"Cost against accuracy: {cost_axis} and mean final test accuracy; stars and the "
                  "dashed line mark the Pareto front (nothing is both cheaper and better).",
                  {"data": scatter, "layout": {"title": {"text": "Cost vs accuracy"}, "height": 380,
                                               "xaxis": {"title": {"text": cost_axis}},
-                                              "yaxis": {"title": {"text": "accuracy (%)"}}}}))
+                                              "yaxis": {"title": {"text": _metric_axis(m)}}}}))
     figs.append(("dead-units", "Fraction of dead hidden units (derivative zero for every example of an evaluation "
                  "batch) per epoch.", _band_figure(data, "dead_fraction", "Dead units", "dead fraction (%)", 100.0)))
     tuning = _tuning_figure(data)
@@ -136,27 +146,28 @@ def _json_for_script(obj: Any) -> str:
 
 
 def summary_table(data: ReportData) -> str:
-    cols = columns(data.target_accuracy, data.outcome.baseline)
+    cols = columns(data.target_accuracy, data.outcome.baseline, data.outcome.metric)
     head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for _, h in cols) + "</tr>"
     body = []
     css = {"activation": "name", "accuracy": "acc"}
     for r in data.rows:
         cells = "".join(f"<td class='{css[k]}'>{_e(v)}</td>" if k in css else f"<td>{_e(v)}</td>"
-                        for k, v in row_cells(r).items())
+                        for k, v in row_cells(r, data.outcome.metric).items())
         body.append(f"<tr>{cells}</tr>")
     return f"<table id='summary'>{head}{''.join(body)}</table>"
 
 
 def pairs_table(data: ReportData) -> str:
-    head = ("<tr><th>pair</th><th>difference (points) [95% CI]</th><th>p (Wilcoxon, Holm)</th>"
-            "<th>P(first &gt; second on a seed)</th><th>verdict</th></tr>")
+    m = data.outcome.metric
+    head = (f"<tr><th>pair</th><th>difference ({_e(m.unit.strip())}) [95% CI]</th><th>p (Wilcoxon, Holm)</th>"
+            "<th>P(first better on a seed)</th><th>verdict</th></tr>")
     body = []
     for p in data.pairs:
         body.append(
             f"<tr><td class='name'>{_e(p.a)} vs {_e(p.b)}</td>"
-            f"<td>{100 * p.mean_diff:+.2f} [{100 * p.ci_low:+.2f}, {100 * p.ci_high:+.2f}]</td>"
+            f"<td>{m.fmt(p.mean_diff)} [{m.fmt(p.ci_low)}, {m.fmt(p.ci_high)}]</td>"
             f"<td>{p.p_holm:.3g}</td><td>{p.prob_improvement:.2f}</td>"
-            f"<td>{_e(verdict_line(p, data.chosen_lr, data.lr_grid is None))}</td></tr>"
+            f"<td>{_e(verdict_line(p, data.chosen_lr, data.lr_grid is None, data.outcome.metric))}</td></tr>"
         )
     friedman = f"<p>{_e(data.outcome.friedman.sentence())}</p>" if data.outcome.friedman else ""
     return (f"<p>{_e(method_line(data.outcome.baseline, data.outcome.all_pairs, len(data.labels)))}</p>"
@@ -164,7 +175,8 @@ def pairs_table(data: ReportData) -> str:
 
 
 def lr_block(data: ReportData) -> str:
-    lines = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds)
+    lines = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds,
+                     data.outcome.metric)
     items = "".join(f"<li>{_e(line.strip())}</li>" for line in lines[1:])
     return f"<p id='lr'>{_e(lines[0])}</p>" + (f"<ul>{items}</ul>" if items else "")
 
@@ -176,12 +188,13 @@ def _tuning_figure(data: ReportData) -> dict | None:
     traces = []
     for i, lab in enumerate(data.labels):
         curve = data.tuning.get(lab, {})
-        xs = [lr for lr, v in sorted(curve.items()) if v > -math.inf]
-        traces.append({"type": "scatter", "mode": "lines+markers", "x": xs, "y": [100 * curve[lr] for lr in xs],
+        xs = [lr for lr, v in sorted(curve.items()) if math.isfinite(v)]
+        m = data.outcome.metric
+        traces.append({"type": "scatter", "mode": "lines+markers", "x": xs, "y": [m.scale * curve[lr] for lr in xs],
                        "name": _e(lab), "line": {"color": PALETTE[i % len(PALETTE)]}})
-    return {"data": traces, "layout": {"title": {"text": "Validation accuracy vs learning rate"}, "height": 360,
+    return {"data": traces, "layout": {"title": {"text": "Validation score vs learning rate"}, "height": 360,
                                        "xaxis": {"title": {"text": "learning rate"}, "type": "log"},
-                                       "yaxis": {"title": {"text": "mean validation accuracy (%)"}}}}
+                                       "yaxis": {"title": {"text": "mean validation " + _metric_axis(m)}}}}
 
 
 def provenance_block(data: ReportData) -> str:

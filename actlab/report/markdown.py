@@ -22,18 +22,19 @@ def _code(text: str) -> str:
 
 
 def render_markdown(data: ReportData) -> str:
-    cols = columns(data.target_accuracy, data.outcome.baseline)
+    m = data.outcome.metric
+    cols = columns(data.target_accuracy, data.outcome.baseline, m)
     lines = [f"## actlab: {_md(data.study)}", "",
              f"Task {_code(data.task)}, {len(data.provenance['seeds'])} paired seeds, {data.recipe.get('epochs')} epochs "
              f"({data.provenance['versions'].get('actlab', '?')}, torch {data.provenance['versions'].get('torch', '?')}).",
              "", "| " + " | ".join(_md(h) for _, h in cols) + " |", "|" + "---|" * len(cols)]
     for r in data.rows:
-        lines.append("| " + " | ".join(_md(v) for v in row_cells(r).values()) + " |")
+        lines.append("| " + " | ".join(_md(v) for v in row_cells(r, m).values()) + " |")
     lines += [""] + [_md(line) for line in filter(None, [test_set_line(data.outcome.n_test)])]
-    lr = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds)
+    lr = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds, m)
     lines += ["", _md(lr[0])] + [f"- {_md(line.strip())}" for line in lr[1:]]
     lines += ["", _md(method_line(data.outcome.baseline, data.outcome.all_pairs, len(data.labels))), ""]
-    lines += [f"- {_md(verdict_line(p, data.chosen_lr, data.lr_grid is None))}" for p in data.pairs]
+    lines += [f"- {_md(verdict_line(p, data.chosen_lr, data.lr_grid is None, m))}" for p in data.pairs]
     if data.outcome.friedman is not None:
         lines += [f"- {_md(data.outcome.friedman.sentence())}"]
     if data.warning:

@@ -32,7 +32,10 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
         plt.close(fig)
         out.append(path)
 
-    for metric, name, ylabel, scale in (("test_acc", "learning-acc", "test accuracy (%)", 100.0),
+    m = data.outcome.metric
+    first = ("test_loss", "learning-acc", "test bits per character", 1 / math.log(2)) if m.key == "bits_per_char" \
+        else ("test_acc", "learning-acc", "test accuracy (%)", 100.0)
+    for metric, name, ylabel, scale in (first,
                                         ("train_loss", "learning-loss", "training loss", 1.0),
                                         ("dead_fraction", "dead-units", "dead units (%)", 100.0)):
         fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
@@ -50,12 +53,13 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
         save(fig, name)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
-    values = [[100 * v for v in data.final_by_seed[lab].values()] for lab in data.labels]
+    axis = "accuracy (%)" if m.key == "accuracy" else m.name
+    values = [[m.scale * v for v in data.final_by_seed[lab].values()] for lab in data.labels]
     ax.boxplot(values, tick_labels=data.labels, showfliers=False)
     rng = np.random.default_rng(0)
     for i, v in enumerate(values, start=1):
         ax.scatter(i + rng.uniform(-0.12, 0.12, len(v)), v, s=14, color=f"C{(i - 1) % 10}", zorder=3)
-    ax.set_ylabel("final test accuracy (%)")
+    ax.set_ylabel(f"final test {axis}")
     ax.grid(alpha=0.3, axis="y")
     save(fig, "final-by-seed")
 
@@ -72,19 +76,19 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
         for j in range(len(labels)):
             if not math.isnan(matrix[i, j]):
                 ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(im, ax=ax, label="P(row > column on a seed)")
+    fig.colorbar(im, ax=ax, label="P(row better than column on a seed)")
     save(fig, "improvement")
 
     points, cost_axis = cost_points(data)
-    points = {lab: (cost, 100 * acc) for lab, (cost, acc) in points.items()}
-    front = pareto_front(points)
+    points = {lab: (cost, m.scale * score) for lab, (cost, score) in points.items()}
+    front = pareto_front(points, m.higher_is_better)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
     for i, (lab, (cost, acc)) in enumerate(points.items()):
         ax.scatter([cost], [acc], s=80, marker="*" if lab in front else "o", color=f"C{i % 10}", label=lab)
     ordered = sorted(front, key=lambda lab: points[lab][0])
     ax.plot([points[lab][0] for lab in ordered], [points[lab][1] for lab in ordered], "k--", lw=1, label="Pareto front")
     ax.set_xlabel(cost_axis)
-    ax.set_ylabel("mean final test accuracy (%)")
+    ax.set_ylabel(f"mean final test {axis}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, "cost-accuracy")
@@ -92,11 +96,11 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
     if data.tuning:
         fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
         for i, lab in enumerate(data.labels):
-            curve = {lr: v for lr, v in sorted(data.tuning.get(lab, {}).items()) if v > -math.inf}
-            ax.plot(list(curve), [100 * v for v in curve.values()], marker="o", color=f"C{i % 10}", label=lab)
+            curve = {lr: v for lr, v in sorted(data.tuning.get(lab, {}).items()) if math.isfinite(v)}
+            ax.plot(list(curve), [m.scale * v for v in curve.values()], marker="o", color=f"C{i % 10}", label=lab)
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
-        ax.set_ylabel("mean validation accuracy (%)")
+        ax.set_ylabel(f"mean validation {axis}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         save(fig, "lr-sensitivity")

@@ -16,21 +16,23 @@ def _pct(v: float | None) -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{100 * v:.2f}"
 
 
-def columns(target_accuracy: float, baseline: str) -> list[tuple[str, str]]:
+def columns(target_accuracy: float, baseline: str, metric=None) -> list[tuple[str, str]]:
     """(cell key, header) of the summary table, in order."""
-    return [("activation", "activation"), ("lr", "lr"), ("accuracy", "test acc % mean [95% CI over seeds]"),
+    header = metric.column if metric is not None else "test acc % mean [95% CI over seeds]"
+    return [("activation", "activation"), ("lr", "lr"), ("accuracy", header),
             ("test_set", "± test set"), ("epochs_to_target", f"epochs to {100 * target_accuracy:.0f}%"),
             ("cost", f"step time vs {baseline} [95% CI]"), ("s_per_epoch", "s/epoch"), ("dead", "dead units"),
             ("diverged", "diverged")]
 
 
-def row_cells(r: Mapping[str, Any]) -> dict[str, str]:
+def row_cells(r: Mapping[str, Any], metric=None) -> dict[str, str]:
     """The text of each summary-table cell (unescaped)."""
     cost = r.get("cost")
+    f = metric.fmt if metric is not None else _pct
     return {
         "activation": str(r["activation"]),
         "lr": "-" if r["lr"] is None else f"{r['lr']:.3g}",
-        "accuracy": f"{_pct(r['mean'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]",
+        "accuracy": f"{f(r['mean'])} [{f(r['ci_low'])}, {f(r['ci_high'])}]",
         "test_set": "-" if r.get("test_set_pm") is None else f"±{_pct(r['test_set_pm'])}",
         "epochs_to_target": "-" if r["epochs_to_target"] is None else
         f"{r['epochs_to_target']:.1f} ({r['reached']}/{r['n']})",
@@ -42,39 +44,44 @@ def row_cells(r: Mapping[str, Any]) -> dict[str, str]:
 
 
 def lr_lines(lr_grid: Sequence[float] | None, chosen: Mapping[str, float], tuning: Mapping[str, Mapping[float, float]],
-             validation_fraction: float, tune_seeds: int) -> list[str]:
+             validation_fraction: float, tune_seeds: int, metric=None) -> list[str]:
     """How the learning rates were set, in words: pinned, or chosen per activation (with the validation curve)."""
     if lr_grid is None:
         rate = next(iter(chosen.values()), math.nan)
         return [f"Every activation trained at lr {rate:g}, pinned (not tuned): the verdicts hold at lr {rate:g} "
                 "only; an lr that suits one activation can decide a comparison."]
     grid = ", ".join(f"{lr:g}" for lr in lr_grid)
-    lines = [f"Each activation trained at its own lr, chosen from {{{grid}}} by mean accuracy on a validation split "
-             f"({100 * validation_fraction:.0f}% of the training data, {tune_seeds} seeds; the test set unseen):"]
+    name = metric.name if metric is not None else "accuracy"
+    split = "its own validation files" if metric is not None and metric.key == "bits_per_char" else \
+        f"{100 * validation_fraction:.0f}% of the training data"
+    lines = [f"Each activation trained at its own lr, chosen from {{{grid}}} by mean {name} on a validation split "
+             f"({split}, {tune_seeds} seeds; the test set unseen):"]
+    show = metric.fmt if metric is not None else (lambda v: f"{100 * v:.1f}%")
     for label, lr in chosen.items():
         curve = tuning.get(label, {})
-        shown = ", ".join(f"{r:g}: {100 * v:.1f}%" if v > -math.inf else f"{r:g}: -" for r, v in curve.items())
+        shown = ", ".join(f"{r:g}: {show(v) if math.isfinite(v) else '-'}" for r, v in curve.items())
         edge = ""
         if curve and lr in (min(curve), max(curve)) and len(curve) > 1:
             edge = " (at the edge of the grid: a wider grid may find a better rate)"
-        lines.append(f"  {label}: lr {lr:g}{edge}; validation accuracy {shown}")
+        lines.append(f"  {label}: lr {lr:g}{edge}; validation {name} {shown}")
     return lines
 
 
-def verdict_line(pair, chosen: Mapping[str, float], pinned: bool) -> str:
+def verdict_line(pair, chosen: Mapping[str, float], pinned: bool, metric=None) -> str:
     """A pair's verdict followed by the learning rates it holds at."""
+    text = metric.verdict(pair) if metric is not None else pair.verdict()
     if pinned:
         where = f"both at lr {chosen.get(pair.a, math.nan):g}, pinned"
     else:
         where = (f"{pair.a} at lr {chosen.get(pair.a, math.nan):g}, {pair.b} at lr {chosen.get(pair.b, math.nan):g}, "
                  "each chosen on validation")
-    return f"{pair.verdict()} ({where})"
+    return f"{text} ({where})"
 
 
 def method_line(baseline: str, all_pairs: bool, n_labels: int) -> str:
     family = "every pair" if all_pairs or n_labels <= 2 else f"each against the baseline {baseline}"
-    return (f"Verdicts ({family}; paired by seed; difference in final test accuracy with its 95% t interval over "
-            "seeds on this test set; Wilcoxon signed-rank, Holm-corrected over these comparisons; P(a > b on a "
+    return (f"Verdicts ({family}; paired by seed; difference in the final test value with its 95% t interval over "
+            "seeds on this test set; Wilcoxon signed-rank, Holm-corrected over these comparisons; P(a better on a "
             "seed) = the share of paired seeds a wins):")
 
 
@@ -89,10 +96,10 @@ def comparison_table(result) -> Table:
     target = result.task.spec.target_accuracy
     table = Table(title=terminal_safe(f"{result.study}  ({result.config.seeds} seeds, {result.recipe.epochs} "
                                       "epochs)"), header_style="bold")
-    for key, header in columns(target, result.outcome.baseline):
+    for key, header in columns(target, result.outcome.baseline, result.outcome.metric):
         table.add_column(header, justify="left" if key == "activation" else "right")
     for r in result.outcome.rows:
-        table.add_row(*(terminal_safe(v) for v in row_cells(r).values()))
+        table.add_row(*(terminal_safe(v) for v in row_cells(r, result.outcome.metric).values()))
     return table
 
 
@@ -103,11 +110,11 @@ def print_comparison(result, console: Console | None = None) -> None:
     for line in filter(None, [test_set_line(out.n_test)]):
         console.print(terminal_safe(line), highlight=False)
     for line in lr_lines(result.lr_grid, result.chosen_lr, result.tuning, result.config.validation_fraction,
-                         result.config.tune_seeds):
+                         result.config.tune_seeds, out.metric):
         console.print(terminal_safe(line), highlight=False)
     console.print(f"[bold]{terminal_safe(method_line(out.baseline, out.all_pairs, len(out.labels)))}[/bold]")
     for p in out.pairs:
-        console.print("  " + terminal_safe(verdict_line(p, result.chosen_lr, result.lr_grid is None)),
+        console.print("  " + terminal_safe(verdict_line(p, result.chosen_lr, result.lr_grid is None, out.metric)),
                       highlight=False)
     if out.friedman is not None:
         console.print("  " + terminal_safe(out.friedman.sentence()), highlight=False)

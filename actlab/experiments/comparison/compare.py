@@ -9,6 +9,7 @@ batch (see :mod:`actlab.experiments.training.trainer`).
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 import time
@@ -20,21 +21,10 @@ from actlab.errors import ActlabError, InvalidParameterError
 from actlab.experiments import stats
 from actlab.experiments.comparison.config import StudyConfig
 from actlab.experiments.comparison.cost import Cost, measure_cost
-from actlab.experiments.comparison.outcome import (
-    Outcome,
-    analyze,
-    choose_lr,
-    label_of,
-    tuning_curves,
-)
+from actlab.experiments.comparison.outcome import METRICS, Outcome, analyze, label_of, tuning_curves
 from actlab.experiments.execution import make_executor
 from actlab.experiments.results.store import Store, trial_key
-from actlab.experiments.training.group import (
-    GroupJob,
-    model_fingerprint,
-    run_group,
-    trainer_version,
-)
+from actlab.experiments.training.group import GroupJob, model_fingerprint, run_group, trainer_version
 from actlab.experiments.training.trainer import make_activation_factory
 from actlab.experiments.workload.data import Dataset
 from actlab.experiments.workload.recipe import Recipe
@@ -167,6 +157,7 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     dataset = task.load()  # a missing or corrupt data file fails here, before anything is stored
     recipe = config.with_recipe(task.spec.recipe)
     grid = config.lr_grid(recipe)
+    metric = task.spec.metric
     study = config.study or default_study_name(task, contenders)
     command = command if command is not None else shlex.join(["actlab", *sys.argv[1:]])
     identity = fingerprints(task, dataset, contenders)
@@ -212,11 +203,11 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
         if grid is not None:
             rows = execute(plan(config, task, recipe, contenders, "tune", {lab: grid for lab in labels}, identity,
                                 study, command))
-            tuning = tuning_curves(rows)
+            tuning = tuning_curves(rows, metric)
             for label in labels:
-                curve = tuning.get(label)
-                if curve and max(curve.values()) > float("-inf"):
-                    chosen[label] = choose_lr(curve)
+                curve = {lr: v for lr, v in tuning.get(label, {}).items() if math.isfinite(v)}
+                if curve:
+                    chosen[label] = METRICS[metric].best(curve)
         trials = execute(plan(config, task, recipe, contenders, "test", {k: [v] for k, v in chosen.items()},
                               identity, study, command))
         cost: dict[str, Cost] = {}
@@ -224,13 +215,13 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
             notify("cost", None)
             cost = measure_cost(task, dataset, [(c.label, c.text, c.trainable) for c in contenders], baseline,
                                 recipe, config.base_seed)
-        outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost)
+        outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost, metric)
         outcome.warning = " ".join(w for w in (outcome.warning, underpowered) if w) or None
         store.write_study(study, members, {
             "activations": labels, "task": task.text, "recipe": recipe.as_dict(), "seeds": config.seeds,
             "tune_seeds": config.tune_seeds, "base_seed": config.base_seed, "lr_grid": grid,
             "validation_fraction": config.validation_fraction, "baseline": baseline, "all_pairs": config.all_pairs,
-            "command": command,
+            "command": command, "metric": metric,
         }, {"chosen_lr": chosen, "tuning": {k: {repr(lr): v for lr, v in c.items()} for k, c in tuning.items()},
             "cost": {k: asdict(v) for k, v in cost.items()}})
     return ComparisonResult(config, task, recipe, study, contenders, grid, chosen, tuning, trials, outcome, cost,

@@ -10,6 +10,51 @@ from typing import Any, Mapping, Sequence
 from actlab.experiments import stats
 
 
+@dataclass(frozen=True)
+class Metric:
+    """What a comparison ranks activations by, and how to show it."""
+
+    key: str
+    name: str
+    higher_is_better: bool
+    scale: float  # shown as value * scale
+    unit: str  # of a difference
+    digits: int
+    column: str
+    bounds: tuple[float, float]
+
+    def score(self, trial: Mapping[str, Any]) -> float | None:
+        """The trial's final test value: accuracy from the exact count (equal counts tie exactly), or bits per
+        character from the test loss in nats."""
+        if self.key == "bits_per_char":
+            loss = trial.get("final_test_loss")
+            return None if loss is None else loss / math.log(2)
+        if trial.get("final_correct") is not None and trial.get("n_test"):
+            return trial["final_correct"] / trial["n_test"]
+        return trial.get("final_acc")
+
+    def fmt(self, value: float | None) -> str:
+        if value is None or not math.isfinite(value):
+            return "-"
+        return f"{value * self.scale:.{self.digits}f}"
+
+    def verdict(self, pair: stats.Pairwise) -> str:
+        return pair.verdict(self.name, self.scale, self.unit, self.digits)
+
+    def best(self, values: Mapping[float, float]) -> float:
+        """The key of the best value; ties go to the smaller key (the smaller learning rate)."""
+        sign = 1.0 if self.higher_is_better else -1.0
+        return max(values, key=lambda k: (sign * values[k], -k))
+
+
+METRICS = {
+    "accuracy": Metric("accuracy", "accuracy", True, 100.0, " points", 2, "test acc % mean [95% CI over seeds]",
+                       (0.0, 1.0)),
+    "bits_per_char": Metric("bits_per_char", "bits per character", False, 1.0, " bits/char", 3,
+                            "test bits/char mean [95% CI over seeds]", (0.0, math.inf)),
+}
+
+
 def label_of(trial: Mapping[str, Any]) -> str:
     return f"{trial['activation']}[trainable]" if trial["trainable"] else trial["activation"]
 
@@ -21,7 +66,8 @@ class Outcome:
     labels: list[str]
     baseline: str
     all_pairs: bool
-    scores: dict[str, dict[int, float]]  # label -> seed index -> final test accuracy (correct / n_test)
+    metric: Metric
+    scores: dict[str, dict[int, float]]  # label -> seed index -> final test value (accuracy: correct / n_test)
     n_test: int | None
     summaries: list[stats.Summary]
     pairs: list[stats.Pairwise]
@@ -31,19 +77,14 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def _accuracy(t: Mapping[str, Any]) -> float | None:
-    """Final test accuracy from the exact count (so equal counts tie exactly)."""
-    if t.get("final_correct") is not None and t.get("n_test"):
-        return t["final_correct"] / t["n_test"]
-    return t.get("final_acc")
-
-
 def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline: str | None = None,
             all_pairs: bool = False, chosen_lr: Mapping[str, float] | None = None,
-            cost: Mapping[str, Any] | None = None) -> Outcome:
+            cost: Mapping[str, Any] | None = None, metric: str = "accuracy") -> Outcome:
     """Statistics over the test-phase ``trials`` of ``labels`` (in that order; the baseline defaults to the first).
-    ``cost``: label -> Cost (or its dict) from the interleaved timing, shown in the rows."""
+    ``cost``: label -> Cost (or its dict) from the interleaved timing, shown in the rows. ``metric``: the task's
+    (a key of METRICS)."""
     labels = list(labels)
+    m = METRICS[metric]
     base = labels[0] if baseline is None else baseline
     scores: dict[str, dict[int, float]] = {lab: {} for lab in labels}
     by_label: dict[str, list[Mapping[str, Any]]] = {lab: [] for lab in labels}
@@ -52,18 +93,19 @@ def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline
         if lab not in scores:
             continue
         by_label[lab].append(t)
-        acc = _accuracy(t)
-        if acc is not None and math.isfinite(acc):
-            scores[lab][t["seed_index"]] = acc
+        value = m.score(t)
+        if value is not None and math.isfinite(value):
+            scores[lab][t["seed_index"]] = value
     n_tests = {t["n_test"] for t in trials if t.get("n_test")}
     n_test = n_tests.pop() if len(n_tests) == 1 else None
-    summaries = stats.summarize(scores)
-    pairs = stats.comparisons(scores, base, all_pairs)
+    summaries = stats.summarize(scores, m.bounds)
+    pairs = stats.comparisons(scores, base, all_pairs, m.higher_is_better)
     n = min((len(v) for v in scores.values()), default=0)
-    rows = [_row(s, by_label[s.activation], (chosen_lr or {}).get(s.activation), n_test,
+    binomial = n_test if m.key == "accuracy" else None  # the binomial error is an accuracy's
+    rows = [_row(s, by_label[s.activation], (chosen_lr or {}).get(s.activation), binomial,
                  (cost or {}).get(s.activation)) for s in summaries]
     notes = sorted({t["note"] for t in trials if not t["vectorized"] and t["note"]})
-    return Outcome(labels, base, all_pairs, scores, n_test, summaries, pairs, stats.friedman(scores), rows,
+    return Outcome(labels, base, all_pairs, m, scores, binomial, summaries, pairs, stats.friedman(scores), rows,
                    stats.seed_warning(n), notes)
 
 
@@ -88,18 +130,16 @@ def _row(s: stats.Summary, trials: Sequence[Mapping[str, Any]], lr: float | None
     }
 
 
-def tuning_curves(trials: Sequence[Mapping[str, Any]]) -> dict[str, dict[float, float]]:
-    """label -> lr -> mean validation accuracy over the tuning seeds (tune-phase trials)."""
+def tuning_curves(trials: Sequence[Mapping[str, Any]], metric: str = "accuracy") -> dict[str, dict[float, float]]:
+    """label -> lr -> mean validation value over the tuning seeds (tune-phase trials); a rate whose every run
+    diverged to no finite value gets the worst value there is."""
+    m = METRICS[metric]
+    worst = -math.inf if m.higher_is_better else math.inf
     sums: dict[str, dict[float, list[float]]] = {}
     for t in trials:
-        acc = _accuracy(t)
+        value = m.score(t)
         sums.setdefault(label_of(t), {}).setdefault(t["lr"], [])
-        if acc is not None and math.isfinite(acc):  # a diverged run counts with the accuracy it ended at
-            sums[label_of(t)][t["lr"]].append(acc)
-    return {lab: {lr: (sum(v) / len(v) if v else -math.inf) for lr, v in sorted(by_lr.items())}
+        if value is not None and math.isfinite(value):  # a diverged run counts with the value it ended at
+            sums[label_of(t)][t["lr"]].append(value)
+    return {lab: {lr: (sum(v) / len(v) if v else worst) for lr, v in sorted(by_lr.items())}
             for lab, by_lr in sums.items()}
-
-
-def choose_lr(curve: Mapping[float, float]) -> float:
-    """The rate with the best mean validation accuracy; ties go to the smaller rate."""
-    return max(curve, key=lambda lr: (curve[lr], -lr))

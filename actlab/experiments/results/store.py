@@ -34,7 +34,7 @@ TRIAL_COLUMNS = (
     "trial_id", "trial_key", "study", "phase", "activation", "trainable", "task", "recipe", "lr", "seed_index",
     "base_seed", "init_seed", "data_seed", "status", "diverged_epoch", "vectorized", "note", "final_acc",
     "final_correct", "n_test", "epochs_to_target", "auc", "s_per_epoch", "train_seconds", "dead_final",
-    "final_train_loss", "activation_params", "identity", "versions", "hardware", "command", "created_at",
+    "final_train_loss", "final_test_loss", "activation_params", "identity", "versions", "hardware", "command", "created_at",
 )
 EPOCH_COLUMNS = ("trial_id", "epoch", "train_loss", "test_loss", "test_acc", "dead_fraction", "train_seconds")
 
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS trials (
     seed_index INTEGER NOT NULL, base_seed INTEGER NOT NULL, init_seed INTEGER, data_seed INTEGER,
     status TEXT NOT NULL, diverged_epoch INTEGER, vectorized INTEGER, note TEXT, final_acc REAL,
     final_correct INTEGER, n_test INTEGER, epochs_to_target INTEGER, auc REAL, s_per_epoch REAL,
-    train_seconds REAL, dead_final REAL, final_train_loss REAL, activation_params TEXT, identity TEXT,
+    train_seconds REAL, dead_final REAL, final_train_loss REAL, final_test_loss REAL, activation_params TEXT,
+    identity TEXT,
     versions TEXT, hardware TEXT, command TEXT, created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trials_by_key ON trials(trial_key, created_at);

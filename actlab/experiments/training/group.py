@@ -121,7 +121,7 @@ def run_group(job: GroupJob, progress: Callable[[int, int], None] | None = None)
     versions, hardware = environment()
     records = []
     for key, res in zip(job.keys, results):
-        summary = summarize(res, task.spec.target_accuracy, len(data.y_test))
+        summary = summarize(res, task.spec.target_accuracy, data.y_test.numel())
         trial = {
             "trial_key": key, "study": job.study, "phase": job.phase, "activation": job.activation,
             "trainable": int(job.trainable), "task": job.task, "recipe": json.dumps(job.recipe, sort_keys=True),

@@ -29,6 +29,7 @@ from actlab.experiments.workload.tasks import Task
 from actlab.nn import Activation, get
 
 EVAL_CHUNK = 2048
+EVAL_TARGETS = 65536  # sequences: targets per evaluation chunk
 DEAD_BATCH = 512
 
 
@@ -145,15 +146,22 @@ def evaluate(model: nn.Module, probe: DeadUnitProbe, state: tuple[dict, dict] | 
     model.eval()
     run = (lambda inp: functional_call(model, state, (inp,))) if state is not None else model
     loss_sum, correct = 0.0, 0
-    for i in range(0, len(x), EVAL_CHUNK):
-        out = run(x[i : i + EVAL_CHUNK])
-        loss_sum += float(F.cross_entropy(out, y[i : i + EVAL_CHUNK], reduction="sum"))
-        correct += int((out.argmax(-1) == y[i : i + EVAL_CHUNK]).sum())
+    chunk = _eval_chunk(x, y)
+    for i in range(0, len(x), chunk):
+        out = run(x[i : i + chunk])  # [batch, classes] or, for sequences, [batch, classes, time]
+        loss_sum += float(F.cross_entropy(out, y[i : i + chunk], reduction="sum"))
+        correct += int((out.argmax(1) == y[i : i + chunk]).sum())
     probe.active, probe.dead, probe.total = True, 0, 0
     run(x[:DEAD_BATCH])
     probe.active = False
     model.train(was_training)
-    return loss_sum / len(x), correct, probe.fraction()
+    return loss_sum / y.numel(), correct, probe.fraction()
+
+
+def _eval_chunk(x: torch.Tensor, y: torch.Tensor) -> int:
+    """Examples per evaluation chunk: EVAL_CHUNK targets' worth (a sequence holds many)."""
+    per_example = max(1, y[0].numel()) if len(y) else 1
+    return min(EVAL_CHUNK, max(1, EVAL_TARGETS // per_example))
 
 
 def _orders(n: int, data_seeds: Sequence[int], epoch: int) -> torch.Tensor:
@@ -237,7 +245,7 @@ def _end_epoch(epoch, results, params, buffers, probe_model, probe, dataset, tra
         state = ({k: v[s].detach() for k, v in params.items()}, {k: v[s] for k, v in buffers.items()})
         test_loss, correct, dead = evaluate(probe_model, probe, state, dataset.x_test, dataset.y_test)
         train_loss = float(train_losses[s])
-        res.epochs.append(EpochRow(epoch, train_loss, test_loss, correct / len(dataset.y_test), dead,
+        res.epochs.append(EpochRow(epoch, train_loss, test_loss, correct / dataset.y_test.numel(), dead,
                                    group_seconds / len(results), correct))
         if res.diverged_epoch is None and not math.isfinite(train_loss):
             res.diverged_epoch = epoch
@@ -274,6 +282,28 @@ def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress
 
     step = vmap(grad_and_value(loss_fn), in_dims=(0, 0, 0, 0), randomness="different")
     S = len(models)
+    with _vmappable_attention(x.device):
+        _vectorized_epochs(step, params, buffers, opt, dataset, recipe, data_seeds, results, progress, probe_model,
+                           probe, S)
+    _finish(results, params, probe_model)
+
+
+def _vmappable_attention(device: torch.device):
+    """On the CPU, scaled_dot_product_attention's fused kernel has no vmap batching rule (vmap would loop over the
+    seeds); its math backend is plain batched matmuls, which vmap batches. Elsewhere: no change."""
+    import contextlib
+
+    if device.type != "cpu":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
+
+
+def _vectorized_epochs(step, params, buffers, opt, dataset, recipe, data_seeds, results, progress, probe_model, probe,
+                       S):
+    x, y = dataset.x_train, dataset.y_train
+    n = len(x)
     for epoch in range(1, recipe.epochs + 1):
         order, loss_sum = _epoch_orders(n, data_seeds, epoch, x.device), torch.zeros(S, device=x.device)
         t0 = time.perf_counter()
@@ -286,12 +316,11 @@ def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress
                    time.perf_counter() - t0)
         if progress is not None:
             progress(epoch, recipe.epochs)
-    _finish(results, params, probe_model)
 
 
 def _train_one(model, dataset, recipe, lr, data_seed, res, progress):
     x, y = dataset.x_train, dataset.y_train
-    n, n_test = len(x), len(dataset.y_test)
+    n, n_test = len(x), dataset.y_test.numel()
     named = dict(model.named_parameters())
     probe = DeadUnitProbe(model)
     opt = FunctionalOptimizer(recipe, {k: p.data for k, p in named.items()}, _decay_flags(model),
@@ -335,6 +364,7 @@ def summarize(result: TrialResult, target_accuracy: float, n_test: int) -> dict[
         "train_seconds": sum(finite_time),
         "dead_final": result.epochs[-1].dead_fraction if result.epochs else float("nan"),
         "final_train_loss": result.epochs[-1].train_loss if result.epochs else float("nan"),
+        "final_test_loss": result.epochs[-1].test_loss if result.epochs else float("nan"),  # nats per target
     }
 
 

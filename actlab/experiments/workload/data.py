@@ -36,6 +36,8 @@ class Dataset:
     y_test: torch.Tensor
     n_classes: int
     source: str
+    x_val: torch.Tensor | None = None  # a validation set of its own (held-out files of a corpus), if the data has one
+    y_val: torch.Tensor | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -45,9 +47,9 @@ class Dataset:
         """The same data on ``device`` (itself when it is already there)."""
         if self.x_train.device == torch.device(device):
             return self
-        move = lambda t: t.to(device)  # noqa: E731
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Dataset(self.name, move(self.x_train), move(self.y_train), move(self.x_test), move(self.y_test),
-                       self.n_classes, self.source)
+                       self.n_classes, self.source, move(self.x_val), move(self.y_val))
 
     def content_hash(self) -> str:
         """A digest of the tensors themselves (train and test, inputs and labels): two datasets with one hash
@@ -56,7 +58,9 @@ class Dataset:
         cached = self.__dict__.get("_content_hash")
         if cached is None:
             h = hashlib.sha256()
-            for t in (self.x_train, self.y_train, self.x_test, self.y_test):
+            for t in (self.x_train, self.y_train, self.x_test, self.y_test, self.x_val, self.y_val):
+                if t is None:
+                    continue
                 t = t.detach().to("cpu").contiguous()
                 h.update(f"{t.dtype}{tuple(t.shape)}".encode())
                 h.update(t.numpy().tobytes())
@@ -65,7 +69,11 @@ class Dataset:
         return cached
 
     def validation_split(self, fraction: float, seed: int) -> "Dataset":
-        """Carve a stratified validation set out of the training data; the test set is never touched."""
+        """Carve a stratified validation set out of the training data; the test set is never touched. Data with a
+        validation set of its own (``x_val``) uses that instead, whatever ``fraction`` says."""
+        if self.x_val is not None and self.y_val is not None:
+            return Dataset(f"{self.name}[validation]", self.x_train, self.y_train, self.x_val, self.y_val,
+                           self.n_classes, self.source + "; its own validation set")
         rng = np.random.default_rng(seed)
         y = self.y_train.numpy()
         val_idx = []

@@ -42,6 +42,7 @@ class TaskSpec:
     target_accuracy: float = 0.5
     needs_data_dir: bool = False
     source: Callable[..., Any] | None = None  # the user's model factory, fingerprinted with the built model
+    metric: str = "accuracy"  # what the comparison ranks by: "accuracy" (higher is better) or "bits_per_char"
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,57 @@ register_task(TaskSpec(
     recipe=Recipe(lr=1e-3, batch_size=128, epochs=20, weight_decay=0.05),
     target_accuracy=0.5,
     needs_data_dir=True,
+))
+
+
+def _lm_data(p, data_dir):
+    from actlab.experiments.workload import text
+
+    if p["context"] < 1:
+        raise InvalidParameterError("lm", "context", p["context"], "context must be at least 1")
+    return text.text_dataset(p["context"], p["train_chars"], p["eval_chars"], data_dir)
+
+
+def _lm_model(p, d, make_act):
+    from actlab.experiments.workload.transformer import TransformerLM
+
+    return TransformerLM(d.n_classes, p["context"], make_act, d_model=p["d_model"], layers=p["layers"],
+                         heads=p["heads"], mlp_ratio=p["mlp_ratio"], norm=p["norm"], positions=p["positions"])
+
+
+def _lm_params(d_model, layers, heads, context, train_chars, eval_chars):
+    return {"d_model": Param(d_model, low=8, doc="model width"), "layers": Param(layers, low=1, doc="blocks"),
+            "heads": Param(heads, low=1, doc="attention heads (divide d_model)"),
+            "context": Param(context, low=1, doc="characters of context"),
+            "mlp_ratio": Param(4.0, low=0.25, high=64.0, doc="ungated MLP width / d_model (gated: 2/3 of it)"),
+            "norm": Param("layer", choices=("layer", "rms"), doc="pre-norm: LayerNorm or RMSNorm"),
+            "positions": Param("learned", choices=("learned", "rotary"), doc="position encoding"),
+            "train_chars": Param(train_chars, low=1, doc="training bytes read from the train files"),
+            "eval_chars": Param(eval_chars, low=1, doc="bytes read from the validation and the test files")}
+
+
+register_task(TaskSpec(
+    name="lm",
+    description="Byte-level language model on the Python standard library's own source (split by file), a small "
+                "pre-norm decoder-only transformer; metric: test bits per character (lower is better); gated "
+                "MLPs get 2/3 of the hidden width so parameter counts match. --data-dir: a folder of *.py files",
+    load=_lm_data,
+    build=_lm_model,
+    params=_lm_params(d_model=32, layers=2, heads=4, context=32, train_chars=100_000, eval_chars=30_000),
+    recipe=Recipe(lr=1e-2, batch_size=16, epochs=2, weight_decay=0.1),
+    target_accuracy=0.4,  # next-byte accuracy, for the epochs-to-target column
+    metric="bits_per_char",
+))
+
+register_task(TaskSpec(
+    name="lm-large",
+    description="The lm task at a size meant for a GPU: d_model 256, 6 blocks, 8 heads, context 256, 8 MB of text",
+    load=_lm_data,
+    build=_lm_model,
+    params=_lm_params(d_model=256, layers=6, heads=8, context=256, train_chars=8_000_000, eval_chars=500_000),
+    recipe=Recipe(lr=1e-3, batch_size=64, epochs=2, weight_decay=0.1),
+    target_accuracy=0.6,
+    metric="bits_per_char",
 ))
 
 
