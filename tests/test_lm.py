@@ -78,7 +78,7 @@ def test_lower_is_better_runs_through_the_statistics():
     (pair,) = stats.pairwise({"a": a, "b": b}, higher_is_better=False)
     assert pair.mean_diff == pytest.approx(-0.05) and pair.significant and pair.prob_improvement == 1.0
     bpc = METRICS["bits_per_char"]
-    assert bpc.verdict(pair).startswith("a beats b on bits per character by -0.050 bits/char")
+    assert bpc.verdict(pair).startswith("a beats b on bits per character (lower is better) by -0.050 bits/char")
     assert bpc.verdict(pair.flipped()).startswith("a beats b")
     assert bpc.best({1e-3: 2.1, 3e-3: 1.9, 1e-2: 2.4}) == 3e-3
     rows = [{"activation": "gelu", "trainable": 0, "lr": lr, "final_test_loss": v * math.log(2), "status": "ok"}
@@ -110,6 +110,8 @@ def test_tiny_end_to_end_comparison_reports_bits_per_character(tmp_path):
     for s in res.summaries:
         assert 0 < s.mean < 8.5 and s.n == 2
     assert res.chosen_lr["gelu"] in (3e-3, 1e-2)
+    counts = [r["parameters"] for r in res.outcome.rows]  # printed in the table's parameters column
+    assert all(counts) and abs(counts[1] / counts[0] - 1) < 0.01
     assert "bits per character" in res.outcome.metric.verdict(res.pairs[0])
     data = load_study(db)
     page, md = render(data), render_markdown(data)

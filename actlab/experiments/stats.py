@@ -77,7 +77,8 @@ class Pairwise:
         d = f"{f(self.mean_diff)}{unit} [{f(self.ci_low)}, {f(self.ci_high)}]"
         tail = f"p(Holm) = {self.p_holm:.3g}, P({self.a} better on a seed) = {self.prob_improvement:.2f}"
         if self.significant:
-            return f"{self.a} beats {self.b} on {metric} by {d}; {tail}"
+            lower = "" if self.higher_is_better else " (lower is better)"
+            return f"{self.a} beats {self.b} on {metric}{lower} by {d}; {tail}"
         reason = "the 95% interval covers 0" if self.ci_low <= 0 <= self.ci_high else \
             "the corrected test is not significant"
         return f"{self.a} vs {self.b} on {metric}: no significant difference ({reason}): {d}; {tail}"

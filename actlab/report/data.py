@@ -118,7 +118,7 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
     chosen = saved["chosen_lr"]
     tuning = {lab: {float(lr): v for lr, v in curve.items()} for lab, curve in saved["tuning"].items()}
     outcome = analyze(trials, labels, config["baseline"], config["all_pairs"], chosen, saved["cost"],
-                      config.get("metric", "accuracy"))
+                      config.get("metric", "accuracy"), saved.get("parameters"))
     by_id = {t["trial_id"]: t for t in trials}
     per_label_epoch: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for e in epochs:

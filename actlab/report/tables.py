@@ -19,7 +19,7 @@ def _pct(v: float | None) -> str:
 def columns(target_accuracy: float, baseline: str, metric=None) -> list[tuple[str, str]]:
     """(cell key, header) of the summary table, in order."""
     header = metric.column if metric is not None else "test acc % mean [95% CI over seeds]"
-    return [("activation", "activation"), ("lr", "lr"), ("accuracy", header),
+    return [("activation", "activation"), ("parameters", "parameters"), ("lr", "lr"), ("accuracy", header),
             ("test_set", "± test set"), ("epochs_to_target", f"epochs to {100 * target_accuracy:.0f}%"),
             ("cost", f"step time vs {baseline} [95% CI]"), ("s_per_epoch", "s/epoch"), ("dead", "dead units"),
             ("diverged", "diverged")]
@@ -31,6 +31,7 @@ def row_cells(r: Mapping[str, Any], metric=None) -> dict[str, str]:
     f = metric.fmt if metric is not None else _pct
     return {
         "activation": str(r["activation"]),
+        "parameters": "-" if r.get("parameters") is None else f"{r['parameters']:,}",
         "lr": "-" if r["lr"] is None else f"{r['lr']:.3g}",
         "accuracy": f"{f(r['mean'])} [{f(r['ci_low'])}, {f(r['ci_high'])}]",
         "test_set": "-" if r.get("test_set_pm") is None else f"±{_pct(r['test_set_pm'])}",

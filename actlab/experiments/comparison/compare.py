@@ -101,14 +101,15 @@ def default_study_name(task: Task, contenders: list[Contender]) -> str:
     return f"{task.text}: " + " vs ".join(c.label for c in contenders)
 
 
-def fingerprints(task: Task, dataset: Dataset, contenders: Sequence[Contender]) -> dict[str, dict[str, str]]:
-    """label -> {data, model, trainer}: what, besides the configuration, decides a trial's numbers."""
+def fingerprints(task: Task, dataset: Dataset, contenders: Sequence[Contender]) -> dict[str, dict[str, Any]]:
+    """label -> {data, model, trainer, parameters}: what, besides the configuration, decides a trial's numbers
+    (and the built model's parameter count, which the table shows)."""
     data, trainer = dataset.content_hash(), trainer_version()
     out = {}
     for c in contenders:
         model = task.build(dataset, make_activation_factory(c.text, c.trainable))
         out[c.label] = {"data": data, "model": model_fingerprint(model, task.spec.source or task.spec.build),
-                        "trainer": trainer}
+                        "trainer": trainer, "parameters": sum(p.numel() for p in model.parameters())}
     return out
 
 
@@ -215,7 +216,8 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
             notify("cost", None)
             cost = measure_cost(task, dataset, [(c.label, c.text, c.trainable) for c in contenders], baseline,
                                 recipe, config.base_seed)
-        outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost, metric)
+        parameters = {label: identity[label]["parameters"] for label in labels}
+        outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost, metric, parameters)
         outcome.warning = " ".join(w for w in (outcome.warning, underpowered) if w) or None
         store.write_study(study, members, {
             "activations": labels, "task": task.text, "recipe": recipe.as_dict(), "seeds": config.seeds,
@@ -223,6 +225,6 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
             "validation_fraction": config.validation_fraction, "baseline": baseline, "all_pairs": config.all_pairs,
             "command": command, "metric": metric,
         }, {"chosen_lr": chosen, "tuning": {k: {repr(lr): v for lr, v in c.items()} for k, c in tuning.items()},
-            "cost": {k: asdict(v) for k, v in cost.items()}})
+            "cost": {k: asdict(v) for k, v in cost.items()}, "parameters": parameters})
     return ComparisonResult(config, task, recipe, study, contenders, grid, chosen, tuning, trials, outcome, cost,
                             failures, ran, skipped, time.perf_counter() - started)

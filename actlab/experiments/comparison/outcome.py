@@ -79,7 +79,8 @@ class Outcome:
 
 def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline: str | None = None,
             all_pairs: bool = False, chosen_lr: Mapping[str, float] | None = None,
-            cost: Mapping[str, Any] | None = None, metric: str = "accuracy") -> Outcome:
+            cost: Mapping[str, Any] | None = None, metric: str = "accuracy",
+            parameters: Mapping[str, int] | None = None) -> Outcome:
     """Statistics over the test-phase ``trials`` of ``labels`` (in that order; the baseline defaults to the first).
     ``cost``: label -> Cost (or its dict) from the interleaved timing, shown in the rows. ``metric``: the task's
     (a key of METRICS)."""
@@ -103,20 +104,21 @@ def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline
     n = min((len(v) for v in scores.values()), default=0)
     binomial = n_test if m.key == "accuracy" else None  # the binomial error is an accuracy's
     rows = [_row(s, by_label[s.activation], (chosen_lr or {}).get(s.activation), binomial,
-                 (cost or {}).get(s.activation)) for s in summaries]
+                 (cost or {}).get(s.activation), (parameters or {}).get(s.activation)) for s in summaries]
     notes = sorted({t["note"] for t in trials if not t["vectorized"] and t["note"]})
     return Outcome(labels, base, all_pairs, m, scores, binomial, summaries, pairs, stats.friedman(scores), rows,
                    stats.seed_warning(n), notes)
 
 
 def _row(s: stats.Summary, trials: Sequence[Mapping[str, Any]], lr: float | None, n_test: int | None,
-         cost: Any) -> dict[str, Any]:
+         cost: Any, parameters: int | None) -> dict[str, Any]:
     reached = [t["epochs_to_target"] for t in trials if t["epochs_to_target"] is not None]
     finite = lambda key: [t[key] for t in trials if t[key] is not None]  # noqa: E731
     if cost is not None and not isinstance(cost, Mapping):
         cost = vars(cost)
     return {
         "activation": s.activation,
+        "parameters": parameters,
         "lr": lr,
         "n": s.n,
         "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high,
