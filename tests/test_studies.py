@@ -24,7 +24,7 @@ def store(tmp_path_factory):
 def test_study_list():
     result = runner.invoke(app, ["study", "--list"])
     assert result.exit_code == 0
-    for name in ("selu-fixed-point", "edge-of-chaos", "depth", "ranking", "swish-beta", "noise"):
+    for name in ("selu-fixed-point", "edge-of-chaos", "depth", "ranking", "swish-beta", "noise", "glu-variants"):
         assert name in result.output and name in study_names()
 
 
@@ -131,3 +131,31 @@ def test_docs_findings_hold_every_study_from_a_full_run():
         assert f"## {name}" in text, name
         assert f"(`actlab study {name}" in text, name
     assert "quick version" not in text  # docs hold the full versions only
+
+
+def _pair(a, b, diff, significant):
+    from actlab.experiments.stats import Pairwise
+
+    p = 0.001 if significant else 0.5
+    lo, hi = (diff - 0.01, diff + 0.01) if significant else (diff - 1, diff + 1)
+    return Pairwise(a, b, 10, diff, lo, hi, p, p, 0.5, higher_is_better=False)
+
+
+def test_glu_rule_on_synthetic_results():
+    from actlab.experiments.studies import GLU_RULE, glu_verdict
+
+    names = [(c, b) for c in GLU_RULE["challengers"] for b in GLU_RULE["baselines"]]
+    win = [_pair(c, b, -0.05, True) for c, b in names]
+    assert glu_verdict(win, 10) == (True, "every challenger beats every baseline")
+    loss = win[:-1] + [_pair("squared_relu", "gelu", +0.05, True)]
+    assert glu_verdict(loss, 10)[0] is False and "squared_relu vs gelu" in glu_verdict(loss, 10)[1]
+    noise = win[:-1] + [_pair("squared_relu", "gelu", -0.01, False)]
+    assert glu_verdict(noise, 10)[0] is None
+    assert glu_verdict(win, 7)[0] is None and "minimum of 8" in glu_verdict(win, 7)[1]
+
+
+def test_glu_variants_quick(store):
+    f = run_study("glu-variants", quick=True, store=store)
+    assert set(f.numbers["bits_per_char"]) == {"relu", "gelu", "swiglu", "geglu", "squared_relu"}
+    assert f.reproduced is None and "fewer than the rule's minimum" in f.summary  # 2 seeds never decide
+    assert any("rule (declared before the first run)" in line for line in f.lines)

@@ -63,6 +63,15 @@ def selection_guide(rows: list[dict[str, Any]]) -> list[str]:
             f"{k} {m:.2f}" for k, m in sorted(means.items()))
             + (f"; {furthest} moves furthest from the initial 1" if furthest else "")
             + f". Swish with beta = 10 is within {sup10:.3g} of ReLU everywhere.")
+    g = by.get("glu-variants")
+    if g:
+        bpc = g["numbers"]["bits_per_char"]
+        means = {k: sum(v) / len(v) for k, v in bpc.items() if v}
+        order = sorted(means, key=means.get)
+        out.append("- Transformer MLPs at equal parameter counts (a small byte-level language model on Python source): "
+                   "test bits per character " + ", ".join(f"{a} {means[a]:.3f}" for a in order)
+                   + " (lower is better); that GLU variants and squared ReLU beat ReLU and GELU was "
+                   + {True: "supported", False: "contradicted", None: "not decided"}[g["reproduced"]] + " here.")
     se = by.get("selu-fixed-point")
     if se:
         out.append(f"- SELU self-normalises in the mean-field model under LeCun-normal init: the (0, 1) fixed point "

@@ -8,7 +8,7 @@ TOML keys (all optional except ``activations``)::
     base_seed = 0
     tune_lr = [3e-4, 1e-3, 3e-3] # the grid each activation's lr is chosen from, on a validation split
                                  # (default: the recipe's lr / 3, x 1, x 3; a [recipe] lr without tune_lr pins it)
-    tune_seeds = 3
+    tune_seeds = 2
     validation_fraction = 0.2
     baseline = "swish"          # compared with each other activation (default: the first listed)
     all_pairs = false           # every pair instead (Holm over k(k-1)/2 tests: needs more seeds)
@@ -48,7 +48,7 @@ class StudyConfig:
     base_seed: int = 0
     recipe: Recipe | None = None  # None: the task's default recipe
     tune_lr: tuple[float, ...] | None = None  # None: the default grid, unless the recipe's lr is given (pinned)
-    tune_seeds: int = 3
+    tune_seeds: int = 2  # seeds per rate of the grid: the curve, not the verdict, so fewer than the final runs
     validation_fraction: float = 0.2
     store: str = DEFAULT_STORE
     study: str | None = None
