@@ -69,7 +69,8 @@ def main() -> None:
     deep = "mnist1d-mlp(depth=8, width=64)"
     vec_deep = throughput("vectorized", task_text=deep)
     loop_deep = throughput("per-seed", task_text=deep)
-    out = {"machine": machine, "flagship_wall_s": walls[::2], "naive_wall_s": naive_wall, "relu_mean_acc": acc, "vectorized_examples_per_s": vec,
+    out = {"machine": machine, "flagship_wall_s": walls[::2], "naive_wall_s": naive_wall, "relu_mean_acc": acc,
+           "vectorized_examples_per_s": vec,
            "loop_examples_per_s": loop, "speedup": vec / loop, "deep_vectorized_examples_per_s": vec_deep,
            "deep_loop_examples_per_s": loop_deep, "deep_speedup": vec_deep / loop_deep,
            "date": time.strftime("%Y-%m-%d")}

@@ -66,7 +66,8 @@ def test_compare_writes_the_report_by_default_and_no_report_skips_it(tmp_path):
     path = re.search(r"report: (\S+\.html)", result.output).group(1)
     assert path.startswith(str(tmp_path)) and "Plotly.newPlot" in open(path).read()
     db2 = tmp_path / "d.db"
-    result = runner.invoke(app, ["compare", "relu", "--seeds", "2", "--epochs", "1", "--lr", "0.01", "--store", str(db2),
+    result = runner.invoke(app, ["compare", "relu", "--seeds", "2", "--epochs", "1", "--lr", "0.01", "--store",
+                                 str(db2),
                                  "--no-report"])
     assert result.exit_code == 0 and "report:" not in result.output
     assert not list(tmp_path.glob("report-*relu.html"))

@@ -14,7 +14,7 @@ import numpy as np
 
 from actlab.errors import ActlabError
 from actlab.experiments import stats
-from actlab.experiments.comparison.outcome import Outcome, analyze, label_of
+from actlab.experiments.comparison.outcome import Outcome, OutcomeView, analyze, label_of
 from actlab.experiments.results.store import Store, StoreError
 
 
@@ -27,7 +27,7 @@ class Curve:
 
 
 @dataclass
-class ReportData:
+class ReportData(OutcomeView):
     study: str
     store: str
     task: str
@@ -46,30 +46,6 @@ class ReportData:
     provenance: dict[str, Any]
     findings: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # failed groups whose trials are still missing
-
-    @property
-    def summaries(self) -> list[stats.Summary]:
-        return self.outcome.summaries
-
-    @property
-    def pairs(self) -> list[stats.Pairwise]:
-        return self.outcome.pairs
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        return self.outcome.rows
-
-    @property
-    def warning(self) -> str | None:
-        return self.outcome.warning
-
-    @property
-    def notes(self) -> list[str]:
-        return self.outcome.notes
-
-    @property
-    def final_by_seed(self) -> dict[str, dict[int, float]]:
-        return self.outcome.scores
 
 
 def _band(values: np.ndarray) -> tuple[float, float, float]:

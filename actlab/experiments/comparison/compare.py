@@ -21,7 +21,7 @@ from actlab.errors import ActlabError, InvalidParameterError
 from actlab.experiments import stats
 from actlab.experiments.comparison.config import StudyConfig
 from actlab.experiments.comparison.cost import Cost, measure_cost
-from actlab.experiments.comparison.outcome import METRICS, Outcome, analyze, label_of, tuning_curves
+from actlab.experiments.comparison.outcome import METRICS, Outcome, OutcomeView, analyze, label_of, tuning_curves
 from actlab.experiments.execution import make_executor
 from actlab.experiments.results.store import Store, trial_key
 from actlab.experiments.training.group import GroupJob, model_fingerprint, run_group, trainer_version
@@ -61,7 +61,7 @@ class GroupOutcome:
 
 
 @dataclass
-class ComparisonResult:
+class ComparisonResult(OutcomeView):
     config: StudyConfig
     task: Task
     recipe: Recipe
@@ -77,18 +77,6 @@ class ComparisonResult:
     ran: int = 0
     skipped: int = 0
     wall_seconds: float = 0.0
-
-    @property
-    def summaries(self) -> list[stats.Summary]:
-        return self.outcome.summaries
-
-    @property
-    def pairs(self) -> list[stats.Pairwise]:
-        return self.outcome.pairs
-
-    @property
-    def warning(self) -> str | None:
-        return self.outcome.warning
 
     def by_activation(self) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {c.label: [] for c in self.contenders}

@@ -110,6 +110,36 @@ def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline
                    stats.seed_warning(n), notes)
 
 
+class OutcomeView:
+    """The outcome's numbers as attributes of whatever holds an ``outcome`` (a comparison's result, a report)."""
+
+    outcome: Outcome
+
+    @property
+    def summaries(self) -> list[stats.Summary]:
+        return self.outcome.summaries
+
+    @property
+    def pairs(self) -> list[stats.Pairwise]:
+        return self.outcome.pairs
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.outcome.rows
+
+    @property
+    def warning(self) -> str | None:
+        return self.outcome.warning
+
+    @property
+    def notes(self) -> list[str]:
+        return self.outcome.notes
+
+    @property
+    def final_by_seed(self) -> dict[str, dict[int, float]]:
+        return self.outcome.scores
+
+
 def _row(s: stats.Summary, trials: Sequence[Mapping[str, Any]], lr: float | None, n_test: int | None,
          cost: Any, parameters: int | None) -> dict[str, Any]:
     reached = [t["epochs_to_target"] for t in trials if t["epochs_to_target"] is not None]

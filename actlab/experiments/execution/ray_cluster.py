@@ -1,7 +1,8 @@
 """Run trial groups as Ray tasks: ``--backend ray [--address ADDR]``.
 
 Each group becomes one Ray task with the resources asked for (CPUs, GPUs or a GPU fraction per group). A task
-ships the job (plain configuration) and the worker function; the worker builds the task's data and models itself, and hands
+ships the job (plain configuration) and the worker function; the worker builds the task's data and models
+itself, and hands
 back plain records, which only the driver writes to the store, so resume and the statistics behave exactly as
 with the local executors. Each worker process keeps the datasets it built (``training.group.load_data`` cache), so a
 worker that trains several groups of one task generates its data once. Files under a task's ``data_dir`` (MNIST

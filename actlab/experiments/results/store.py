@@ -34,7 +34,8 @@ TRIAL_COLUMNS = (
     "trial_id", "trial_key", "study", "phase", "activation", "trainable", "task", "recipe", "lr", "seed_index",
     "base_seed", "init_seed", "data_seed", "status", "diverged_epoch", "vectorized", "note", "final_acc",
     "final_correct", "n_test", "epochs_to_target", "auc", "s_per_epoch", "train_seconds", "dead_final",
-    "final_train_loss", "final_test_loss", "activation_params", "identity", "versions", "hardware", "command", "created_at",
+    "final_train_loss", "final_test_loss", "activation_params", "identity", "versions", "hardware", "command",
+    "created_at",
 )
 EPOCH_COLUMNS = ("trial_id", "epoch", "train_loss", "test_loss", "test_acc", "dead_fraction", "train_seconds")
 

@@ -267,7 +267,7 @@ def _finish(results, params, probe_model):
 
 
 def _train_vectorized(models, dataset, recipe, lr, data_seeds, results, progress):
-    x, y = dataset.x_train, dataset.y_train
+    x = dataset.x_train
     n = len(x)
     params, buffers = stack_module_state(models)
     params = {k: v.detach() for k, v in params.items()}
