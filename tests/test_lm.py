@@ -48,11 +48,18 @@ def test_windows_are_next_byte_pairs_and_validation_is_its_own_files():
 
 @pytest.mark.parametrize("gated", ["glu", "reglu", "geglu", "swiglu"])
 def test_gated_mlps_match_the_ungated_parameter_count(gated):
-    for d_model in (64, 256):
+    for d_model in (48, 64, 256):
         dense = TransformerLM(256, 64, lambda: get("gelu"), d_model=d_model, layers=2, heads=4)
         glu = TransformerLM(256, 64, lambda: get(gated), d_model=d_model, layers=2, heads=4)
         assert glu.hidden % 8 == 0 and glu.hidden == hidden_width(d_model, 4.0, True)
         assert abs(parameter_count(glu) / parameter_count(dense) - 1) < 0.01
+    for task in ("lm", "lm-large"):  # the presets themselves
+        spec = resolve_task(task)
+        ungated = TransformerLM(256, 8, lambda: get("relu"), d_model=spec.params["d_model"], heads=spec.params["heads"],
+                                layers=spec.params["layers"])
+        glu = TransformerLM(256, 8, lambda: get(gated), d_model=spec.params["d_model"], heads=spec.params["heads"],
+                            layers=spec.params["layers"])
+        assert abs(parameter_count(glu) / parameter_count(ungated) - 1) < 0.01, task
 
 
 def test_bad_input_is_refused_before_training(tmp_path):

@@ -389,7 +389,7 @@ def _glu_variants(seeds: int, quick: bool, store: str, progress=None) -> Finding
              "chosen lr: " + ", ".join(f"{k} {v:g}" for k, v in result.chosen_lr.items()),
              "rule (declared before the first run): " + GLU_RULE["supported"] + "; " + GLU_RULE["test"]]
     lines += ["  " + m.verdict(p) for p in pairs]
-    lines.append("differences from the sources: a 2-block, d_model 32 byte-level model trained for 2 epochs on "
+    lines.append("differences from the sources: a 2-block, d_model 48 byte-level model trained for 2 epochs on "
                  "100 kB of Python source on a CPU, against T5-size models on C4 (Shazeer) and Primer's search "
                  "scale; the direction is what is tested, not the size of the effect")
     return Finding("glu-variants", _STUDIES["glu-variants"].claim, _STUDIES["glu-variants"].source, reproduced,

@@ -224,7 +224,7 @@ register_task(TaskSpec(
                 "MLPs get 2/3 of the hidden width so parameter counts match. --data-dir: a folder of *.py files",
     load=_lm_data,
     build=_lm_model,
-    params=_lm_params(d_model=32, layers=2, heads=4, context=32, train_chars=100_000, eval_chars=30_000),
+    params=_lm_params(d_model=48, layers=2, heads=4, context=32, train_chars=100_000, eval_chars=30_000),
     recipe=Recipe(lr=1e-2, batch_size=16, epochs=2, weight_decay=0.1),
     target_accuracy=0.3,  # next-byte accuracy, for the epochs-to-target column
     metric="bits_per_char",
