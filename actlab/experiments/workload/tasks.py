@@ -225,7 +225,7 @@ register_task(TaskSpec(
     load=_lm_data,
     build=_lm_model,
     params=_lm_params(d_model=48, layers=2, heads=4, context=32, train_chars=100_000, eval_chars=30_000),
-    recipe=Recipe(lr=1e-2, batch_size=16, epochs=2, weight_decay=0.1),
+    recipe=Recipe(lr=3e-3, batch_size=16, epochs=2, weight_decay=0.1),
     target_accuracy=0.3,  # next-byte accuracy, for the epochs-to-target column
     metric="bits_per_char",
 ))
