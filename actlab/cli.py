@@ -220,7 +220,7 @@ def compare(
     reporter = _Reporter(quiet)
     with reporter:
         result = run_comparison(config, progress=reporter)
-    print_comparison(result, console if console.is_terminal else Console(width=160))
+    print_comparison(result, console if console.is_terminal else Console(width=240))
     if report and result.trials:
         from actlab.report.data import load_study
         from actlab.report.html import write_html
