@@ -186,6 +186,7 @@ def test_each_study_reports_exactly_its_trials_and_force_touches_only_its_own(tm
     assert second.skipped == 3  # relu reused
     a, b = load_study(db, "A"), load_study(db, "B")
     assert a.labels == ["relu", "swish"] and b.labels == ["relu", "gelu"]
+    assert list(b.chosen_lr) == ["relu", "gelu"]  # the study's order, not the stored JSON's sorted keys
     assert [len(v) for v in b.final_by_seed.values()] == [3, 3]
     assert load_study(db).study == "B"
     before = {t["trial_id"] for t in a.trials}

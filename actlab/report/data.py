@@ -91,8 +91,10 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
     except ActlabError:
         target = 0.5
     labels = list(config["activations"])
-    chosen = saved["chosen_lr"]
-    tuning = {lab: {float(lr): v for lr, v in curve.items()} for lab, curve in saved["tuning"].items()}
+    # The store keeps JSON with sorted keys: put the labels back in the study's order.
+    chosen = {lab: saved["chosen_lr"][lab] for lab in labels if lab in saved["chosen_lr"]}
+    tuning = {lab: dict(sorted((float(lr), v) for lr, v in saved["tuning"][lab].items()))
+              for lab in labels if lab in saved["tuning"]}
     outcome = analyze(trials, labels, config["baseline"], config["all_pairs"], chosen, saved["cost"],
                       config.get("metric", "accuracy"), saved.get("parameters"))
     by_id = {t["trial_id"]: t for t in trials}

@@ -57,7 +57,10 @@ def lr_lines(lr_grid: Sequence[float] | None, chosen: Mapping[str, float], tunin
         f"{100 * validation_fraction:.0f}% of the training data"
     lines = [f"Each activation trained at its own lr, chosen from {{{grid}}} by mean {name} on a validation split "
              f"({split}, {tune_seeds} seeds; the test set unseen):"]
-    show = metric.fmt if metric is not None else (lambda v: f"{100 * v:.1f}%")
+    if metric is None or metric.key == "accuracy":
+        show = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+    else:
+        show = metric.fmt
     for label, lr in chosen.items():
         curve = tuning.get(label, {})
         shown = ", ".join(f"{r:g}: {show(v) if math.isfinite(v) else '-'}" for r, v in curve.items())
