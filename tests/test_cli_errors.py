@@ -69,7 +69,10 @@ def test_ctrl_c_exits_130_and_says_the_store_keeps_what_finished(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "actlab.cli", "compare", "relu", "swish", "--seeds", "4",
                              "--epochs", "200", "--no-report"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    time.sleep(8)  # imports, data, the first groups training
+    for line in proc.stdout:  # interrupt once trials are training (after imports, data and the plan)
+        if line.startswith(("tuning lr:", "training:")):
+            break
+    time.sleep(2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
