@@ -261,7 +261,7 @@ def _finish(results, params, probe_model):
         res.final_state = {k: v.detach().to("cpu", copy=True) for k, v in probe_model.state_dict().items()}
 
 
-# The epoch loops of _train_vectorized and _train_batched_layers look alike but stay inline: moving the step into a
+# The epoch loops of _vectorized_epochs and _train_batched_layers look alike but stay apart: moving the step into a
 # shared closure made training ~25% slower on 2 CPU cores (each step's 1 MB intermediates were freed at return and
 # re-faulted on the next allocation instead of being reused).
 
