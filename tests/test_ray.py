@@ -162,7 +162,7 @@ def test_interrupted_driver_resumes(tmp_path):
 
     store = tmp_path / "int.db"
     cmd = [sys.executable, "-m", "actlab.cli", "compare", "relu", "swish", "gelu", "mish", "elu", "tanh",
-           "--seeds", "2", "--epochs", "6", "--lr", "0.01", "--backend", "ray", "--store", str(store), "--no-report",
+           "--seeds", "2", "--epochs", "20", "--lr", "0.01", "--backend", "ray", "--store", str(store), "--no-report",
            "-q"]
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(actlab.__file__))}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
