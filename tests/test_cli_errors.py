@@ -64,11 +64,18 @@ def test_extra_positional_values_are_refused_everywhere(text):
     assert result.returncode == 2 and "positional" in result.stderr
 
 
+def _default_sigint() -> None:
+    """A shell without job control starts background jobs with SIGINT ignored, and Python then never turns it
+    into KeyboardInterrupt: give the child the terminal's default, as a user's Ctrl-C would find it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_exits_130_and_says_the_store_keeps_what_finished(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "actlab.cli", "compare", "relu", "swish", "--seeds", "4",
                              "--epochs", "200", "--no-report"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=_default_sigint)
     for line in proc.stdout:  # interrupt once trials are training (after imports, data and the plan)
         if line.startswith(("tuning lr:", "training:")):
             break

@@ -165,7 +165,9 @@ def test_interrupted_driver_resumes(tmp_path):
            "--seeds", "2", "--epochs", "20", "--lr", "0.01", "--backend", "ray", "--store", str(store), "--no-report",
            "-q"]
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(actlab.__file__))}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A shell without job control starts background jobs with SIGINT ignored: give the driver the default.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_trials(proc, store, 2, timeout=180)
     assert proc.poll() is None, "the sweep finished before it could be interrupted:\n" + proc.stdout.read()
     proc.send_signal(signal.SIGINT)
