@@ -78,12 +78,6 @@ class ComparisonResult(OutcomeView):
     skipped: int = 0
     wall_seconds: float = 0.0
 
-    def by_activation(self) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {c.label: [] for c in self.contenders}
-        for t in self.trials:
-            out[label_of(t)].append(t)
-        return out
-
 
 def default_study_name(task: Task, contenders: list[Contender]) -> str:
     return f"{task.text}: " + " vs ".join(c.label for c in contenders)
