@@ -11,7 +11,7 @@ import torch
 import actlab
 from actlab.analysis import (correlation_map, edge_of_chaos, fixed_point, propagate, selu_jacobian, unit_stats,
                              variance_map)
-from actlab.analysis.meanfield import iterate_moments, relu_correlation_step
+from actlab.analysis.meanfield import iterate_moments, relu_correlation_step, selu_moment_map
 
 
 def test_relu_and_leaky_relu_edge_of_chaos():
@@ -22,7 +22,8 @@ def test_relu_and_leaky_relu_edge_of_chaos():
 
 def test_elu_edge_of_chaos_at_sigma_b_02():
     eoc = edge_of_chaos("elu", sigma_b=0.2)
-    assert eoc.sigma_w == pytest.approx(1.22, abs=0.02)  # Hayou et al. (2019): "about 1.22"
+    # Hayou et al. (2019): "about 1.22"; adaptive quadrature split at the kink gives 1.22925
+    assert eoc.sigma_w == pytest.approx(1.22925, abs=2e-4)
     fp = fixed_point("elu", eoc.sigma_w, 0.2)
     assert fp.converged and fp.chi == pytest.approx(1.0, abs=1e-8)
 
@@ -36,7 +37,10 @@ def test_no_edge_of_chaos_is_a_clear_message():
 
 def test_selu_fixed_point_is_attracting_with_jacobian_norm_07877():
     J = selu_jacobian(0.0, 1.0)
-    assert np.linalg.norm(J, 2) == pytest.approx(0.7877, abs=5e-4)  # Klambauer et al. (2017)
+    # Klambauer et al. (2017) print 0.7877; the exact value is 0.78767
+    assert np.linalg.norm(J, 2) == pytest.approx(0.78767, abs=5e-5)
+    mean, var = selu_moment_map(0.0, 1.0)
+    assert abs(mean) < 1e-6 and var == pytest.approx(1.0, abs=1e-6)  # (0, 1) is the fixed point
     assert abs(J[0, 0]) < 1e-6 and abs(J[1, 0]) < 1e-6  # with omega = 0 the input mean does not matter
     for start in ((0.5, 1.5), (-0.3, 0.5), (0.0, 2.5)):
         mu, nu = iterate_moments(*start, steps=60)[-1]
@@ -48,9 +52,20 @@ def test_relu_correlation_approaches_one_as_9pi2_over_2l2():
     for layer in range(1, 10001):
         delta = relu_correlation_step(delta)
     assert delta / (9 * math.pi**2 / (2 * 10000**2)) == pytest.approx(1.0, abs=0.01)  # Hayou et al. (2019)
-    for c in (0.0, 0.5, 0.9):  # the quadrature map agrees with the closed form (to its accuracy on kinks)
+    for c in (0.0, 0.5, 0.9, 0.999):  # split at the kinks, the quadrature map matches the arc-cosine kernel
         closed = 1 - relu_correlation_step(1 - c)
-        assert correlation_map("relu", c, 1.0, math.sqrt(2), 0.0) == pytest.approx(closed, abs=5e-3)
+        assert correlation_map("relu", c, 1.0, math.sqrt(2), 0.0) == pytest.approx(closed, abs=1e-9)
+
+
+def test_gaussian_expectations_are_exact_across_kinks():
+    # E[relu(z)^2] = 1/2, E[|z|] = sqrt(2/pi), E[1{z > 0.7}] = 1 - Phi(0.7): kinks and jumps off the origin too
+    from scipy.stats import norm
+
+    from actlab.analysis.meanfield import gaussian_mean
+
+    assert gaussian_mean(lambda x: np.maximum(x, 0) ** 2, 1.0, (0.0,)) == pytest.approx(0.5, abs=1e-12)
+    assert gaussian_mean(np.abs, 2.0, (0.0,)) == pytest.approx(math.sqrt(2.0) * math.sqrt(2 / math.pi), abs=1e-12)
+    assert gaussian_mean(lambda x: (x > 0.7) * 1.0, 1.0, (0.7,)) == pytest.approx(norm.sf(0.7), abs=1e-12)
 
 
 def test_variance_map_matches_closed_forms():

@@ -1,5 +1,9 @@
 """Signal propagation at initialisation in the mean-field limit (Poole et al. 2016; Schoenholz et al. 2017;
-Hayou et al. 2019), computed by Gauss-Hermite quadrature from an activation's float64 reference.
+Hayou et al. 2019), computed from an activation's float64 reference by Gaussian expectations integrated piecewise:
+the real line is split at the activation's breakpoints (its kinks and jumps, a spec field), and each smooth piece
+gets its own Gauss-Legendre rule on [-Z_MAX, Z_MAX] standard deviations. One Gauss-Hermite rule across a kink
+converges slowly (ELU's edge of chaos at sigma_b = 0.2 came out 1.2339 instead of 1.22925); split, every expectation
+here is accurate to about 1e-12.
 
 For a wide MLP with weights N(0, sigma_w^2 / width) and biases N(0, sigma_b^2), pre-activations are Gaussian with
 variance q, and
@@ -25,13 +29,26 @@ from scipy import optimize
 from actlab import catalog
 from actlab.errors import ActlabError
 
-GH_NODES = 200
+NODES = 96  # Gauss-Legendre nodes per smooth piece
+Z_MAX = 12.0  # the standard normal puts less than 1e-32 of its mass beyond 12 standard deviations
 
 
 @lru_cache(maxsize=4)
-def _gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
-    z, w = np.polynomial.hermite_e.hermegauss(n)
-    return z, w / math.sqrt(2.0 * math.pi)
+def _legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(n)
+
+
+def _pieces(kinks_z: np.ndarray, n: int = NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of E[h(z)], z ~ N(0, 1), split at ``kinks_z`` (last axis; leading axes batch rows with
+    their own kinks). Kinks outside [-Z_MAX, Z_MAX] are clipped there, where they carry no mass."""
+    t, w = _legendre(n)
+    k = np.clip(np.sort(np.asarray(kinks_z, dtype=np.float64), axis=-1), -Z_MAX, Z_MAX)
+    lead = k.shape[:-1]
+    edges = np.concatenate([np.full(lead + (1,), -Z_MAX), k, np.full(lead + (1,), Z_MAX)], axis=-1)
+    a, b = edges[..., :-1, None], edges[..., 1:, None]  # pieces
+    z = (a + b) / 2 + (b - a) / 2 * t
+    weights = (b - a) / 2 * w * np.exp(-z * z / 2) / math.sqrt(2.0 * math.pi)
+    return z.reshape(lead + (-1,)), weights.reshape(lead + (-1,))
 
 
 def _fn(act, params=None):
@@ -40,23 +57,31 @@ def _fn(act, params=None):
     if spec.kind != "elementwise":
         raise ActlabError(f"{spec.name}: mean-field propagation needs an elementwise activation, not a {spec.kind} one")
     p = resolved.params
-    return (lambda x: spec.reference(x, **p)), (lambda x: spec.derivative(x, **p)), resolved.text
+    f = lambda x: spec.reference(x, **p)  # noqa: E731
+    df = lambda x: spec.derivative(x, **p)  # noqa: E731
+    f.kinks = df.kinks = tuple(float(b) for b in spec.breakpoints(**p))  # type: ignore[attr-defined]
+    return f, df, resolved.text
 
 
-def gaussian_mean(g, q: float, n: int = GH_NODES) -> float:
-    """E[g(sqrt(q) z)] for z ~ N(0, 1)."""
-    z, w = _gauss_hermite(n)
-    return float(np.dot(w, g(math.sqrt(max(q, 0.0)) * z)))
+def gaussian_mean(g, q: float, kinks: tuple[float, ...] = ()) -> float:
+    """E[g(sqrt(q) z)] for z ~ N(0, 1), integrated piecewise between the ``kinks`` of g (in x = sqrt(q) z;
+    default: ``g.kinks`` when g carries them)."""
+    s = math.sqrt(max(q, 0.0))
+    kinks = kinks or getattr(g, "kinks", ())
+    if s == 0.0:
+        return float(g(np.zeros(1))[0])
+    z, w = _pieces(np.asarray([k / s for k in kinks]))
+    return float(np.dot(w, g(s * z)))
 
 
 def variance_map(act, q: float, sigma_w: float, sigma_b: float) -> float:
     f, _, _ = _fn(act)
-    return sigma_w**2 * gaussian_mean(lambda x: f(x) ** 2, q) + sigma_b**2
+    return sigma_w**2 * gaussian_mean(lambda x: f(x) ** 2, q, f.kinks) + sigma_b**2
 
 
 def chi(act, q: float, sigma_w: float) -> float:
     _, df, _ = _fn(act)
-    return sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, q)
+    return sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, q, df.kinks)
 
 
 @dataclass(frozen=True)
@@ -76,7 +101,7 @@ def fixed_point(act, sigma_w: float, sigma_b: float, q0: float = 1.0, max_iter: 
                 ) -> FixedPoint:
     """The variance fixed point q* reached by iterating the variance map from q0, and its stability."""
     f, df, text = _fn(act)
-    vmap = lambda q: sigma_w**2 * gaussian_mean(lambda x: f(x) ** 2, q) + sigma_b**2  # noqa: E731
+    vmap = lambda q: sigma_w**2 * gaussian_mean(lambda x: f(x) ** 2, q, f.kinks) + sigma_b**2  # noqa: E731
     q = q0
     for _ in range(max_iter):
         nq = vmap(q)
@@ -91,18 +116,24 @@ def fixed_point(act, sigma_w: float, sigma_b: float, q0: float = 1.0, max_iter: 
         return FixedPoint(q, None, None, False, f"{text}: no convergence in {max_iter} iterations (q = {q:.4g})")
     h = 1e-6 * max(q, 1e-6)
     slope = (vmap(q + h) - vmap(max(q - h, 0.0))) / (q + h - max(q - h, 0.0))
-    return FixedPoint(q, slope, sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, q), True)
+    return FixedPoint(q, slope, sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, q, df.kinks), True)
 
 
-def correlation_map(act, c: float, q_star: float, sigma_w: float, sigma_b: float, n: int = 96) -> float:
+def correlation_map(act, c: float, q_star: float, sigma_w: float, sigma_b: float, n: int = 64) -> float:
+    """One layer of the correlation map, as an iterated integral split at every kink: the outer one at f's kinks
+    in u1, the inner one (per outer node) where u2 = sqrt(q*) (c z1 + sqrt(1 - c^2) z2) crosses them."""
     f, _, _ = _fn(act)
-    z, w = _gauss_hermite(n)
-    z1, z2 = np.meshgrid(z, z, indexing="ij")
-    ww = np.outer(w, w)
     s = math.sqrt(q_star)
-    u1 = s * z1
-    u2 = s * (c * z1 + math.sqrt(max(1.0 - c * c, 0.0)) * z2)
-    return float((sigma_w**2 * np.sum(ww * f(u1) * f(u2)) + sigma_b**2) / q_star)
+    kinks = np.asarray(f.kinks, dtype=np.float64)
+    z1, w1 = _pieces(kinks / s, n)
+    r = math.sqrt(max(1.0 - c * c, 0.0))
+    if r == 0.0 or kinks.size == 0:
+        z2, w2 = _pieces(np.zeros(0), n)
+        z2, w2 = np.broadcast_to(z2, (z1.size, z2.size)), np.broadcast_to(w2, (z1.size, w2.size))
+    else:
+        z2, w2 = _pieces((kinks[None, :] / s - c * z1[:, None]) / r, n)
+    inner = np.sum(w2 * f(s * (c * z1[:, None] + r * z2)), axis=1)
+    return float((sigma_w**2 * np.dot(w1, f(s * z1) * inner) + sigma_b**2) / q_star)
 
 
 @dataclass(frozen=True)
@@ -145,14 +176,18 @@ def selu_moment_map(mu: float, nu: float, omega: float = 0.0, tau: float = 1.0, 
     """(mean, variance) of f(z) for z ~ N(mu * omega, nu * tau): the map g of the SELU paper (omega = sum of
     weights, tau = sum of squared weights; LeCun-normal init gives omega = 0, tau = 1)."""
     f, _, _ = _fn(act)
-    z, w = _gauss_hermite(GH_NODES)
-    x = mu * omega + math.sqrt(nu * tau) * z
-    m1 = float(np.dot(w, f(x)))
-    m2 = float(np.dot(w, f(x) ** 2))
+    mean, s = mu * omega, math.sqrt(max(nu * tau, 0.0))
+    if s == 0.0:
+        y = float(f(np.full(1, mean))[0])
+        return y, 0.0
+    z, w = _pieces(np.asarray([(k - mean) / s for k in f.kinks]))
+    y = f(mean + s * z)
+    m1 = float(np.dot(w, y))
+    m2 = float(np.dot(w, y * y))
     return m1, m2 - m1 * m1
 
 
-def selu_jacobian(mu: float = 0.0, nu: float = 1.0, h: float = 1e-6, **kw) -> np.ndarray:
+def selu_jacobian(mu: float = 0.0, nu: float = 1.0, h: float = 1e-5, **kw) -> np.ndarray:
     """Jacobian of the moment map at (mu, nu) by central differences."""
     J = np.zeros((2, 2))
     for j, (dm, dn) in enumerate(((h, 0.0), (0.0, h))):
