@@ -6,6 +6,7 @@ Errors in what the user typed (unknown names, bad parameters) print one clear li
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -159,7 +160,8 @@ def compare(
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adamw | adam | sgd"),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
-    init: Optional[str] = typer.Option(None, "--init", help="default | kaiming | xavier | lecun"),
+    init: Optional[str] = typer.Option(None, "--init", help="default | recommended (each activation's own) | "
+                                       "kaiming | xavier | lecun"),
     tune_lr: Optional[str] = typer.Option(None, "--tune-lr", help="the grid each activation's lr is chosen from on a "
                                           "validation split, e.g. 3e-4,1e-3,3e-3 (default: the task's lr /3, x1, x3)"),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="compare each activation with this one "
@@ -383,6 +385,37 @@ def _split_names(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+_VERDICT_STYLE = {"supported": "[green]supported[/green]", "contradicted": "[red]contradicted[/red]",
+                  "undecided": "[yellow]undecided[/yellow]"}
+
+
+def _print_finding(name: str, finding, quick: bool) -> None:
+    console.print(f"[bold]{terminal_safe(name)}[/bold]{' (quick)' if quick else ''}")
+    console.print(f"claim:    {terminal_safe(finding.claim)}", soft_wrap=True)
+    console.print(f"source:   {terminal_safe(finding.source)}", soft_wrap=True)
+    console.print(f"protocol: {terminal_safe(finding.declaration.get('protocol', ''))}", soft_wrap=True)
+    console.print("measured:", soft_wrap=True)
+    for line in finding.lines:
+        console.print("  " + terminal_safe(line), soft_wrap=True, highlight=False)
+    console.print(f"verdict:  {_VERDICT_STYLE[finding.verdict]} ({finding.seeds} seeds): "
+                  f"{terminal_safe(finding.summary.split(': ', 1)[-1])}", soft_wrap=True)
+    console.print(f"would change it: {terminal_safe(finding.would_change)}", soft_wrap=True)
+
+
+def _list_studies(kind: str, title: str) -> None:
+    from actlab.experiments.studies import get_study, study_names
+
+    table = Table(title=title, header_style="bold")
+    table.add_column("name", no_wrap=True)
+    for col in ("trains", "min seeds", "claim", "source"):
+        table.add_column(col, overflow="fold")
+    for n in study_names(kind):
+        s = get_study(n)
+        table.add_row(n, "yes" if s.trains else "no", str(s.min_seeds), terminal_safe(s.claim),
+                      terminal_safe(s.source))
+    console.print(table)
+
+
 @app.command("study")
 def study_command(
     name: Optional[str] = typer.Argument(None, help="study name (see --list)"),
@@ -395,32 +428,75 @@ def study_command(
     cpus_per_group: Optional[float] = _CPUS_PER_GROUP,
     gpus_per_group: Optional[float] = _GPUS_PER_GROUP,
 ) -> None:
-    """Check a published claim with one command: the claim and its source beside the measured result."""
-    from actlab.experiments.studies import get_study, run_study, study_names
+    """Check a published result with one command: the claim, the protocol and the rule declared before the run,
+    the measurement, and a verdict (supported, contradicted or undecided)."""
+    from actlab.experiments.studies import get_study, run_study
 
     if list_ or name is None:
-        table = Table(title="actlab studies", header_style="bold")
-        for col in ("study", "trains", "claim", "source"):
-            table.add_column(col, overflow="fold")
-        for n in study_names():
-            s = get_study(n)
-            table.add_row(n, "yes" if s.trains else "no", terminal_safe(s.claim), terminal_safe(s.source))
-        console.print(table)
+        _list_studies("paper", "actlab studies (published results)")
         return
-    get_study(name)  # unknown names fail before anything runs
-    reporter = _Reporter(quiet=True)
+    get_study(name, "paper")  # unknown names fail before anything runs
     execution = {k: v for k, v in dict(backend=backend, address=address, cpus_per_group=cpus_per_group,
                                         gpus_per_group=gpus_per_group).items() if v is not None}
-    finding = run_study(name, seeds=seeds, quick=quick, store=store, progress=reporter, **execution)
-    verdict = {True: "[green]reproduced[/green]", False: "[red]not reproduced[/red]",
-               None: "[yellow]undecided[/yellow]"}[finding.reproduced]
-    console.print(f"[bold]{terminal_safe(name)}[/bold]{' (quick)' if quick else ''}")
-    console.print(f"claim:    {terminal_safe(finding.claim)}", soft_wrap=True)
-    console.print(f"source:   {terminal_safe(finding.source)}", soft_wrap=True)
-    console.print("measured:", soft_wrap=True)
-    for line in finding.lines:
-        console.print("  " + terminal_safe(line), soft_wrap=True, highlight=False)
-    console.print(f"verdict:  {verdict}: {terminal_safe(finding.summary)}", soft_wrap=True)
+    finding = run_study(name, seeds=seeds, quick=quick, store=store, progress=_Reporter(quiet=True), kind="paper",
+                        **execution)
+    _print_finding(name, finding, quick)
+
+
+@app.command("claims")
+def claims_command(
+    names: List[str] = typer.Argument(None, help="claims to check (default: all; see --list)"),
+    seeds: Optional[int] = typer.Option(None, "--seeds", "-n", help="seeds (default 10; --quick: 2)"),
+    quick: bool = typer.Option(False, "--quick", help="small versions (what CI runs); too few seeds to decide"),
+    store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="also write the claims page (markdown), "
+                                          "e.g. docs/claims.md"),
+    list_: bool = typer.Option(False, "--list", help="list the claims"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="print each claim's measurement and rule"),
+    backend: Optional[str] = _BACKEND,
+    address: Optional[str] = _ADDRESS,
+    cpus_per_group: Optional[float] = _CPUS_PER_GROUP,
+    gpus_per_group: Optional[float] = _GPUS_PER_GROUP,
+) -> None:
+    """Fact-check the tutorials actlab grew from: each testable claim as a study declared before it runs, with a
+    verdict (supported, contradicted, undecided), its effect and interval, and what would change it."""
+    from actlab.experiments.studies import get_study, run_study, study_names
+
+    if list_:
+        _list_studies("tutorial", "the source tutorials' claims")
+        return
+    chosen = list(names) if names else study_names("tutorial")
+    for n in chosen:
+        get_study(n, "tutorial")  # unknown names fail before anything runs
+    if seeds is not None and seeds < 1:
+        raise ActlabError(f"--seeds {seeds!r}: expected an integer >= 1")
+    if output is not None:
+        _check_writable(output, "--output")
+    execution = {k: v for k, v in dict(backend=backend, address=address, cpus_per_group=cpus_per_group,
+                                        gpus_per_group=gpus_per_group).items() if v is not None}
+    table = Table(title="the tutorials' claims" + (" (quick: too few seeds to decide)" if quick else ""),
+                  header_style="bold")
+    for col in ("claim", "file", "verdict", "effect [95% CI]", "seeds", "protocol (short)", "what would change it"):
+        table.add_column(col, overflow="fold")
+    for n in chosen:
+        finding = run_study(n, seeds=seeds, quick=quick, store=store, progress=_Reporter(quiet=True),
+                            kind="tutorial", **execution)
+        if verbose:
+            _print_finding(n, finding, quick)
+        table.add_row(terminal_safe(f"{n}: {finding.claim}"), terminal_safe(finding.source.split(" (")[0]
+                                                                            .replace("tutorial ", "")),
+                      _VERDICT_STYLE[finding.verdict], terminal_safe(finding.effect or finding.summary),
+                      str(finding.seeds), terminal_safe(finding.declaration.get("protocol", "").split(";")[0]),
+                      terminal_safe(finding.would_change))
+    console.print(table)
+    if output is not None:
+        from actlab.experiments.results.store import Store
+        from actlab.report.findings import render_claims
+
+        with Store(store) as st:
+            rows = [f for f in st.findings() if f["quick"] == quick]
+        _write(output, render_claims(rows), "--output")
+        console.print(f"wrote {output}")
 
 
 @app.command("findings")
@@ -429,12 +505,12 @@ def findings_command(
     output: Path = typer.Option(Path("docs/findings.md"), "-o", "--output"),
     include_quick: bool = typer.Option(False, "--include-quick", help="also list --quick findings"),
 ) -> None:
-    """Write docs/findings.md from the studies' stored findings (the full versions)."""
+    """Write docs/findings.md from the published studies' stored findings (the full versions)."""
     from actlab.experiments.results.store import Store
-    from actlab.report.findings import render_findings
+    from actlab.report.findings import kind_of, render_findings
 
     with Store(store) as st:
-        rows = [f for f in st.findings() if include_quick or not f["quick"]]
+        rows = [f for f in st.findings() if (include_quick or not f["quick"]) and kind_of(f) == "paper"]
     if not rows:
         raise ActlabError(f"no {'' if include_quick else 'full '}study findings in {store!r}: run `actlab study NAME`")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -490,6 +566,15 @@ def _guard(path: Path, option: str):
         yield
     except OSError as exc:
         raise ActlabError(f"{option} {str(path)!r}: cannot write there ({exc.strerror or exc})") from None
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Before a long run: an output that cannot be written fails now, not after the work."""
+    if path.is_dir():
+        raise ActlabError(f"{option} {str(path)!r} is a directory; give a file path")
+    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ActlabError(f"{option} {str(path)!r}: cannot write there ({parent} is not a writable directory)")
 
 
 def _write(path: Path, text: str, option: str) -> None:

@@ -102,3 +102,19 @@ def test_training_on_cuda_without_cuda_is_a_clear_error():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match="device 'cuda': CUDA is not available"):
         train_group(task, data, "relu", False, recipe, 0, [0], device="cuda")
+
+
+def test_recommended_init_is_each_activations_own():
+    """init="recommended" reads the spec: LeCun normal for SELU (its self-normalising condition), Glorot for tanh,
+    He with the measured gain for the rest."""
+    from actlab import catalog
+
+    assert (catalog.spec("selu").init, catalog.spec("tanh").init, catalog.spec("relu").init) == \
+        ("lecun", "xavier", "kaiming")
+    task = resolve_task("mnist1d-mlp(depth=3, width=512)")
+    data = task.load()
+    for act, std in (("selu", 1 / math.sqrt(512)), ("tanh", math.sqrt(2 / 1024)),
+                     ("relu", math.sqrt(2) / math.sqrt(512))):
+        model = build_models(task, data, act, False, Recipe(init="recommended"), 0, [0])[0]
+        w = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][1].weight  # hidden 512 -> 512
+        assert float(w.std()) == pytest.approx(std, rel=0.02), act

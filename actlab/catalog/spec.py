@@ -18,6 +18,7 @@ import numpy as np
 from actlab.errors import InvalidParameterError
 
 KINDS = ("elementwise", "gated", "normalizing")
+INITS = ("kaiming", "lecun", "xavier")  # an activation's recommended weight initialisation
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,11 @@ class ActivationSpec:
     parameters; the tests check them against the measured ones. ``alias_presets`` fixes parameters for an
     alias (``silu`` is swish with beta = 1). ``check`` validates a combination of parameters. ``weight``:
     ``(parameter, size parameter)`` that modules always learn as ``weight``, a vector as long as the size
-    parameter says (PReLU's slopes: ``("init", "num_parameters")``).
+    parameter says (PReLU's slopes: ``("init", "num_parameters")``). ``init``: the weight initialisation this
+    activation is meant to train with (a recipe's ``init="recommended"`` uses it): ``"kaiming"`` (He et al. 2015,
+    normal with the activation's measured gain 1/sqrt(E[f(z)^2]), so the forward variance is kept), ``"lecun"``
+    (LeCun normal, SELU's condition for self-normalisation) or ``"xavier"`` (Glorot & Bengio 2010, for sigmoid and
+    tanh).
     """
 
     name: str
@@ -161,8 +166,12 @@ class ActivationSpec:
     gate: "ActivationSpec | None" = None
     weight: tuple[str, str] | None = None
     stochastic: bool = False
+    init: str = "kaiming"
+
 
     def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ValueError(f"ActivationSpec {self.name!r}: init {self.init!r} is not one of {INITS}")
         if self.kind not in KINDS:
             raise ValueError(f"ActivationSpec {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
         if not _safe_name(self.name):

@@ -222,15 +222,24 @@ text-align:right} td.name,th{text-align:left} .figure{margin:1rem 0} .caption{co
 
 
 def findings_block(data: ReportData) -> str:
-    if not data.findings:
-        return ""
-    verdict = {True: "reproduced", False: "not reproduced", None: "undecided"}
-    rows = "".join(
-        f"<tr><td class='name'>{_e(f['study'])}{' (quick)' if f['quick'] else ''}</td><td class='name'>{_e(f['claim'])}"
-        f"<br><small>{_e(f['source'])}</small></td><td class='name'>{_e(f['summary'])}</td>"
-        f"<td class='name'>{verdict[f['reproduced']]}</td></tr>" for f in data.findings)
-    return ("<h2>Published claims checked in this store</h2><table id='findings'><tr><th>study</th><th>claim</th>"
-            f"<th>measured</th><th>verdict</th></tr>{rows}</table>")
+    """Two sections: the published results checked (actlab study) and the tutorials' claims (actlab claims)."""
+    out = []
+    for kind, title in (("paper", "Published results checked in this store"),
+                        ("tutorial", "The source tutorials' claims, fact-checked")):
+        found = [f for f in data.findings if (f.get("declaration") or {}).get("kind", "paper") == kind]
+        if not found:
+            continue
+        rows = "".join(
+            f"<tr><td class='name'>{_e(f['study'])}{' (quick)' if f['quick'] else ''}</td>"
+            f"<td class='name'>{_e(f['claim'])}<br><small>{_e(f['source'])}</small></td>"
+            f"<td class='name verdict-{_e(f['verdict'])}'>{_e(f['verdict'])}</td>"
+            f"<td class='name'>{_e(f.get('effect') or '')}<br><small>{_e(f['summary'])}</small></td>"
+            f"<td class='name'><small>{_e((f.get('declaration') or {}).get('protocol', ''))}; "
+            f"{_e(str(f.get('seeds', '')))} seeds</small></td>"
+            f"<td class='name'><small>{_e(f.get('would_change') or '')}</small></td></tr>" for f in found)
+        out.append(f"<h2>{title}</h2><table id='findings-{kind}'><tr><th>study</th><th>claim</th><th>verdict</th>"
+                   f"<th>effect</th><th>protocol</th><th>what would change it</th></tr>{rows}</table>")
+    return "".join(out)
 
 
 def failures_block(data: ReportData) -> str:

@@ -80,6 +80,7 @@ selu = ActivationSpec(
     formula=(r"\mathrm{SELU}(x) = \lambda \begin{cases} x & x > 0 \\ \alpha\,(e^{x} - 1) & x \le 0 \end{cases},"
              r"\ \alpha \approx 1.6732632423543772,\ \lambda \approx 1.0507009873554805"),
     references=(papers.KLAMBAUER_2017,),
+    init="lecun",
     reference=lambda x: SELU_SCALE * _np_elu(x, SELU_ALPHA),
     derivative=lambda x: SELU_SCALE * _np_elu_derivative(x, SELU_ALPHA),
     exact=lambda x: mpmath.mpf(SELU_SCALE) * (x if x > 0 else mpmath.mpf(SELU_ALPHA) * mpmath.expm1(x)),

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS study_trials (
 CREATE TABLE IF NOT EXISTS findings (
     study TEXT NOT NULL, quick INTEGER NOT NULL, claim TEXT NOT NULL, source TEXT NOT NULL, reproduced INTEGER,
     summary TEXT NOT NULL, lines TEXT NOT NULL, numbers TEXT NOT NULL, command TEXT, created_at TEXT NOT NULL,
+    verdict TEXT, details TEXT,
     PRIMARY KEY (study, quick)
 );
 CREATE TABLE IF NOT EXISTS failures (
@@ -164,6 +165,10 @@ class Store:
                 self.conn.execute(statement)
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            columns = {r[1] for r in self.conn.execute("PRAGMA table_info(findings)")}
+            for column in ("verdict", "details"):  # findings written before verdicts had three names
+                if column not in columns:
+                    self.conn.execute(f"ALTER TABLE findings ADD COLUMN {column} TEXT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -217,12 +222,18 @@ class Store:
                                json.dumps(outcome, sort_keys=True, default=str), now()))
 
     def write_finding(self, finding: dict[str, Any]) -> None:
-        """Store a study's finding (the latest run of each study, quick and full kept apart)."""
+        """Store a study's finding (the latest run of each study, quick and full kept apart): its verdict
+        (supported, contradicted, undecided) and, in ``details``, the declaration it was decided under."""
+        verdict = finding["verdict"]
+        details = {k: finding.get(k) for k in ("seeds", "declaration", "effect", "would_change")}
         row = (finding["study"], int(bool(finding["quick"])), finding["claim"], finding["source"],
-               None if finding["reproduced"] is None else int(finding["reproduced"]), finding["summary"],
-               json.dumps(finding["lines"]), json.dumps(finding["numbers"], default=str), finding["command"], now())
+               {"supported": 1, "contradicted": 0}.get(verdict), finding["summary"], json.dumps(finding["lines"]),
+               json.dumps(finding["numbers"], default=str), finding["command"], now(), verdict,
+               json.dumps(details, default=str))
         with self.transaction():
-            self.conn.execute("INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            self.conn.execute("INSERT OR REPLACE INTO findings (study, quick, claim, source, reproduced, summary, "
+                              "lines, numbers, command, created_at, verdict, details) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def write_failure(self, study: str, phase: str, activation: str, task: str, lr: float,
                       trial_keys: Sequence[str], error: str) -> None:
@@ -251,7 +262,10 @@ class Store:
         for r in rows:
             r["lines"] = json.loads(r["lines"])
             r["numbers"] = json.loads(r["numbers"])
-            r["reproduced"] = None if r["reproduced"] is None else bool(r["reproduced"])
+            if r["verdict"] is None:  # written before verdicts had three names
+                r["verdict"] = {1: "supported", 0: "contradicted"}.get(r["reproduced"], "undecided")
+            r.update(json.loads(r.pop("details") or "{}"))
+            r.pop("reproduced")
         return rows
 
     # ----- reading ---------------------------------------------------------------------------------------

@@ -70,6 +70,8 @@ def make_activation_factory(activation: str, trainable: bool):
 def _init_weights(model: nn.Module, scheme: str, activation: str) -> None:
     if scheme == "default":
         return
+    if scheme == "recommended":
+        scheme = resolve(activation).spec.init
     gain = 1.0
     if scheme == "kaiming":
         resolved = resolve(activation)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 
 ActFactory = Callable[[], nn.Module]
@@ -15,11 +16,26 @@ def _expansion(make_act: ActFactory) -> int:
     return 2 if spec is not None and spec.kind == "gated" else 1
 
 
+class Shift(nn.Module):
+    """A learned per-feature (per-channel) bias: batch norm's beta without its gamma."""
+
+    def __init__(self, width: int, dims: int = 0):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(width))
+        self.view = (-1,) + (1,) * dims  # channels sit in dim 1 of (N, C, ...) inputs
+
+    def forward(self, x):
+        return x + self.bias.view(self.view) if x.dim() > 2 else x + self.bias
+
+
 def _norm(kind: str, width: int, dims: int = 0) -> nn.Module | None:
     if kind == "none":
         return None
+    batch = (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d)[dims]
     if kind == "batch":
-        return (nn.BatchNorm1d, nn.BatchNorm1d, nn.BatchNorm2d)[dims](width)
+        return batch(width)
+    if kind == "batch-noscale":  # Keras's BatchNormalization(scale=False): normalise, shift, no learned scale
+        return nn.Sequential(batch(width, affine=False), Shift(width, dims))
     if kind == "layer":
         return nn.LayerNorm(width) if dims == 0 else nn.GroupNorm(1, width)
     raise ValueError(f"norm {kind!r}")

@@ -10,7 +10,7 @@ from actlab.errors import ActlabError
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant")
-INITS = ("default", "kaiming", "xavier", "lecun")
+INITS = ("default", "recommended", "kaiming", "xavier", "lecun")
 
 
 class ConfigError(ActlabError, ValueError):
@@ -21,7 +21,8 @@ class ConfigError(ActlabError, ValueError):
 class Recipe:
     """How each model is trained. ``adamw`` decouples weight decay (Loshchilov & Hutter 2019); ``adam`` adds it
     to the gradient; ``sgd`` uses ``momentum``. ``init``: ``default`` keeps PyTorch's layer initialisation;
-    the others re-draw Linear/Conv weights (kaiming: He normal with the activation's measured gain)."""
+    the others re-draw Linear/Conv weights (kaiming: He normal with the activation's measured gain;
+    ``recommended``: the one the activation's spec names, e.g. LeCun normal for SELU)."""
 
     optimizer: str = "adamw"
     lr: float = 1e-2

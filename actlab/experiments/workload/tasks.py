@@ -111,7 +111,8 @@ def resolve_task(text: str, data_dir: str | None = None, **params: Any) -> Task:
 # ----- the built-in tasks --------------------------------------------------------------------------------
 
 _MODEL = Param("mlp", choices=("mlp", "cnn"), doc="model family")
-_NORM = Param("none", choices=("none", "batch", "layer"), doc="normalisation after each hidden layer")
+_NORM = Param("none", choices=("none", "batch", "batch-noscale", "layer"),
+              doc="normalisation after each hidden layer (batch-noscale: batch norm without its learned scale)")
 
 
 def _mnist1d_model(p, d, make_act):
@@ -146,15 +147,17 @@ register_task(TaskSpec(
 def _digits_model(p, d, make_act):
     if p["model"] == "cnn":
         return models.cnn2d(1, d.n_classes, make_act, channels=16, image_side=8)
-    return models.mlp(64, [128, 128], d.n_classes, make_act)
+    return models.mlp(64, [p["width"]] * p["depth"], d.n_classes, make_act)
 
 
 register_task(TaskSpec(
     name="digits",
-    description="scikit-learn's 8x8 digits (1347 train / 450 test, fixed stratified split); MLP 64-128-128-10 or CNN",
+    description="scikit-learn's 8x8 digits (1347 train / 450 test, fixed stratified split, pixels in [0, 1]); MLP "
+                "64-128-128-10 or CNN",
     load=lambda p, _: datasets.digits(),
     build=_digits_model,
-    params={"model": _MODEL},
+    params={"model": _MODEL, "depth": Param(2, low=1, doc="hidden layers (MLP)"),
+            "width": Param(128, low=1, doc="hidden width (MLP)")},
     recipe=Recipe(lr=3e-3, batch_size=64, epochs=30, weight_decay=0.01),
     target_accuracy=0.9,
 ))
