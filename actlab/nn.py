@@ -196,10 +196,12 @@ def get(activation: str | ActivationSpec, *, trainable: bool | Iterable[str] = F
     """A new module for ``activation``: a name, an alias or the string form ``"swish(beta=1.5)"``.
 
     Keyword parameters merge with those in the string. ``trainable=True`` makes every parameter that allows it
-    an ``nn.Parameter`` (``get("swish", trainable=True)``: beta is learned).
+    an ``nn.Parameter`` (``get("swish", trainable=True)``: beta is learned); the string may say it too,
+    ``get("swish(beta=1.5, trainable=True)")``, the one syntax get, swap, show and compare all read.
     """
     resolved = catalog.resolve(activation, params)
-    return module_class(resolved.spec)(trainable=trainable, inplace=inplace, **resolved.params)
+    return module_class(resolved.spec)(trainable=trainable or resolved.trainable, inplace=inplace,
+                                       **resolved.params)
 
 
 def __getattr__(name: str) -> type[Activation]:

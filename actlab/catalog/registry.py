@@ -25,11 +25,13 @@ def normalize(name: str) -> str:
 
 @dataclass(frozen=True)
 class Resolved:
-    """A looked-up activation: its spec, the parameters validated, and the parameters an alias fixes."""
+    """A looked-up activation: its spec, the parameters validated, the parameters an alias fixes, and whether the
+    string asked for its parameters to be trained (``"swish(beta=1.5, trainable=True)"``)."""
 
     spec: ActivationSpec
     params: dict[str, Any]
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    trainable: bool = False
 
     @property
     def text(self) -> str:
@@ -139,6 +141,11 @@ def resolve(activation: str | ActivationSpec, params: Mapping[str, Any] | None =
     else:
         name, positional, inline = parse_activation(activation)
         found, fixed = lookup(name)
+    trainable = inline.pop("trainable", False) if "trainable" not in found.params else False
+    if not isinstance(trainable, bool):
+        raise InvalidParameterError(found.name, "trainable", trainable, "trainable must be True or False")
+    if trainable and not found.trainable_params:
+        raise InvalidParameterError(found.name, "trainable", True, f"{found.name} has no parameter that can be trained")
     names_in_order = list(found.params)
     if len(positional) > len(names_in_order):
         raise InvalidParameterError(
@@ -159,25 +166,11 @@ def resolve(activation: str | ActivationSpec, params: Mapping[str, Any] | None =
                 f"this alias fixes {key} = {fixed[key]!r}; use {found.name}({key}=...) to change it",
             )
     merged = {**fixed, **merged}
-    return Resolved(found, found.resolve_params(merged, tensor_ok=tensor_ok), fixed)
+    return Resolved(found, found.resolve_params(merged, tensor_ok=tensor_ok), fixed, trainable)
 
 
 def resolve_trainable(text: str) -> tuple[Resolved, bool]:
     """``"swish(beta=1.5)"`` with ``trainable=True`` allowed among the parameters (``swish(trainable=True)``):
     the resolved activation and whether its parameters are trained."""
-    if is_name(text):  # a registered name used as is
-        return resolve(text), False
-    name, positional, keywords = parse_activation(text)
-    trainable = keywords.pop("trainable", False)
-    if not isinstance(trainable, bool):
-        raise InvalidParameterError(name, "trainable", trainable, "trainable must be True or False")
-    names_in_order = list(lookup(name)[0].params)
-    if len(positional) > len(names_in_order):
-        raise InvalidParameterError(name, None, tuple(positional),
-                                    f"{name} takes at most {len(names_in_order)} positional parameter(s) "
-                                    f"({', '.join(names_in_order) or 'none'})")
-    resolved = resolve(name, {**dict(zip(names_in_order, positional)), **keywords})
-    if trainable and not resolved.spec.trainable_params:
-        raise InvalidParameterError(resolved.spec.name, "trainable", True,
-                                    f"{resolved.spec.name} has no parameter that can be trained")
-    return resolved, trainable
+    resolved = resolve(text)
+    return resolved, resolved.trainable

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from actlab.catalog.definitions import papers
-from actlab.catalog.numerics import mp_sigmoid, mp_softplus, np_sech2, np_sigmoid, np_softplus, sech2
+from actlab.catalog.numerics import mp_sigmoid, mp_softplus, mpmath, np_sech2, np_sigmoid, np_softplus, sech2
 from actlab.catalog.spec import ActivationSpec, Param
 
 sigmoid = ActivationSpec(
@@ -38,7 +37,7 @@ tanh = ActivationSpec(
     init="xavier",
     reference=lambda x: np.tanh(np.asarray(x, dtype=np.float64)),
     derivative=np_sech2,
-    exact=mpmath.tanh,
+    exact=lambda x: mpmath.tanh(x),
     torch_forward=torch.tanh,
     torch_derivative=sech2,
     native=torch.tanh,

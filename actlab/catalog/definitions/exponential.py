@@ -6,13 +6,12 @@ At x = 0 the derivative takes the negative branch, as PyTorch's autograd does (s
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from actlab.catalog.definitions import papers
-from actlab.catalog.numerics import mp_softplus, np_sigmoid, np_softplus
+from actlab.catalog.numerics import mp_softplus, mpmath, np_sigmoid, np_softplus
 from actlab.catalog.spec import ActivationSpec, Param
 
 # Klambauer et al. (2017), eq. 14, to full double precision (checked against the closed form in the tests).

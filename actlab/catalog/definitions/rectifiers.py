@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numbers
 
-import mpmath
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from actlab.catalog.definitions import papers
-from actlab.catalog.numerics import gate_mul, np_gate_mul
+from actlab.catalog.numerics import gate_mul, mpmath, np_gate_mul
 from actlab.catalog.spec import ActivationSpec, Param
 from actlab.errors import InvalidParameterError
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numbers
 
-import mpmath
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -21,6 +20,7 @@ from actlab.catalog.numerics import (
     is_tensor,
     mp_normal_cdf,
     mp_sigmoid,
+    mpmath,
     mp_softplus,
     normal_cdf,
     normal_pdf,
