@@ -9,7 +9,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -70,8 +70,8 @@ def list_activations() -> None:
 
 @app.command()
 def show(
-    activations: List[str] = typer.Argument(..., help="names or string forms, e.g. swish 'leaky_relu(0.2)'"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="figure file: .png, .svg or .pdf"),
+    activations: list[str] = typer.Argument(..., help="names or string forms, e.g. swish 'leaky_relu(0.2)'"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="figure file: .png, .svg or .pdf"),
     x_min: float = typer.Option(-5.0, help="left end of the plotted range"),
     x_max: float = typer.Option(5.0, help="right end of the plotted range"),
 ) -> None:
@@ -151,37 +151,37 @@ _GPUS_PER_GROUP = typer.Option(None, "--gpus-per-group", help="Ray: GPUs (or a f
 
 @app.command()
 def compare(
-    activations: List[str] = typer.Argument(None, help="activations, e.g. swish leaky_relu 'swish(trainable=True)'"),
-    task: Optional[str] = typer.Option(None, "--task", "-t", help="task (actlab tasks), default mnist1d"),
-    seeds: Optional[int] = typer.Option(None, "--seeds", "-n", help="seeds per activation (default 10)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="epochs (default: the task's recipe)"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="pin one learning rate for every activation (default: "
+    activations: list[str] = typer.Argument(None, help="activations, e.g. swish leaky_relu 'swish(trainable=True)'"),
+    task: str | None = typer.Option(None, "--task", "-t", help="task (actlab tasks), default mnist1d"),
+    seeds: int | None = typer.Option(None, "--seeds", "-n", help="seeds per activation (default 10)"),
+    epochs: int | None = typer.Option(None, "--epochs", help="epochs (default: the task's recipe)"),
+    lr: float | None = typer.Option(None, "--lr", help="pin one learning rate for every activation (default: "
                                        "each activation's own, chosen on a validation split)"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adamw | adam | sgd"),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
-    init: Optional[str] = typer.Option(None, "--init", help="default | recommended (each activation's own) | "
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    optimizer: str | None = typer.Option(None, "--optimizer", help="adamw | adam | sgd"),
+    weight_decay: float | None = typer.Option(None, "--weight-decay"),
+    init: str | None = typer.Option(None, "--init", help="default | recommended (each activation's own) | "
                                        "kaiming | xavier | lecun"),
-    tune_lr: Optional[str] = typer.Option(None, "--tune-lr", help="the grid each activation's lr is chosen from on a "
+    tune_lr: str | None = typer.Option(None, "--tune-lr", help="the grid each activation's lr is chosen from on a "
                                           "validation split, e.g. 3e-4,1e-3,3e-3 (default: the task's lr /3, x1, x3)"),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="compare each activation with this one "
+    baseline: str | None = typer.Option(None, "--baseline", help="compare each activation with this one "
                                            "(default: the first named)"),
     all_pairs: bool = typer.Option(False, "--all-pairs", help="test every pair instead of each against the baseline"),
     cost: bool = typer.Option(True, "--cost/--no-cost", help="time each activation's training step (interleaved)"),
-    study_file: Optional[Path] = typer.Option(None, "--study", help="a TOML study file (flags override it)"),
-    study_name: Optional[str] = typer.Option(None, "--name", help="name stored with the trials"),
-    store: Optional[str] = typer.Option(None, "--store", help="results database (default runs/actlab.db)"),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="folder with local data files (mnist, cifar10)"),
-    jobs: Optional[int] = typer.Option(None, "-j", "--jobs", help="worker processes (default 1: in-process)"),
-    base_seed: Optional[int] = typer.Option(None, "--base-seed"),
-    mode: Optional[str] = typer.Option(None, "--mode", help="auto | vectorized | per-seed"),
+    study_file: Path | None = typer.Option(None, "--study", help="a TOML study file (flags override it)"),
+    study_name: str | None = typer.Option(None, "--name", help="name stored with the trials"),
+    store: str | None = typer.Option(None, "--store", help="results database (default runs/actlab.db)"),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="folder with local data files (mnist, cifar10)"),
+    jobs: int | None = typer.Option(None, "-j", "--jobs", help="worker processes (default 1: in-process)"),
+    base_seed: int | None = typer.Option(None, "--base-seed"),
+    mode: str | None = typer.Option(None, "--mode", help="auto | vectorized | per-seed"),
     force: bool = typer.Option(False, "--force", help="retrain trials already in the store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="only the final table"),
     report: bool = typer.Option(True, "--report/--no-report", help="write the HTML report next to the store"),
-    backend: Optional[str] = _BACKEND,
-    address: Optional[str] = _ADDRESS,
-    cpus_per_group: Optional[float] = _CPUS_PER_GROUP,
-    gpus_per_group: Optional[float] = _GPUS_PER_GROUP,
+    backend: str | None = _BACKEND,
+    address: str | None = _ADDRESS,
+    cpus_per_group: float | None = _CPUS_PER_GROUP,
+    gpus_per_group: float | None = _GPUS_PER_GROUP,
 ) -> None:
     """Train the same model with each activation over paired seeds, each at its own learning rate chosen on a
     validation split; report accuracy with calibrated intervals, convergence, cost, dead units and honest verdicts
@@ -296,10 +296,10 @@ def default_report_path(store: str | Path, study: str) -> Path:
 @app.command("report")
 def report_command(
     store: Path = typer.Argument(Path("runs/actlab.db"), help="results database"),
-    output: List[Path] = typer.Option([], "-o", "--output", help="report.html and/or summary.md (repeatable)"),
-    study: Optional[str] = typer.Option(None, "--study", help="study name (default: the most recent)"),
-    fmt: Optional[str] = typer.Option(None, "--format", help="also write static figures: png | svg | pdf"),
-    figures_dir: Optional[Path] = typer.Option(None, "--figures-dir", help="folder for --format figures"),
+    output: list[Path] = typer.Option([], "-o", "--output", help="report.html and/or summary.md (repeatable)"),
+    study: str | None = typer.Option(None, "--study", help="study name (default: the most recent)"),
+    fmt: str | None = typer.Option(None, "--format", help="also write static figures: png | svg | pdf"),
+    figures_dir: Path | None = typer.Option(None, "--figures-dir", help="folder for --format figures"),
 ) -> None:
     """Build the self-contained HTML report (and a markdown summary, and static figures) from a results store."""
     from actlab.report.data import load_study
@@ -336,11 +336,11 @@ def bench_kernels_command(
     device: str = typer.Option("cpu", "--device", help="cpu | cuda"),
     dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16 | float64"),
     size: int = typer.Option(1 << 22, "--size", help="elements per input"),
-    names: Optional[str] = typer.Option(None, "--names", help="comma-separated activations, e.g. "
+    names: str | None = typer.Option(None, "--names", help="comma-separated activations, e.g. "
                                         "'swish(beta=1.5),swish(trainable=True),gelu' (default: all)"),
     compile_: bool = typer.Option(False, "--compile", help="also compare torch.compile and the compiled block"),
     rounds: int = typer.Option(15, "--rounds", help="interleaved rounds (each times every candidate once)"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="write the results as JSON"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the results as JSON"),
     min_block: float = typer.Option(0.02, "--min-block", help="seconds per timed block"),
 ) -> None:
     """Time actlab's activations against PyTorch's native (or closest) op, the eager composition and torch.compile,
@@ -418,15 +418,15 @@ def _list_studies(kind: str, title: str) -> None:
 
 @app.command("study")
 def study_command(
-    name: Optional[str] = typer.Argument(None, help="study name (see --list)"),
-    seeds: Optional[int] = typer.Option(None, "--seeds", "-n", help="seeds (default 10; --quick: 2)"),
+    name: str | None = typer.Argument(None, help="study name (see --list)"),
+    seeds: int | None = typer.Option(None, "--seeds", "-n", help="seeds (default 10; --quick: 2)"),
     quick: bool = typer.Option(False, "--quick", help="a small version (seconds; what CI runs)"),
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
     list_: bool = typer.Option(False, "--list", help="list the studies"),
-    backend: Optional[str] = _BACKEND,
-    address: Optional[str] = _ADDRESS,
-    cpus_per_group: Optional[float] = _CPUS_PER_GROUP,
-    gpus_per_group: Optional[float] = _GPUS_PER_GROUP,
+    backend: str | None = _BACKEND,
+    address: str | None = _ADDRESS,
+    cpus_per_group: float | None = _CPUS_PER_GROUP,
+    gpus_per_group: float | None = _GPUS_PER_GROUP,
 ) -> None:
     """Check a published result with one command: the claim, the protocol and the rule declared before the run,
     the measurement, and a verdict (supported, contradicted or undecided)."""
@@ -436,8 +436,8 @@ def study_command(
         _list_studies("paper", "actlab studies (published results)")
         return
     get_study(name, "paper")  # unknown names fail before anything runs
-    execution = {k: v for k, v in dict(backend=backend, address=address, cpus_per_group=cpus_per_group,
-                                        gpus_per_group=gpus_per_group).items() if v is not None}
+    execution: dict[str, Any] = {k: v for k, v in dict(backend=backend, address=address, cpus_per_group=cpus_per_group,
+                                                        gpus_per_group=gpus_per_group).items() if v is not None}
     finding = run_study(name, seeds=seeds, quick=quick, store=store, progress=_Reporter(quiet=True), kind="paper",
                         **execution)
     _print_finding(name, finding, quick)
@@ -445,18 +445,18 @@ def study_command(
 
 @app.command("claims")
 def claims_command(
-    names: List[str] = typer.Argument(None, help="claims to check (default: all; see --list)"),
-    seeds: Optional[int] = typer.Option(None, "--seeds", "-n", help="seeds (default 10; --quick: 2)"),
+    names: list[str] = typer.Argument(None, help="claims to check (default: all; see --list)"),
+    seeds: int | None = typer.Option(None, "--seeds", "-n", help="seeds (default 10; --quick: 2)"),
     quick: bool = typer.Option(False, "--quick", help="small versions (what CI runs); too few seeds to decide"),
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="also write the claims page (markdown), "
+    output: Path | None = typer.Option(None, "-o", "--output", help="also write the claims page (markdown), "
                                           "e.g. docs/claims.md"),
     list_: bool = typer.Option(False, "--list", help="list the claims"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="print each claim's measurement and rule"),
-    backend: Optional[str] = _BACKEND,
-    address: Optional[str] = _ADDRESS,
-    cpus_per_group: Optional[float] = _CPUS_PER_GROUP,
-    gpus_per_group: Optional[float] = _GPUS_PER_GROUP,
+    backend: str | None = _BACKEND,
+    address: str | None = _ADDRESS,
+    cpus_per_group: float | None = _CPUS_PER_GROUP,
+    gpus_per_group: float | None = _GPUS_PER_GROUP,
 ) -> None:
     """Fact-check the tutorials actlab grew from: each testable claim as a study declared before it runs, with a
     verdict (supported, contradicted, undecided), its effect and interval, and what would change it."""
@@ -472,8 +472,8 @@ def claims_command(
         raise ActlabError(f"--seeds {seeds!r}: expected an integer >= 1")
     if output is not None:
         _check_writable(output, "--output")
-    execution = {k: v for k, v in dict(backend=backend, address=address, cpus_per_group=cpus_per_group,
-                                        gpus_per_group=gpus_per_group).items() if v is not None}
+    execution: dict[str, Any] = {k: v for k, v in dict(backend=backend, address=address, cpus_per_group=cpus_per_group,
+                                                        gpus_per_group=gpus_per_group).items() if v is not None}
     table = Table(title="the tutorials' claims" + (" (quick: too few seeds to decide)" if quick else ""),
                   header_style="bold")
     for col in ("claim", "file", "verdict", "effect [95% CI]", "seeds", "protocol (short)", "what would change it"):
@@ -496,7 +496,8 @@ def claims_command(
         with Store(store) as st:
             rows = [f for f in st.findings() if f["quick"] == quick]
         _write(output, render_claims(rows), "--output")
-        console.print(f"wrote {output}")
+        if str(output) != "-":
+            console.print(f"wrote {output}")
 
 
 @app.command("findings")
@@ -515,13 +516,14 @@ def findings_command(
         raise ActlabError(f"no {'' if include_quick else 'full '}study findings in {store!r}: run `actlab study NAME`")
     output.parent.mkdir(parents=True, exist_ok=True)
     _write(output, render_findings(rows), "--output")
-    console.print(f"wrote {output} ({len(rows)} findings)")
+    if str(output) != "-":
+        console.print(f"wrote {output} ({len(rows)} findings)")
 
 
 @app.command()
 def export(
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
-    output: Path = typer.Option(..., "-o", "--output", help="file to write"),
+    output: Path = typer.Option(..., "-o", "--output", help="file to write ('-': standard output, CSV only)"),
     fmt: str = typer.Option("csv", "--format", help="csv | parquet"),
     epochs: bool = typer.Option(False, "--epochs", help="export the per-epoch rows instead of one row per trial"),
 ) -> None:
@@ -530,7 +532,12 @@ def export(
 
     if fmt not in ("csv", "parquet"):
         raise ActlabError(f"--format {fmt!r}: expected csv or parquet")
+    if str(output) == "-" and fmt != "csv":
+        raise ActlabError("-o -: standard output takes --format csv only (parquet is binary)")
     frame = load_results(store, epochs=epochs)
+    if str(output) == "-":
+        frame.to_csv(sys.stdout, index=False)
+        return
     with _guard(output, "--output"), atomic_path(output) as tmp:
         if fmt == "csv":
             frame.to_csv(tmp, index=False)
@@ -542,12 +549,12 @@ def export(
     console.print(f"wrote {len(frame)} rows to {output}")
 
 
-def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+def _click_exceptions() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """(ClickException classes, Abort classes) of the click typer runs on: typer >= 0.29 vendors its own copy
     (typer._click, with Abort in typer.exceptions), older typer uses the click package; both are caught."""
     import importlib
 
-    found: dict[str, list[type]] = {"ClickException": [], "Abort": []}
+    found: dict[str, list[Any]] = {"ClickException": [], "Abort": []}
     for module in ("typer._click.exceptions", "typer.exceptions", "click.exceptions"):
         try:
             loaded = importlib.import_module(module)
@@ -570,6 +577,8 @@ def _guard(path: Path, option: str):
 
 def _check_writable(path: Path, option: str) -> None:
     """Before a long run: an output that cannot be written fails now, not after the work."""
+    if str(path) == "-":
+        return
     if path.is_dir():
         raise ActlabError(f"{option} {str(path)!r} is a directory; give a file path")
     parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
@@ -578,6 +587,10 @@ def _check_writable(path: Path, option: str) -> None:
 
 
 def _write(path: Path, text: str, option: str) -> None:
+    """Write a text output atomically; ``-`` is standard output."""
+    if str(path) == "-":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
     with _guard(path, option):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         write_text(path, text)
@@ -586,7 +599,7 @@ def _write(path: Path, text: str, option: str) -> None:
 _INTERRUPTED = "interrupted; the store keeps every trial that finished (a rerun resumes)"
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Exit codes: 0 done, 1 a failure, 2 a usage error (one line, no traceback), 130 interrupted."""
     usage, abort = _click_exceptions()
     try:
@@ -606,8 +619,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         err_console.print(_INTERRUPTED, highlight=False, markup=False)
         sys.exit(130)
     except usage as exc:
-        exc.show()  # type: ignore[attr-defined]
-        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        exc.show()
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

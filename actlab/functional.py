@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import inspect
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -102,7 +103,7 @@ del _name
 
 def silu(x: torch.Tensor) -> torch.Tensor:
     """SiLU, x * sigmoid(x): swish with beta fixed at 1 (Elfwing et al. 2017; Hendrycks & Gimpel 2016)."""
-    return swish(x, beta=1.0)  # noqa: F821 - defined by the loop above
+    return swish(x, beta=1.0)  # type: ignore[name-defined]  # noqa: F821 - defined by the loop above
 
 
 __all__.append("silu")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, ClassVar, Iterable
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ _WORDS = {
     "relu": "ReLU", "prelu": "PReLU", "rrelu": "RReLU", "elu": "ELU", "celu": "CELU", "selu": "SELU",
     "gelu": "GELU", "glu": "GLU", "reglu": "ReGLU", "geglu": "GEGLU", "swiglu": "SwiGLU", "relu6": "ReLU6",
 }
-_CLASSES: dict[str, type["Activation"]] = {}  # canonical name -> class
+_CLASSES: dict[str, type[Activation]] = {}  # canonical name -> class
 
 
 class Activation(nn.Module):
@@ -107,7 +108,8 @@ class Activation(nn.Module):
         for name in names:
             if name not in allowed:
                 what = ", ".join(allowed) if allowed else "none"
-                raise InvalidParameterError(spec.name, "trainable", name, f"trainable parameters of {spec.name}: {what}")
+                raise InvalidParameterError(spec.name, "trainable", name,
+                                            f"trainable parameters of {spec.name}: {what}")
         return names
 
     def parameter_values(self) -> dict[str, Any]:
@@ -137,7 +139,7 @@ class Activation(nn.Module):
         if native is not None and not (self.training and self.spec.stochastic):
             return native(x)
         if self._native_takes_tensors:  # PReLU: F.prelu with the learned slopes
-            return self.spec.native(x, **self.parameter_values())
+            return self.spec.native(x, **self.parameter_values())  # type: ignore[misc]  # set for PReLU
         return run(self.spec, x, self.parameter_values(), training=self.training)
 
     @torch.no_grad()

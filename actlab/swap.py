@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 import fnmatch
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +48,7 @@ _AFFIXES = re.compile(
     re.IGNORECASE,
 )
 
-Where = Union[None, str, type, tuple, Callable[[str, nn.Module], bool]]
+Where = None | str | type | tuple | Callable[[str, nn.Module], bool]
 
 
 @dataclass
@@ -166,7 +167,7 @@ def swap(model: nn.Module, to: Any, where: Where = None) -> int:
     sites = find_activations(model, where)
     replacements = []
     for site in sites:
-        new = make()
+        new: Any = make()
         if not isinstance(new, nn.Module):
             raise TypeError(f"swap: the factory returned {type(new).__name__}, not an nn.Module")
         device, dtype = _placement(site, model)
@@ -174,7 +175,8 @@ def swap(model: nn.Module, to: Any, where: Where = None) -> int:
             new = new.to(device=device, dtype=dtype)
         new.train(model.training)
         replacements.append((site, new))
-    for site, new in replacements:
+    for site, module in replacements:
+        new = module
         if site.attribute in site.parent._modules:
             site.parent._modules[site.attribute] = new
         else:
@@ -182,5 +184,5 @@ def swap(model: nn.Module, to: Any, where: Where = None) -> int:
             setattr(site.parent, site.attribute, new)
         if hasattr(site.parent, "activation_relu_or_gelu"):
             # TransformerEncoderLayer's inference fast path hard-codes relu/gelu by this flag: turn it off.
-            site.parent.activation_relu_or_gelu = 0
+            setattr(site.parent, "activation_relu_or_gelu", 0)  # noqa: B010  (a plain attribute, not a module)
     return len(replacements)

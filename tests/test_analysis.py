@@ -9,8 +9,15 @@ import pytest
 import torch
 
 import actlab
-from actlab.analysis import (correlation_map, edge_of_chaos, fixed_point, propagate, selu_jacobian, unit_stats,
-                             variance_map)
+from actlab.analysis import (
+    correlation_map,
+    edge_of_chaos,
+    fixed_point,
+    propagate,
+    selu_jacobian,
+    unit_stats,
+    variance_map,
+)
 from actlab.analysis.meanfield import iterate_moments, relu_correlation_step, selu_moment_map
 
 
@@ -49,7 +56,7 @@ def test_selu_fixed_point_is_attracting_with_jacobian_norm_07877():
 
 def test_relu_correlation_approaches_one_as_9pi2_over_2l2():
     delta = 1.0
-    for layer in range(1, 10001):
+    for _ in range(10000):
         delta = relu_correlation_step(delta)
     assert delta / (9 * math.pi**2 / (2 * 10000**2)) == pytest.approx(1.0, abs=0.01)  # Hayou et al. (2019)
     for c in (0.0, 0.5, 0.9, 0.999):  # split at the kinks, the quadrature map matches the arc-cosine kernel

@@ -5,6 +5,7 @@ a name with backticks cannot break out of the markdown summary's code spans."""
 from __future__ import annotations
 
 import multiprocessing as mp
+
 import pytest
 
 from actlab.atomic import atomic_path, write_text

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-import actlab
 from conftest import ELEMENTWISE, GATED, away_from_breakpoints, sample_points
 from test_reference import cases
+
+import actlab
 
 
 @pytest.mark.parametrize("name,params", cases(ELEMENTWISE))

@@ -43,7 +43,8 @@ def test_real_entry_point_errors_exit_2_with_one_clear_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "actlab.cli", "show", "swihs"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert "did you mean 'swish'" in bad.stderr and "Traceback" not in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "actlab.cli", "show", "softplus(beta=0)"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "actlab.cli", "show", "softplus(beta=0)"], capture_output=True,
+                         text=True)
     assert bad.returncode == 2 and "softplus: parameter 'beta' = 0.0" in bad.stderr.replace("\n", " ")
     bad = subprocess.run([sys.executable, "-m", "actlab.cli", "show", "relu", "-o", "x.gif"], capture_output=True,
                          text=True)

@@ -104,7 +104,8 @@ def test_a_comparison_with_failed_groups_exits_1_and_names_them(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     try:
         with pytest.raises(SystemExit) as exit_info:
-            main(["compare", "test_boom", "relu", "--seeds", "2", "--epochs", "1", "--lr", "0.01", "--no-report", "--quiet"])
+            main(["compare", "test_boom", "relu", "--seeds", "2", "--epochs", "1", "--lr", "0.01", "--no-report",
+                  "--quiet"])
     finally:
         registry.unregister("test_boom")
     assert exit_info.value.code == 1

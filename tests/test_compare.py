@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import wait_for_trials
 from typer.testing import CliRunner
 
 import actlab
@@ -18,9 +19,8 @@ from actlab.cli import app
 from actlab.experiments import stats
 from actlab.experiments.comparison.compare import run_comparison
 from actlab.experiments.comparison.config import StudyConfig, load_study_file
-from actlab.experiments.workload.recipe import ConfigError, Recipe
 from actlab.experiments.results.store import Store, StoreError
-from conftest import wait_for_trials
+from actlab.experiments.workload.recipe import ConfigError, Recipe
 
 QUICK = {"epochs": 2, "batch_size": 200, "lr": 1e-2}  # one lr pinned: tuning is tested on its own
 runner = CliRunner()

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from test_data import write_idx_set
 from torch import nn
 
 import actlab
@@ -21,7 +22,6 @@ from actlab.experiments.training.trainer import train_group
 from actlab.experiments.workload.recipe import Recipe
 from actlab.experiments.workload.tasks import resolve_task
 from actlab.report.data import load_study
-from test_data import write_idx_set
 
 TINY = {"epochs": 2, "batch_size": 200}
 

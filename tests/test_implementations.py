@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import ELEMENTWISE, GATED
+from test_reference import PARAM_CASES
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import actlab
 from actlab.catalog import registry
 from actlab.kernels import function, implementations
 from actlab.kernels.implementations import IMPLEMENTATIONS, NOT_IMPLEMENTED
-from conftest import ELEMENTWISE, GATED
-from test_reference import PARAM_CASES
 
 BUILTINS = [actlab.spec(n) for n in actlab.names()]
 FAST = [(s.name, p) for s, impl in IMPLEMENTATIONS.items() if impl.forward is not None

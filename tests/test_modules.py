@@ -7,9 +7,9 @@ import pickle
 
 import pytest
 import torch
+from conftest import GATED
 
 import actlab
-from conftest import GATED
 
 
 def _input_for(name, dtype=torch.float32):

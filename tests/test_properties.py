@@ -30,7 +30,8 @@ def test_known_gains_and_moments():
     assert actlab.spec("relu").properties.mean == pytest.approx(1 / math.sqrt(2 * math.pi), rel=1e-8)
     # leaky relu with slope a: E[f^2] = (1 + a^2) / 2
     a = 0.2
-    assert measure(actlab.spec("leaky_relu"), negative_slope=a).gain == pytest.approx(math.sqrt(2 / (1 + a * a)), rel=1e-8)
+    gain = measure(actlab.spec("leaky_relu"), negative_slope=a).gain
+    assert gain == pytest.approx(math.sqrt(2 / (1 + a * a)), rel=1e-8)
 
 
 def test_parameters_change_measured_properties():
@@ -45,7 +46,8 @@ def test_parameters_change_measured_properties():
 
 def test_output_ranges():
     assert actlab.spec("swish").properties.output_range[0] == pytest.approx(-0.27846454, abs=1e-7)
-    assert actlab.spec("mish").properties.output_range[0] == pytest.approx(-0.30884341, abs=1e-7)  # at x = -1.19243 (mpmath)
+    # at x = -1.19243 (mpmath)
+    assert actlab.spec("mish").properties.output_range[0] == pytest.approx(-0.30884341, abs=1e-7)
     assert actlab.spec("gelu").properties.output_range[0] == pytest.approx(-0.16997120, abs=1e-7)
     assert actlab.spec("relu6").properties.output_range == (0.0, 6.0)
     lo, hi = actlab.spec("softmax").properties.output_range

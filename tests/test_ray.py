@@ -13,18 +13,18 @@ import time
 from dataclasses import replace
 
 import pytest
+from conftest import wait_for_trials
 
 import actlab
 from actlab.errors import ActlabError
 from actlab.experiments.comparison.compare import run_comparison
 from actlab.experiments.comparison.config import ConfigError, StudyConfig, config_from_mapping
-from conftest import wait_for_trials
 
 try:
     import ray
 except ImportError:  # pragma: no cover - CI installs the dev extras
     if os.environ.get("CI"):
-        raise RuntimeError("ray is not installed; CI must run the Ray tests (pip install -e '.[dev]')")
+        raise RuntimeError("ray is not installed; CI must run the Ray tests (pip install -e '.[dev]')") from None
     pytest.skip("ray is not installed (pip install 'actlab[ray]')", allow_module_level=True)
 
 pytestmark = pytest.mark.slow

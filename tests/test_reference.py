@@ -7,10 +7,10 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from conftest import ELEMENTWISE, GATED, away_from_breakpoints, sample_points
 
 import actlab
 from actlab.catalog.definitions.exponential import SELU_ALPHA, SELU_SCALE
-from conftest import ELEMENTWISE, GATED, away_from_breakpoints, sample_points
 
 mpmath.mp.dps = 40
 

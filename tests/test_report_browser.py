@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sqlite3
+import subprocess
 
 import numpy as np
 import pytest

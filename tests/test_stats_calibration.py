@@ -90,7 +90,8 @@ def test_compare_warns_before_training_when_no_result_could_be_significant(tmp_p
     import sys
 
     result = subprocess.run([sys.executable, "-m", "actlab.cli", "compare", "relu", "swish", "gelu", "--seeds", "5",
-                             "--epochs", "1", "--lr", "0.01", "--no-report"], cwd=tmp_path, capture_output=True, text=True,
+                             "--epochs", "1", "--lr", "0.01", "--no-report"], cwd=tmp_path, capture_output=True,
+                            text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
     err, out = " ".join(result.stderr.split()), " ".join(result.stdout.split())

@@ -198,3 +198,14 @@ def test_docs_hold_full_runs_whose_verdicts_rest_on_enough_seeds(page, kind, com
         if verdict != "undecided":
             assert seeds >= study.min_seeds, (name, seeds, study.min_seeds)
         assert study.rule.describe() in body, f"{name}: the page's rule is not the declared one"
+
+
+def test_dash_writes_the_page_to_standard_output(store):
+    run_study("selu-fixed-point", quick=True, store=store)
+    result = runner.invoke(app, ["findings", "--store", store, "--include-quick", "-o", "-"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("# Findings") and "## selu-fixed-point" in result.output
+    assert "wrote" not in result.output and not Path("-").exists()
+    csv = runner.invoke(app, ["export", "--store", store, "-o", "-"])
+    assert csv.exit_code == 0, csv.output
+    assert "trial_id" in csv.output.splitlines()[0].split(",")  # the CSV header, not a file named "-"

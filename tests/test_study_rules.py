@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from actlab.experiments.studies import get_study, study_names
-from actlab.experiments.studies.rules import (CONTRADICTED, SUPPORTED, UNDECIDED, AllOf, Bound, Equivalent, Exact,
-                                              Paired)
+from actlab.experiments.studies.rules import CONTRADICTED, SUPPORTED, UNDECIDED, AllOf, Bound, Equivalent, Exact, Paired
 
 
 def _seeds(values, n):

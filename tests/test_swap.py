@@ -17,7 +17,8 @@ class SmallCNN(nn.Module):
             nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1),
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.LeakyReLU(0.1), nn.Dropout(0.1), nn.Linear(32, 10))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.LeakyReLU(0.1), nn.Dropout(0.1),
+                                  nn.Linear(32, 10))
 
     def forward(self, x):
         return self.head(self.features(x))
@@ -105,7 +106,8 @@ def test_transformer_stack_and_library_style_classes():
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc1, self.act, self.fc2, self.act2 = nn.Linear(4, 4), GELUActivation(), nn.Linear(4, 4), MemoryEfficientSwish()
+            self.fc1, self.act = nn.Linear(4, 4), GELUActivation()
+            self.fc2, self.act2 = nn.Linear(4, 4), MemoryEfficientSwish()
 
         def forward(self, x):
             return self.act2(self.fc2(self.act(self.fc1(x))))

@@ -11,11 +11,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import ELEMENTWISE, FLOAT_DTYPES, GATED, HALF_DTYPES, sample_points, ulps
+from test_reference import cases
 
 import actlab
 from actlab import functional as AF
-from conftest import ELEMENTWISE, FLOAT_DTYPES, GATED, HALF_DTYPES, sample_points, ulps
-from test_reference import cases
+
 
 def _policy_excess(got: torch.Tensor, want: np.ndarray, x: np.ndarray, dtype: torch.dtype, k: float) -> np.ndarray:
     """DESIGN.md's numerics policy: |error| <= k ulps of |f(x)| plus k ulps of |x| (the input's own rounding, which

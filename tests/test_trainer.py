@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import actlab
+from actlab.experiments.training.trainer import DeadUnitProbe, build_models, evaluate, train_group
 from actlab.experiments.workload.data import Dataset, mnist1d
 from actlab.experiments.workload.recipe import Recipe
 from actlab.experiments.workload.tasks import resolve_task
-from actlab.experiments.training.trainer import DeadUnitProbe, build_models, evaluate, train_group
 
 SMALL = Recipe(epochs=2, batch_size=200)
 

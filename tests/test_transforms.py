@@ -12,11 +12,11 @@ import sys
 import pytest
 import torch
 import torch.autograd.forward_ad as fwAD
+from conftest import ELEMENTWISE, GATED
+from test_reference import PARAM_CASES
 from torch import nn
 
 import actlab
-from conftest import ELEMENTWISE, GATED
-from test_reference import PARAM_CASES
 
 CASES = [(n, p) for n in ELEMENTWISE + GATED for p in [{}] + PARAM_CASES.get(n, [])]
 IDS = [f"{n}{p}" if p else n for n, p in CASES]

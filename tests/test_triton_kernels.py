@@ -10,11 +10,11 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import FLOAT_DTYPES, condition, sample_points, ulps
+from test_reference import PARAM_CASES
 
 import actlab
 from actlab.kernels.implementations import IMPLEMENTATIONS, kernel_call
-from conftest import FLOAT_DTYPES, condition, sample_points, ulps
-from test_reference import PARAM_CASES
 
 if importlib.util.find_spec("triton") is None:  # pragma: no cover - CI installs the dev extras
     if os.environ.get("CI"):

@@ -57,9 +57,9 @@ def _fn(act, params=None):
     if spec.kind != "elementwise":
         raise ActlabError(f"{spec.name}: mean-field propagation needs an elementwise activation, not a {spec.kind} one")
     p = resolved.params
-    f = lambda x: spec.reference(x, **p)  # noqa: E731
-    df = lambda x: spec.derivative(x, **p)  # noqa: E731
-    f.kinks = df.kinks = tuple(float(b) for b in spec.breakpoints(**p))  # type: ignore[attr-defined]
+    f: Any = lambda x: spec.reference(x, **p)  # noqa: E731
+    df: Any = lambda x: spec.derivative(x, **p)  # noqa: E731
+    f.kinks = df.kinks = tuple(float(b) for b in spec.breakpoints(**p))
     return f, df, resolved.text
 
 

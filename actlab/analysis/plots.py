@@ -5,7 +5,8 @@ Used by ``actlab show``, the generated docs and (later) the HTML report's shape 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,10 @@ def curve(resolved: Resolved, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, st
     spec, params = resolved.spec, resolved.params
     label = resolved.text
     if spec.kind == "gated":
-        gate_params = {k: v for k, v in params.items() if k in spec.gate.params}
-        spec, params = spec.gate, spec.gate.resolve_params(gate_params)
+        gate = spec.gate
+        assert gate is not None  # every gated spec has one
+        gate_params = {k: v for k, v in params.items() if k in gate.params}
+        spec, params = gate, gate.resolve_params(gate_params)
         label = f"{label} (gate: {spec.signature(params)})"
     elif spec.kind != "elementwise":
         raise ValueError(f"{spec.name} is a {spec.kind} activation over a whole dimension; it has no 1-D curve to plot")

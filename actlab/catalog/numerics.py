@@ -6,9 +6,8 @@ zero, so ``swish(-inf) = 0`` rather than NaN, and a finite input with a finite a
 
 from __future__ import annotations
 
-import math
-
 import importlib
+import math
 from typing import Any
 
 import numpy as np

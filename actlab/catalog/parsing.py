@@ -41,6 +41,8 @@ def parse_activation(text: str) -> tuple[str, list[Any], dict[str, Any]]:
     positional = [_value(node, text) for node in call.args]
     keywords: dict[str, Any] = {}
     for kw in call.keywords:
+        if kw.arg is None:  # **mapping
+            raise ActivationSyntaxError(text, "** arguments are not allowed")
         if kw.arg in keywords:
             raise ActivationSyntaxError(text, f"parameter {kw.arg!r} given twice")
         keywords[kw.arg] = _value(kw.value, text)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from actlab.catalog.parsing import parse_activation
 from actlab.catalog.spec import ActivationSpec
@@ -46,12 +47,12 @@ def register(spec: ActivationSpec, *, replace: bool = False) -> ActivationSpec:
     """
     if not isinstance(spec, ActivationSpec):
         raise TypeError(f"register() takes an ActivationSpec, got {type(spec).__name__}")
-    keys = {normalize(spec.name): (spec.name, {})}
+    keys: dict[str, tuple[str, dict[str, Any]]] = {normalize(spec.name): (spec.name, {})}
     for alias in spec.aliases:
         keys[normalize(alias)] = (spec.name, dict(spec.alias_presets.get(alias, {})))
     for alias, preset in spec.alias_presets.items():
         keys[normalize(alias)] = (spec.name, dict(preset))
-    for key, (canonical, _) in keys.items():
+    for key in keys:
         owner = _KEYS.get(key)
         if owner is not None and not (replace and owner[0] == spec.name):
             raise ValueError(
@@ -132,6 +133,9 @@ def resolve(activation: str | ActivationSpec, params: Mapping[str, Any] | None =
             ) -> Resolved:
     """Turn ``"swish(beta=1.5)"`` (or a name plus ``params``) into a spec and validated parameters."""
     params = dict(params or {})
+    fixed: Mapping[str, Any]
+    positional: list[Any]
+    inline: dict[str, Any]
     if isinstance(activation, ActivationSpec):
         found, fixed, positional, inline = activation, {}, [], {}
     elif is_name(activation):

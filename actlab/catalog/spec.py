@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class Param:
         if self.type is int:
             if not isinstance(value, numbers.Integral):
                 if float(value).is_integer():
-                    value = int(value)
+                    value = int(value)  # type: ignore[call-overload]
                 else:
                     raise InvalidParameterError(activation, name, value, self.describe(name))
             value = int(value)
@@ -147,23 +148,25 @@ class ActivationSpec:
     formula: str
     references: Sequence[Reference]
     torch_forward: Callable[..., Any]
-    reference: Callable[..., Any] | None = None
+    # reference, derivative, torch_derivative and native_covers are derived in __post_init__ when left out, so
+    # after construction they are always set (elementwise kinds) and typed as such.
+    reference: Callable[..., Any] = None  # type: ignore[assignment]
     kind: str = "elementwise"
     summary: str = ""
     aliases: Sequence[str] = ()
     alias_presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     params: Mapping[str, Param] = field(default_factory=dict)
-    derivative: Callable[..., Any] | None = None
-    torch_derivative: Callable[..., Any] | None = None
+    derivative: Callable[..., Any] = None  # type: ignore[assignment]
+    torch_derivative: Callable[..., Any] = None  # type: ignore[assignment]
     torch_param_derivatives: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     exact: Callable[..., Any] | None = None
     native: Callable[..., Any] | None = None
-    native_covers: Callable[..., bool] | None = None
+    native_covers: Callable[..., bool] = None  # type: ignore[assignment]
     native_inplace: Callable[..., Any] | None = None
     breakpoints: Callable[..., Sequence[float]] = lambda **_: ()
     check: Callable[[Mapping[str, Any]], None] | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)
-    gate: "ActivationSpec | None" = None
+    gate: ActivationSpec | None = None
     weight: tuple[str, str] | None = None
     stochastic: bool = False
     init: str = "kaiming"
@@ -280,7 +283,7 @@ def _derived_reference(fn: Callable[..., Any]) -> Callable[..., Any]:
     return reference
 
 
-def _with_defaults(fn: Callable[..., Any], spec: "ActivationSpec") -> Callable[..., Any]:
+def _with_defaults(fn: Callable[..., Any], spec: ActivationSpec) -> Callable[..., Any]:
     def call(*args: Any, **params: Any) -> Any:
         # NaN in -> NaN out and overflow -> inf are the intended results, not warnings.
         with np.errstate(all="ignore"):

@@ -22,8 +22,8 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -64,7 +64,7 @@ class Pairwise:
     def a_is_worse(self) -> bool:
         return self.mean_diff < 0 if self.higher_is_better else self.mean_diff > 0
 
-    def flipped(self) -> "Pairwise":
+    def flipped(self) -> Pairwise:
         """The same comparison seen from b's side."""
         return Pairwise(self.b, self.a, self.n, -self.mean_diff, -self.ci_high, -self.ci_low, self.p_value,
                         self.p_holm, 1.0 - self.prob_improvement, self.higher_is_better)
@@ -84,7 +84,7 @@ class Pairwise:
         return f"{self.a} vs {self.b} on {metric}: no significant difference ({reason}): {d}; {tail}"
 
 
-def mean_interval(values: Sequence[float]) -> tuple[float, float]:
+def mean_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
     """95% Student-t interval of the mean. Degenerate samples (n < 2, or all equal) give (mean, mean)."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     if len(x) == 0:

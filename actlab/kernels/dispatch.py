@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -76,7 +77,7 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
     if spec.kind == "gated":
         check_halves(x, spec.name)  # the same error on every path for an odd last dimension
     if covered:
-        return spec.native(x, **params)
+        return spec.native(x, **params)  # type: ignore[misc]  # covered implies native is set
     if not x.is_floating_point():
         raise TypeError(
             f"{spec.name}: input dtype {x.dtype} is not supported; use a floating type "

@@ -105,9 +105,11 @@ def expression_backward(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.T
     cparams = _cast_params(params, cdt)
     xc, g = x.to(cdt), grad_out.to(cdt)
     if spec.kind == "gated":
+        gate = spec.gate
+        assert gate is not None  # every gated spec has one
         a, b = split_halves(xc, spec.name)
-        grad_a = g * spec.gate.torch_forward(b, **cparams)
-        grad_b = g * a * spec.gate.torch_derivative(b, **cparams)
+        grad_a = g * gate.torch_forward(b, **cparams)
+        grad_b = g * a * gate.torch_derivative(b, **cparams)
         return (torch.cat([grad_a, grad_b], dim=-1).to(x.dtype) if needs_x else None), {}
     grad_x = (g * spec.torch_derivative(xc, **cparams)).to(x.dtype) if needs_x else None
     grads = {name: _reduce_like(g * spec.torch_param_derivatives[name](xc, **cparams), params[name])
@@ -146,9 +148,11 @@ def jvp_math(spec: ActivationSpec, x: torch.Tensor, x_t: torch.Tensor | None, pa
     cparams = _cast_params(params, cdt)
     xc = x.to(cdt)
     if spec.kind == "gated":
+        gate = spec.gate
+        assert gate is not None and x_t is not None
         a, b = split_halves(xc, spec.name)
         ta, tb = split_halves(x_t.to(cdt), spec.name)
-        out = ta * spec.gate.torch_forward(b, **cparams) + a * spec.gate.torch_derivative(b, **cparams) * tb
+        out = ta * gate.torch_forward(b, **cparams) + a * gate.torch_derivative(b, **cparams) * tb
         return out.to(x.dtype)
     out = torch.zeros_like(xc) if x_t is None else spec.torch_derivative(xc, **cparams) * x_t.to(cdt)
     for name, tangent in param_tangents.items():

@@ -18,8 +18,9 @@ Activations not listed (a third-party spec) run their expression, with backward 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -103,8 +103,9 @@ def write(out_dir: str | Path = "docs", figures: bool = True) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if figures:
-        from actlab.analysis.plots import plot_activations
         import matplotlib.pyplot as plt
+
+        from actlab.analysis.plots import plot_activations
 
         (out / "figures").mkdir(exist_ok=True)
         for name in catalog.names():

@@ -98,7 +98,8 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
     outcome = analyze(trials, labels, config["baseline"], config["all_pairs"], chosen, saved["cost"],
                       config.get("metric", "accuracy"), saved.get("parameters"))
     by_id = {t["trial_id"]: t for t in trials}
-    per_label_epoch: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    per_label_epoch: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list)))
     for e in epochs:
         lab = label_of(by_id[e["trial_id"]])
         for metric in ("test_acc", "train_loss", "test_loss", "dead_fraction"):
@@ -111,7 +112,7 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
             eps = sorted(by_label[lab])
             bands = [_band(np.asarray(by_label[lab][e], dtype=float)) for e in eps]
             curves[metric][lab] = Curve(eps, [b[0] for b in bands], [b[1] for b in bands], [b[2] for b in bands])
-    activations = {}
+    activations: dict[str, Any] = {}
     for t in trials:
         activations.setdefault(label_of(t), t["activation"])
     return ReportData(

@@ -79,7 +79,7 @@ def figures(data: ReportData) -> list[tuple[str, str, dict]]:
                  {"data": box, "layout": {"title": {"text": f"Final test {m.name} per seed"}, "height": 380,
                                           "yaxis": {"title": {"text": _metric_axis(m)}}, "showlegend": False}}))
     labels = data.labels
-    matrix = [[None] * len(labels) for _ in labels]
+    matrix: list[list[float | None]] = [[None] * len(labels) for _ in labels]
     for p in data.pairs:
         i, j = labels.index(p.a), labels.index(p.b)
         matrix[i][j] = p.prob_improvement

@@ -25,8 +25,10 @@ def render_markdown(data: ReportData) -> str:
     m = data.outcome.metric
     cols = columns(data.target_accuracy, data.outcome.baseline, m)
     lines = [f"## actlab: {_md(data.study)}", "",
-             f"Task {_code(data.task)}, {len(data.provenance['seeds'])} paired seeds, {data.recipe.get('epochs')} epochs "
-             f"({data.provenance['versions'].get('actlab', '?')}, torch {data.provenance['versions'].get('torch', '?')}).",
+             f"Task {_code(data.task)}, {len(data.provenance['seeds'])} paired seeds, "
+             f"{data.recipe.get('epochs')} epochs "
+             f"({data.provenance['versions'].get('actlab', '?')}, "
+             f"torch {data.provenance['versions'].get('torch', '?')}).",
              "", "| " + " | ".join(_md(h) for _, h in cols) + " |", "|" + "---|" * len(cols)]
     for r in data.rows:
         lines.append("| " + " | ".join(_md(v) for v in row_cells(r, m).values()) + " |")

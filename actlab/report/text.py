@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import re
 
-
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 

@@ -1,5 +1,5 @@
 """The built-in activations, grouped by family. Each module exposes ``SPECS``."""
 
-from actlab.catalog.definitions import classic, gated, exponential, rectifiers, smooth
+from actlab.catalog.definitions import classic, exponential, gated, rectifiers, smooth
 
 BUILTIN_SPECS = (*classic.SPECS, *rectifiers.SPECS, *exponential.SPECS, *smooth.SPECS, *gated.SPECS)

@@ -6,7 +6,8 @@ Each member is built from its gate's own spec, so the gate is defined once (Shaz
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,7 @@ def gated_from(
         return a * gate.torch_forward(b, **p)
 
     def exact(a, b, **p: Any):
+        assert gate.exact is not None
         return a * gate.exact(b, **p)
 
     return ActivationSpec(

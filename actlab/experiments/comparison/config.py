@@ -30,9 +30,10 @@ TOML keys (all optional except ``activations``)::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from actlab.experiments.workload.recipe import ConfigError, Recipe
 
@@ -123,7 +124,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         import tomllib  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+        import tomli as tomllib
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
@@ -144,7 +145,7 @@ def config_from_mapping(raw: Mapping[str, Any], source: str = "study") -> StudyC
     for key, value in raw.items():
         if key not in _TYPES:
             raise ConfigError(f"{source}: unknown key {key!r}; known keys: {', '.join(sorted(_TYPES))}")
-        expected = _TYPES[key]
+        expected: Any = _TYPES[key]
         if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
             name = expected.__name__ if isinstance(expected, type) else "number"
             raise ConfigError(f"{source}: key {key!r} = {value!r} should be a {name}")
@@ -182,7 +183,7 @@ def merge(config: StudyConfig, **changes: Any) -> StudyConfig:
     """Override fields (CLI flags given explicitly win over the study file); recipe keys go to the recipe."""
     recipe_keys = {f.name for f in fields(Recipe)}
     recipe = dict(config.recipe_overrides)
-    top = {}
+    top: dict[str, Any] = {}
     for k, v in changes.items():
         if v is None:
             continue

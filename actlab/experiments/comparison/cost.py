@@ -9,8 +9,9 @@ the store too, but they are one timing each, taken while the machine did whateve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +42,7 @@ def measure_cost(task: Task, dataset: Dataset, contenders: Sequence[tuple[str, s
     """``contenders``: (label, activation, trainable). Returns label -> Cost relative to ``baseline``."""
     batch = min(recipe.batch_size, len(dataset.x_train))
     x, y = dataset.x_train[:batch], dataset.y_train[:batch]
-    steps = {}
+    steps: dict[str, Any] = {}
     for label, activation, trainable in contenders:
         model = build_models(task, dataset, activation, trainable, recipe, base_seed, [0])[0]
         opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
@@ -51,7 +52,7 @@ def measure_cost(task: Task, dataset: Dataset, contenders: Sequence[tuple[str, s
             F.cross_entropy(model(x), y).backward()
             opt.step()
 
-        steps[label] = step
+        steps[label] = step  # its defaults bind this model
     times = interleaved(steps, "cpu", rounds, min_block_s)
     out = {}
     for label in steps:

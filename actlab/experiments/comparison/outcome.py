@@ -4,8 +4,9 @@ the HTML report, the markdown summary, `actlab report`), so they cannot disagree
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from actlab.experiments import stats
 

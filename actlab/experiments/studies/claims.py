@@ -15,9 +15,9 @@ import math
 import numpy as np
 
 from actlab.experiments.studies.declaration import Context, Measurement, Study, declare
-from actlab.experiments.studies.papers import DEEP, DEPTH_ACTS, QUICK_DEPTHS, depth_scores
+from actlab.experiments.studies.papers import DEEP, DEPTH_ACTS, QUICK_DEPTHS, compare_lm, depth_scores
 from actlab.experiments.studies.rules import AllOf, Bound, Equivalent, Paired
-from actlab.experiments.studies.running import compare, trained
+from actlab.experiments.studies.running import accuracies, compare, trained
 
 RECOMMENDED = {"init": "recommended"}
 
@@ -76,9 +76,7 @@ def _swish_vs_leaky(ctx: Context) -> Measurement:
         result = compare(ctx, acts, task, f"claim:swish-vs-leaky:{tag}", recipe=RECOMMENDED)
         for a in acts:
             scores[f"{a} on {tag}"] = dict(result.outcome.scores[a])
-        lines.append(f"{task}: " + ", ".join(f"{s.activation} {100 * s.mean:.2f}% [{100 * s.ci_low:.2f}, "
-                                             f"{100 * s.ci_high:.2f}] (lr {result.chosen_lr[s.activation]:g})"
-                                             for s in result.summaries))
+        lines.append(f"{task}: {accuracies(result)}")
         if tag == "images":
             epoch = 1 if ctx.quick else EARLY_EPOCH
             for a in acts:
@@ -96,8 +94,8 @@ _tutorial(
     "scikit-learn digits with the 2-D CNN (images; AdamW, 30 epochs) and MNIST-1D with the MLP (signals; 25 epochs); "
     "each activation's lr chosen on validation; recommended init; 'converges faster': test accuracy after epoch 3 of "
     "30 on the images; 10 seeds",
-    AllOf((("better", Paired((("swish on images", "leaky_relu on images"), ("swish on signals", "leaky_relu on signals")),
-                             min_seeds=7)),
+    AllOf((("better", Paired((("swish on images", "leaky_relu on images"),
+                              ("swish on signals", "leaky_relu on signals")), min_seeds=7)),
            ("faster", Paired(((f"swish on images after epoch {EARLY_EPOCH}",
                                f"leaky_relu on images after epoch {EARLY_EPOCH}"),), min_seeds=6,
                              metric=f"test accuracy after epoch {EARLY_EPOCH}")))),
@@ -153,9 +151,7 @@ _tutorial(
 
 def _trainable_beta(ctx: Context) -> Measurement:
     result = compare(ctx, ("swish(trainable=True)", "swish"), "mnist1d", "claim:trainable-beta", recipe=RECOMMENDED)
-    lines = [", ".join(f"{s.activation} {100 * s.mean:.2f}% [{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}] "
-                       f"(lr {result.chosen_lr[s.activation]:g})" for s in result.summaries)]
-    return Measurement(dict(result.outcome.scores), lines)
+    return Measurement(dict(result.outcome.scores), [accuracies(result)])
 
 
 _tutorial(
@@ -177,7 +173,9 @@ def _lower_lr(ctx: Context) -> Measurement:
     result = compare(ctx, ("swish", "relu"), "mnist1d", "claim:swish-lower-lr", tune_lr=LR_GRID, recipe=RECOMMENDED,
                      tune_seeds=ctx.seeds, seeds=ctx.seeds)
     with Store(ctx.store) as st:
-        members = st.study("claim:swish-lower-lr")["members"]
+        record = st.study("claim:swish-lower-lr")
+        assert record is not None  # compare() just wrote it
+        members = record["members"]
         rows = [t for t in st.trials(list(members.values())) if t["phase"] == "tune"]
     best: dict[str, dict[int, tuple[float, float]]] = {}
     for t in rows:
@@ -216,9 +214,7 @@ def _bn_scale(ctx: Context) -> Measurement:
                          f"claim:bn-scale:{norm}", recipe=RECOMMENDED)
         for a in ("swish", "relu"):
             scores[f"{a}, BN {tag}"] = dict(result.outcome.scores[a])
-        lines.append(f"BN {tag}: " + ", ".join(f"{s.activation} {100 * s.mean:.2f}% [{100 * s.ci_low:.2f}, "
-                                               f"{100 * s.ci_high:.2f}] (lr {result.chosen_lr[s.activation]:g})"
-                                               for s in result.summaries))
+        lines.append(f"BN {tag}: {accuracies(result)}")
     from actlab.experiments import stats
 
     ctrl = stats.pairwise(scores, [("relu, BN with scale", "relu, BN without scale")])[0]
@@ -239,7 +235,7 @@ _tutorial(
 )
 
 
-# ----- 000/002/004: dying ReLU -----------------------------------------------------------------------------------------
+# ----- 000/002/004: dying ReLU ---------------------------------------------------------------------------------
 
 def _activation_inputs(model, x):
     """Per activation module, the (examples, units) inputs it sees on ``x``."""
@@ -332,9 +328,7 @@ def _selu_init(ctx: Context) -> Measurement:
         result = compare(ctx, ("selu",), "mnist1d-mlp(depth=16, width=64)", f"claim:selu-init:{init}",
                          recipe={"init": init})
         scores[f"selu, {tag}"] = dict(result.outcome.scores["selu"])
-        s = result.summaries[0]
-        lines.append(f"selu, {tag}: {100 * s.mean:.2f}% [{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}] "
-                     f"(lr {result.chosen_lr['selu']:g})")
+        lines.append(f"{tag}: {accuracies(result)}")
     for sigma_w, tag in ((1.0, "LeCun normal"), (1 / math.sqrt(3), "PyTorch default (variance 1/(3 fan_in))")):
         p = propagate("selu", depth=16, width=512, sigma_w=sigma_w, sigma_b=0.0, seed=0)
         lines.append(f"at initialisation, {tag}: layer-16 pre-activation variance {p.variance[-1]:.3g}")
@@ -395,8 +389,7 @@ def _mish_images(ctx: Context) -> Measurement:
     scores = dict(result.outcome.scores)
     ratios, cost_lines = _native_ratios(ctx, "mish", ("swish",))
     scores.update(ratios)
-    lines = [", ".join(f"{s.activation} {100 * s.mean:.2f}% [{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}] "
-                       f"(lr {result.chosen_lr[s.activation]:g})" for s in result.summaries), *cost_lines]
+    lines = [accuracies(result), *cost_lines]
     return Measurement(scores, lines)
 
 
@@ -431,7 +424,9 @@ def _vanishing(ctx: Context) -> Measurement:
     def log_ratio(model) -> float:
         F.cross_entropy(model(x), y).backward()
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        first, last = linears[0].weight.grad.norm(), linears[-2].weight.grad.norm()  # hidden layers 1 and L
+        grads = [m.weight.grad for m in (linears[0], linears[-2])]  # hidden layers 1 and L
+        assert grads[0] is not None and grads[1] is not None
+        first, last = grads[0].norm(), grads[1].norm()
         return float(torch.log10(first / last))
 
     scores: dict[str, dict[int, float]] = {}
@@ -471,9 +466,7 @@ def _swish_gelu(ctx: Context) -> Measurement:
     result = compare(ctx, ("swish", "gelu"), "mnist1d", "claim:swish-gelu", recipe=RECOMMENDED)
     x = np.linspace(-10, 10, 200001)
     sup = float(np.max(np.abs(catalog.spec("swish").reference(x) - catalog.spec("gelu").reference(x))))
-    lines = [", ".join(f"{s.activation} {100 * s.mean:.2f}% [{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}] "
-                       f"(lr {result.chosen_lr[s.activation]:g})" for s in result.summaries),
-             f"as functions: sup |swish - gelu| on [-10, 10] = {sup:.4f}"]
+    lines = [accuracies(result), f"as functions: sup |swish - gelu| on [-10, 10] = {sup:.4f}"]
     return Measurement(dict(result.outcome.scores), lines, {"sup": sup})
 
 
@@ -489,12 +482,7 @@ _tutorial(
 
 
 def _transformer(ctx: Context) -> Measurement:
-    acts = ("relu", "gelu", "swish")
-    if ctx.quick:
-        task = "lm(d_model=16, layers=1, heads=2, context=16, train_chars=6000, eval_chars=3000)"
-        result = compare(ctx, acts, task, "claim:transformer", tune_lr=(3e-3, 1e-2), recipe={"epochs": 1})
-    else:
-        result = compare(ctx, acts, "lm", "claim:transformer")
+    result = compare_lm(ctx, ("relu", "gelu", "swish"), "claim:transformer")
     m = result.outcome.metric
     lines = ["test bits/char: " + ", ".join(f"{s.activation} {m.fmt(s.mean)} [{m.fmt(s.ci_low)}, {m.fmt(s.ci_high)}]"
                                             f" (lr {result.chosen_lr[s.activation]:g})" for s in result.summaries)]

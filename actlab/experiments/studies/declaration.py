@@ -9,8 +9,9 @@ them into a verdict. Changing a rule is a visible diff of its declaration, with 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from actlab.errors import ActlabError
 from actlab.experiments.studies.rules import Rule

@@ -7,6 +7,7 @@ minimum seeds and the known differences from the source. A change to any of them
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,10 +37,10 @@ def _selu(ctx: Context) -> Measurement:
              f"distance from (0, 1) {worst:.3g}",
              f"Monte Carlo, random {depth}-layer SELU MLP (LeCun normal): layer {depth} pre-activation mean "
              f"{p.mean[-1]:+.3f}, variance {p.variance[-1]:.3f}"]
-    return Measurement({"jacobian norm": {0: norm}, "fixed-point mean": {0: mean}, "fixed-point variance": {0: var},
-                        "distance after 200 steps": {0: worst}}, lines,
-                       {"jacobian": J.tolist(), "norm": norm, "ends": ends, "mean": mean, "variance": var,
-                        "mc_mean": p.mean[-1], "mc_variance": p.variance[-1]})
+    scores: dict[str, dict[int, float]] = {"jacobian norm": {0: norm}, "fixed-point mean": {0: mean},
+                                           "fixed-point variance": {0: var}, "distance after 200 steps": {0: worst}}
+    return Measurement(scores, lines, {"jacobian": J.tolist(), "norm": norm, "ends": ends, "mean": mean,
+                                       "variance": var, "mc_mean": p.mean[-1], "mc_variance": p.variance[-1]})
 
 
 declare(Study(
@@ -60,9 +61,10 @@ def _eoc(ctx: Context) -> Measurement:
     from actlab.analysis import edge_of_chaos
     from actlab.analysis.meanfield import relu_correlation_step
 
-    relu = edge_of_chaos("relu").sigma_w
-    leaky = {a: edge_of_chaos(f"leaky_relu({a})").sigma_w for a in (0.01, 0.2)}
-    elu = edge_of_chaos("elu", sigma_b=0.2).sigma_w
+    found = [edge_of_chaos("relu").sigma_w, edge_of_chaos("elu", sigma_b=0.2).sigma_w,
+             *(edge_of_chaos(f"leaky_relu({a})").sigma_w for a in (0.01, 0.2))]
+    relu, elu = (math.nan if v is None else v for v in found[:2])
+    leaky = {a: math.nan if v is None else v for a, v in zip((0.01, 0.2), found[2:])}
     delta, ratios = 1.0, {}
     for layer in range(1, 100001):
         delta = relu_correlation_step(delta)
@@ -75,8 +77,8 @@ def _eoc(ctx: Context) -> Measurement:
     lines.append(f"elu, sigma_b = 0.2: sigma_w = {elu:.6f} (paper: about 1.22)")
     lines.append("ReLU on its edge: (1 - c_l) / (9 pi^2 / 2 l^2) = "
                  + ", ".join(f"{r:.4f} at l = {layer}" for layer, r in ratios.items()))
-    scores = {"relu sigma_w": {0: relu}, "elu sigma_w at sigma_b 0.2": {0: elu},
-              f"ReLU correlation ratio at l = {last}": {0: ratios[last]}}
+    scores: dict[str, dict[int, float]] = {"relu sigma_w": {0: relu}, "elu sigma_w at sigma_b 0.2": {0: elu},
+                                           f"ReLU correlation ratio at l = {last}": {0: ratios[last]}}
     scores.update({f"leaky_relu({a}) sigma_w": {0: v} for a, v in leaky.items()})
     return Measurement(scores, lines, {"relu": relu, "leaky": leaky, "elu": elu, "ratios": ratios})
 
@@ -124,7 +126,8 @@ def _swish_beta(ctx: Context) -> Measurement:
     lines += [f"trained beta, layer {k}: mean {np.mean(v):.3f} (min {np.min(v):.3f}, max {np.max(v):.3f}) over "
               f"{len(v)} seeds (lr {result.chosen_lr['swish[trainable]']:g}, chosen on validation)"
               for k, v in sorted(per_layer.items())]
-    return Measurement({"sup |swish_0 - x/2|": {0: half}, "distance to relu shrinks as beta grows": {0: float(shrinking)},
+    return Measurement({"sup |swish_0 - x/2|": {0: half},
+                        "distance to relu shrinks as beta grows": {0: float(shrinking)},
                         "sup |swish_100 - relu|": {0: sup[100.0]}}, lines,
                        {"sup": sup, "trained_betas": per_layer})
 
@@ -196,8 +199,9 @@ declare(Study(
                       for d in DEEP), min_seeds=8),
     measure=_depth, seeds=10,
     quick="depths 2 and 6, 2 epochs, 2 seeds: undecided by the rule's minimum",
-    differences=("MNIST-1D (40 inputs) instead of CIFAR-10 / MNIST", "width 64 and 15 epochs (batch norm trains seed by seed on "
-                 "2 CPU cores); the papers' widths and schedules are larger", "the Swish paper's v1 figure is the source of 'beyond 40 layers'; later "
+    differences=("MNIST-1D (40 inputs) instead of CIFAR-10 / MNIST",
+                 "width 64 and 15 epochs (batch norm trains seed by seed on 2 CPU cores); the papers' widths and "
+                 "schedules are larger", "the Swish paper's v1 figure is the source of 'beyond 40 layers'; later "
                  "versions dropped it"),
 ))
 
@@ -230,8 +234,9 @@ def _ranking(ctx: Context) -> Measurement:
 
     from actlab.experiments import stats
 
+    same: dict[str, str] = {}
     if ctx.quick:
-        acts, same = ["relu", "swish", "mish", "gelu", "sigmoid", "tanh"], {}
+        acts = ["relu", "swish", "mish", "gelu", "sigmoid", "tanh"]
     else:
         acts, same = distinct_activations()
     result = compare(ctx, acts, "mnist1d", "study:ranking", recipe={"init": "recommended"})
@@ -241,7 +246,7 @@ def _ranking(ctx: Context) -> Measurement:
     matrix = np.array([[scores[lab][i] for lab in labels] for i in common])
     ranks = dict(zip(labels, np.mean([sstats.rankdata(-row) for row in matrix], axis=0).tolist()))
     fried = stats.friedman(scores)
-    order = sorted(labels, key=ranks.get)
+    order = sorted(labels, key=lambda lab: ranks[lab])
     summ = {s.activation: s for s in result.summaries}
     lines = [f"{'rank':>5}  {'activation':16s} accuracy % [95% CI]  lr (chosen on validation)"]
     for lab in order:
@@ -297,8 +302,8 @@ def _noise(ctx: Context) -> Measurement:
                     scores.setdefault(f"{act} @ noise {a:g}", {})[seed] = acc
     lines = ["test accuracy % (mean over seeds) with inputs + U(-a, a), pixels in [0, 1]:"]
     for act in acts:
-        lines.append(f"  {act:5s} " + "  ".join(f"a={a:g}: {100 * np.mean(list(scores[f'{act} @ noise {a:g}'].values())):.1f}"
-                                             for a in NOISE_AMPLITUDES)
+        means = {a: 100 * np.mean(list(scores[f"{act} @ noise {a:g}"].values())) for a in NOISE_AMPLITUDES}
+        lines.append(f"  {act:5s} " + "  ".join(f"a={a:g}: {m:.1f}" for a, m in means.items())
                      + f"  (lr {result.chosen_lr[act]:g})")
     return Measurement(scores, lines, {"accuracy": {k: list(v.values()) for k, v in scores.items()},
                                        "chosen_lr": result.chosen_lr})
@@ -326,13 +331,18 @@ GLU_CHALLENGERS = ("swiglu", "geglu", "squared_relu")
 GLU_BASELINES = ("relu", "gelu")
 
 
-def _glu_variants(ctx: Context) -> Measurement:
-    acts = GLU_BASELINES + GLU_CHALLENGERS
+QUICK_LM = "lm(d_model=16, layers=1, heads=2, context=16, train_chars=6000, eval_chars=3000)"
+
+
+def compare_lm(ctx: Context, activations: Sequence[str], name: str):
+    """The lm task's default protocol; --quick: a 1-block d_model 16 model for one epoch."""
     if ctx.quick:
-        task = "lm(d_model=16, layers=1, heads=2, context=16, train_chars=6000, eval_chars=3000)"
-        result = compare(ctx, acts, task, "study:glu-variants", tune_lr=(3e-3, 1e-2), recipe={"epochs": 1})
-    else:
-        result = compare(ctx, acts, "lm", "study:glu-variants")
+        return compare(ctx, activations, QUICK_LM, name, tune_lr=(3e-3, 1e-2), recipe={"epochs": 1})
+    return compare(ctx, activations, "lm", name)
+
+
+def _glu_variants(ctx: Context) -> Measurement:
+    result = compare_lm(ctx, GLU_BASELINES + GLU_CHALLENGERS, "study:glu-variants")
     m = result.outcome.metric
     lines = [f"task {result.task.text}; parameters " + ", ".join(f"{r['activation']} {r['parameters']:,}"
                                                                  for r in result.outcome.rows),

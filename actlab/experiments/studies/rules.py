@@ -12,8 +12,9 @@ The rules are unit-tested on synthetic scores (a clear win, a clear loss, noise,
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from scipy import stats as sstats
@@ -36,7 +37,8 @@ class Decision:
 
 
 class Rule(Protocol):
-    min_seeds: int
+    @property
+    def min_seeds(self) -> int: ...
 
     def describe(self) -> str: ...
 
@@ -152,7 +154,9 @@ class Equivalent:
         if n < self.min_seeds:
             return _too_few(n, self.min_seeds)
         conf = 1 - stats.ALPHA / len(self.pairs)
-        lines, inside, outside = [], [], []
+        lines: list[str] = []
+        inside: list[str] = []
+        outside: list[str] = []
         for a, b in self.pairs:
             common = sorted(set(scores[a]) & set(scores[b]))
             d = np.asarray([scores[a][i] - scores[b][i] for i in common], dtype=np.float64)
@@ -202,7 +206,9 @@ class Bound:
         if n < self.min_seeds:
             return _too_few(n, self.min_seeds)
         conf = 1 - stats.ALPHA / len(self.bounds)
-        lines, held, against = [], [], []
+        lines: list[str] = []
+        held: list[str] = []
+        against: list[str] = []
         for lab, side, v in self.bounds:
             x = np.asarray([s for s in scores[lab].values() if math.isfinite(s)], dtype=np.float64)
             lo, hi = _t_interval(x, conf)

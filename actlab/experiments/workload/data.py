@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,11 +44,11 @@ class Dataset:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
-    def to(self, device: str | torch.device) -> "Dataset":
+    def to(self, device: str | torch.device) -> Dataset:
         """The same data on ``device`` (itself when it is already there)."""
         if self.x_train.device == torch.device(device):
             return self
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        move: Any = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Dataset(self.name, move(self.x_train), move(self.y_train), move(self.x_test), move(self.y_test),
                        self.n_classes, self.source, move(self.x_val), move(self.y_val))
 
@@ -68,7 +69,7 @@ class Dataset:
             object.__setattr__(self, "_content_hash", cached)
         return cached
 
-    def validation_split(self, fraction: float, seed: int) -> "Dataset":
+    def validation_split(self, fraction: float, seed: int) -> Dataset:
         """Carve a stratified validation set out of the training data; the test set is never touched. Data with a
         validation set of its own (``x_val``) uses that instead, whatever ``fraction`` says."""
         if self.x_val is not None and self.y_val is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from actlab.errors import ActlabError
 
@@ -54,7 +55,7 @@ class Recipe:
                 raise ConfigError(f"recipe: {key} = {getattr(self, key)!r} is not allowed; expected {allowed[key]}")
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], base: "Recipe | None" = None) -> "Recipe":
+    def from_mapping(cls, values: Mapping[str, Any], base: Recipe | None = None) -> Recipe:
         known = {f.name for f in fields(cls)}
         for key in values:
             if key not in known:
