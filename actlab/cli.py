@@ -402,6 +402,16 @@ def _print_finding(name: str, finding, quick: bool) -> None:
     console.print(f"would change it: {terminal_safe(finding.would_change)}", soft_wrap=True)
 
 
+def _first_clause(text: str) -> str:
+    """Text up to the first "; " outside parentheses: a protocol's short form."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if ch == ";" and depth == 0:
+            return text[:i]
+    return text
+
+
 def _list_studies(kind: str, title: str) -> None:
     from actlab.experiments.studies import get_study, study_names
 
@@ -486,7 +496,7 @@ def claims_command(
         table.add_row(terminal_safe(f"{n}: {finding.claim}"), terminal_safe(finding.source.split(" (")[0]
                                                                             .replace("tutorial ", "")),
                       _VERDICT_STYLE[finding.verdict], terminal_safe(finding.effect or finding.summary),
-                      str(finding.seeds), terminal_safe(finding.declaration.get("protocol", "").split(";")[0]),
+                      str(finding.seeds), terminal_safe(_first_clause(finding.declaration.get("protocol", ""))),
                       terminal_safe(finding.would_change))
     console.print(table)
     if output is not None:

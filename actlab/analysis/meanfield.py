@@ -51,7 +51,7 @@ def _pieces(kinks_z: np.ndarray, n: int = NODES) -> tuple[np.ndarray, np.ndarray
     return z.reshape(lead + (-1,)), weights.reshape(lead + (-1,))
 
 
-def _fn(act, params=None):
+def _fn(act: Any, params: dict[str, Any] | None = None) -> tuple[Any, Any, str]:
     resolved = catalog.resolve(act, params)
     spec = resolved.spec
     if spec.kind != "elementwise":

@@ -100,19 +100,23 @@ class Paired:
         pairs = stats.pairwise(scores, list(self.hypotheses), higher_is_better=self.higher_is_better)
         lines = tuple(p.verdict(self.metric, self.scale, self.unit, self.digits) for p in pairs)
         against = [p for p in pairs if p.significant and p.a_is_worse]
-        first = pairs[0]
-        effect = (f"{first.a} - {first.b}: {_fmt(first.mean_diff, self.scale, self.unit, self.digits)} "
-                  f"[{_fmt(first.ci_low, self.scale, '', self.digits)}, "
-                  f"{_fmt(first.ci_high, self.scale, '', self.digits)}]")
+
+        def effect(p: stats.Pairwise) -> str:  # the test that decided, with its interval
+            return (f"{p.a} - {p.b}: {_fmt(p.mean_diff, self.scale, self.unit, self.digits)} "
+                    f"[{_fmt(p.ci_low, self.scale, '', self.digits)}, {_fmt(p.ci_high, self.scale, '', self.digits)}]"
+                    + (f" ({len(pairs)} hypotheses; this one decided)" if len(pairs) > 1 else ""))
+
         if against:
             return Decision(CONTRADICTED, "significantly the other way: "
-                            + ", ".join(f"{p.b} beats {p.a}" for p in against), lines, effect, n)
-        held = [p for p in pairs if p.significant]
-        if len(held) == len(pairs):
+                            + ", ".join(f"{p.b} beats {p.a}" for p in against), lines, effect(against[0]), n)
+        missed = [p for p in pairs if not p.significant]
+        if not missed:
+            weakest = min(pairs, key=lambda p: abs(p.mean_diff))
             return Decision(SUPPORTED, "every hypothesis holds after Holm: "
-                            + ", ".join(f"{p.a} beats {p.b}" for p in pairs), lines, effect, n)
-        return Decision(UNDECIDED, "not significant: " + ", ".join(f"{p.a} vs {p.b}" for p in pairs
-                                                                   if not p.significant), lines, effect, n)
+                            + ", ".join(f"{p.a} beats {p.b}" for p in pairs), lines,
+                            effect(weakest).replace("this one decided", "the smallest effect"), n)
+        return Decision(UNDECIDED, "not significant: " + ", ".join(f"{p.a} vs {p.b}" for p in missed), lines,
+                        effect(missed[0]), n)
 
 
 def _t_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -164,15 +168,15 @@ class Equivalent:
             f = lambda v: _fmt(v, self.scale, "", self.digits)  # noqa: E731
             lines.append(f"{a} - {b}: {f(d.mean())}{self.unit} [{f(lo)}, {f(hi)}] (margin +-"
                          f"{_fmt(self.margin, self.scale, '', self.digits, sign=False)})")
-            (inside if -self.margin < lo and hi < self.margin else []).append(f"{a} ~ {b}")
-            (outside if lo > self.margin or hi < -self.margin else []).append(f"{a} vs {b}")
-        effect = lines[0].split(" (margin")[0]
+            (inside if -self.margin < lo and hi < self.margin else []).append(lines[-1])
+            (outside if lo > self.margin or hi < -self.margin else []).append(lines[-1])
+        straddling = [line for line in lines if line not in inside and line not in outside]
         if outside:
-            return Decision(CONTRADICTED, "differ by more than the margin: " + ", ".join(outside), tuple(lines),
-                            effect, n)
-        if len(inside) == len(self.pairs):
-            return Decision(SUPPORTED, "every difference is within the margin", tuple(lines), effect, n)
-        return Decision(UNDECIDED, "an interval straddles the margin", tuple(lines), effect, n)
+            return Decision(CONTRADICTED, "differ by more than the margin: " + ", ".join(
+                line.split(":")[0] for line in outside), tuple(lines), outside[0], n)
+        if not straddling:
+            return Decision(SUPPORTED, "every difference is within the margin", tuple(lines), lines[0], n)
+        return Decision(UNDECIDED, "an interval straddles the margin", tuple(lines), straddling[0], n)
 
 
 @dataclass(frozen=True)
@@ -218,13 +222,14 @@ class Bound:
             bad = hi < v if side == "above" else lo > v
             (held if ok else []).append(lab)
             (against if bad else []).append(lab)
+        by_label = {lab: line for (lab, _, _), line in zip(self.bounds, lines)}
         if against:
             return Decision(CONTRADICTED, "on the other side of its bound: " + ", ".join(against), tuple(lines),
-                            lines[0].split(" (claimed")[0], n)
+                            by_label[against[0]], n)
         if len(held) == len(self.bounds):
-            return Decision(SUPPORTED, "every bound holds", tuple(lines), lines[0].split(" (claimed")[0], n)
-        return Decision(UNDECIDED, "an interval straddles its bound", tuple(lines), lines[0].split(" (claimed")[0],
-                        n)
+            return Decision(SUPPORTED, "every bound holds", tuple(lines), "; ".join(lines), n)
+        undecided = next(lab for lab in by_label if lab not in held)
+        return Decision(UNDECIDED, "an interval straddles its bound", tuple(lines), by_label[undecided], n)
 
 
 @dataclass(frozen=True)
@@ -248,7 +253,8 @@ class Exact:
             if not ok:
                 off.append(lab)
         if off:
-            return Decision(CONTRADICTED, "outside tolerance: " + ", ".join(off), tuple(lines), lines[0])
+            return Decision(CONTRADICTED, "outside tolerance: " + ", ".join(off), tuple(lines),
+                            next(line for line in lines if line.endswith("OUTSIDE")))
         return Decision(SUPPORTED, "every value within tolerance", tuple(lines), lines[0])
 
 

@@ -12,11 +12,12 @@ import inspect
 import json
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class GroupJob:
     identity: dict[str, str] = field(default_factory=dict)  # data, model and trainer fingerprints (in the keys)
     device: str = "cpu"  # where the worker trains ("cuda" for Ray groups given GPUs)
 
-    def subset(self, positions: list[int]) -> "GroupJob":
+    def subset(self, positions: list[int]) -> GroupJob:
         """The same job restricted to some of its members."""
         pick = lambda values: tuple(values[i] for i in positions)  # noqa: E731
         return GroupJob(**{**self.__dict__, "seed_indices": pick(self.seed_indices), "lrs": pick(self.lrs),

@@ -12,7 +12,7 @@ learning rates x seeds still takes one fused step.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

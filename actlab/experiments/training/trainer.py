@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -380,7 +381,7 @@ def batched_forward_plan(model: nn.Module) -> list[tuple[str, nn.Module]] | None
     """The layers of ``model`` when it can run as batched layers, else None."""
     if not isinstance(model, nn.Sequential):
         return None
-    plan = []
+    plan: list[tuple[str, nn.Module]] = []
     for name, m in model.named_children():
         if isinstance(m, nn.Flatten):
             plan.append(("flatten", m))

@@ -3,7 +3,7 @@ per layer); gated activations halve the width, so the layer before them doubles 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

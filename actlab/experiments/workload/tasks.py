@@ -8,8 +8,9 @@ swish beta included) can be compared.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from torch import nn
 
@@ -174,7 +175,7 @@ for _name, _desc in (("mnist", "MNIST"), ("fashion-mnist", "Fashion-MNIST")):
     register_task(TaskSpec(
         name=_name,
         description=f"{_desc} from the four IDX files in --data-dir (gzipped or not); MLP 784-256-256-10 or CNN",
-        load=lambda p, dd, _n=_name: datasets.idx_dataset(_n, dd),
+        load=lambda p, dd, _n=_name: datasets.idx_dataset(_n, dd),  # type: ignore[misc]
         build=_image_model,
         params={"model": _MODEL},
         recipe=Recipe(lr=1e-3, batch_size=128, epochs=10, weight_decay=0.01),
@@ -256,7 +257,8 @@ def _as_tensors(data) -> tuple:
 
     if isinstance(data, datasets.Dataset):
         return data.x_train, data.y_train, data.x_test, data.y_test
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, torch.utils.data.Dataset) for d in data):
+    if isinstance(data, (tuple, list)) and len(data) == 2 and \
+            all(isinstance(d, torch.utils.data.Dataset) for d in data):
         out = []
         for split in data:
             xs, ys = zip(*(split[i] for i in range(len(split))))
