@@ -6,7 +6,7 @@ The public contract (see DESIGN.md)::
     actlab.spec("SiLU")                 # the spec: formula, params, reference, derivative, properties
     actlab.get("swish(beta=1.5)")       # a torch.nn.Module
     actlab.functional.swish(x, beta=1.5)
-    actlab.swap(model, "gelu")          # replace every activation in a model; returns how many
+    actlab.swap(model, "gelu")          # replace the hidden activations in a model (gates kept); returns how many
     actlab.register(spec)               # add a third-party activation
 """
 

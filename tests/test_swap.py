@@ -122,7 +122,8 @@ def test_transformer_stack_and_library_style_classes():
 def test_nothing_else_is_touched_and_bad_to():
     model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(), nn.Identity(), nn.LayerNorm(3), nn.Softmax(dim=-1))
     before = [type(m) for m in model]
-    assert actlab.swap(model, "relu", where=lambda p, m: not isinstance(m, nn.Softmax)) == 0
+    with pytest.warns(UserWarning, match="no activation matched"):
+        assert actlab.swap(model, "relu", where=lambda p, m: not isinstance(m, nn.Softmax)) == 0
     assert [type(m) for m in model] == before
     with pytest.raises(actlab.UnknownActivationError):
         actlab.swap(mlp(), "nonsense")
@@ -156,3 +157,102 @@ def test_torch_compile_of_a_model_with_actlab_modules():
     torch.testing.assert_close(out, eager, rtol=1e-5, atol=1e-6)
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+# ----- roles: gates and output nonlinearities are kept by default --------------------------------------------------
+
+
+class SqueezeExcitation(nn.Module):
+    """torchvision's block, written out: the hard-sigmoid scales the features."""
+
+    def __init__(self, channels: int, squeeze: int):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1, self.fc2 = nn.Conv2d(channels, squeeze, 1), nn.Conv2d(squeeze, channels, 1)
+        self.activation, self.scale_activation = nn.ReLU(), nn.Hardsigmoid()
+
+    def forward(self, x):
+        return self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x))))) * x
+
+
+class GatedMLP(nn.Module):
+    """LLaMA's MLP: the SiLU's output multiplies another projection, yet it is the hidden activation."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate_proj, self.up_proj, self.down_proj = nn.Linear(8, 16), nn.Linear(8, 16), nn.Linear(16, 8)
+        self.act_fn = nn.SiLU()
+
+    def forward(self, x):
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Untraceable(nn.Module):
+    """Data-dependent control flow (fx cannot trace it): names decide the roles."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense, self.hidden, self.gate = nn.Linear(4, 4), nn.GELU(), nn.Sigmoid()
+        self.pooler = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
+
+    def forward(self, x):
+        h = self.hidden(self.dense(x))
+        if h.sum() > 0:
+            h = h * self.gate(h)
+        return self.pooler(h)
+
+
+def _se_net():
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.Hardswish(), SqueezeExcitation(8, 4), nn.Conv2d(8, 8, 3), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 1), nn.Sigmoid())
+
+
+def test_gates_and_output_nonlinearities_are_kept_by_default():
+    from actlab.swap import find_activations
+
+    model = _se_net()
+    roles = {s.path: s.role for s in find_activations(model)}
+    assert roles == {"1": "hidden", "2.activation": "hidden", "2.scale_activation": "gate", "4": "hidden",
+                     "8": "output"}
+    assert actlab.swap(model, "gelu", dry_run=True) == 3 and isinstance(model[1], nn.Hardswish)  # nothing changed
+    assert actlab.swap(model, "gelu") == 3
+    assert isinstance(model[2].scale_activation, nn.Hardsigmoid) and isinstance(model[8], nn.Sigmoid)
+    assert isinstance(model[1], actlab.nn.GELU) and isinstance(model[2].activation, actlab.nn.GELU)
+    assert model(torch.randn(2, 3, 9, 9)).shape == (2, 1)
+    every = _se_net()
+    assert actlab.swap(every, "gelu", roles=("hidden", "gate", "output")) == 5
+
+
+def test_a_gated_mlps_activation_is_hidden_and_names_decide_when_fx_cannot_trace():
+    from actlab.swap import find_activations
+
+    mlp_block = GatedMLP()
+    assert [s.role for s in find_activations(mlp_block)] == ["hidden"]
+    assert actlab.swap(mlp_block, "gelu") == 1  # SwiGLU becomes GEGLU
+    model = Untraceable()
+    assert {s.path: s.role for s in find_activations(model)} == {"hidden": "hidden", "gate": "gate",
+                                                                  "pooler.1": "output"}
+    assert actlab.swap(model, "mish") == 1 and isinstance(model.hidden, actlab.nn.Mish)
+
+
+def test_include_exclude_mapping_and_bad_where():
+    model = mlp()
+    assert actlab.swap(model, "elu", exclude=nn.GELU) == 2 and isinstance(model[3], nn.GELU)
+    model = mlp()
+    assert actlab.swap(model, {nn.ReLU: "gelu", "tanh": "mish"}) == 2
+    assert isinstance(model[1], actlab.nn.GELU) and isinstance(model[3], nn.GELU)
+    assert isinstance(model[5], actlab.nn.Mish)
+    for bad in (3, 2.5, ["relu"], (nn.ReLU, "x")):
+        with pytest.raises(TypeError, match="where="):
+            actlab.swap(mlp(), "gelu", where=bad)
+    with pytest.raises(ValueError, match="roles="):
+        actlab.swap(mlp(), "gelu", roles=("hiden",))
+    with pytest.warns(UserWarning, match="no activation matched"):
+        assert actlab.swap(mlp(), "gelu", where="nothing.*") == 0
+
+
+def test_gated_kinds_are_refused_with_the_reason():
+    model = mlp()
+    with pytest.raises(ValueError, match="halves the last dimension"):
+        actlab.swap(model, "swiglu")
+    assert isinstance(model[1], nn.ReLU)  # nothing half-written
