@@ -47,11 +47,48 @@ def _fmt(v) -> str:
     return fmt_value(v, 4)
 
 
+def _json_safe(value: Any) -> Any:
+    """JSON without NaN/Infinity tokens: non-finite floats become the strings "nan", "inf", "-inf"."""
+    import dataclasses
+    import math
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _print_json(value: Any) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(_json_safe(value), indent=2) + "\n")
+
+
+def _activation_record(resolved) -> dict[str, Any]:
+    s = resolved.spec
+    return {"name": s.name, "text": resolved.text, "kind": s.kind, "aliases": list(s.aliases),
+            "params": resolved.params, "formula": s.formula, "init": s.init,
+            "properties": s.measure(**resolved.params), "references": [str(r) for r in s.references]}
+
+
+_JSON = typer.Option(False, "--json", help="print machine-readable JSON instead of the table")
+
+
 @app.command("list")
-def list_activations() -> None:
+def list_activations(as_json: bool = _JSON) -> None:
     """Every activation in the catalogue: parameters, formula and key measured properties."""
     from actlab.report.text import latex_to_text
 
+    if as_json:
+        _print_json([_activation_record(catalog.resolve(n)) for n in catalog.names()])
+        return
     out = console if console.is_terminal else Console(width=200)
     table = Table(title="actlab catalogue", show_lines=False, header_style="bold")
     for col in ("name", "kind", "parameters", "formula", "monotonic", "smooth", "range", "gain"):
@@ -74,6 +111,7 @@ def show(
     output: Path | None = typer.Option(None, "-o", "--output", help="figure file: .png, .svg or .pdf"),
     x_min: float = typer.Option(-5.0, help="left end of the plotted range"),
     x_max: float = typer.Option(5.0, help="right end of the plotted range"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON (no figure unless -o is given)"),
 ) -> None:
     """Formula, parameters, measured properties, and a plot of f and f' (several activations overlay)."""
     from actlab.report.text import latex_to_text
@@ -83,7 +121,11 @@ def show(
         raise ActlabError(f"--output {str(output)!r}: the file must end in one of {', '.join(FIGURE_FORMATS)}")
     if not x_min < x_max:
         raise ActlabError(f"--x-min {x_min} must be below --x-max {x_max}")
-    for r in resolved:
+    if as_json:
+        _print_json([_activation_record(r) for r in resolved])
+        if output is None:
+            return
+    for r in resolved if not as_json else []:
         s = r.spec
         props = s.measure(**r.params)
         lines = [f"[bold]{terminal_safe(r.text)}[/bold]  ({s.kind})", terminal_safe(s.summary), "",
@@ -99,7 +141,8 @@ def show(
         console.print(Panel("\n".join(lines), expand=False))
     drawable = [r for r in resolved if r.spec.kind != "normalizing"]
     if not drawable:
-        console.print("nothing to plot: softmax acts on a whole dimension, not elementwise")
+        if not as_json:
+            console.print("nothing to plot: softmax acts on a whole dimension, not elementwise")
         return
     if output is None:
         stem = "_".join("".join(c if c.isalnum() else "_" for c in r.text).strip("_") for r in drawable)
@@ -109,7 +152,8 @@ def show(
     fig = plot_activations(drawable, x_range=(x_min, x_max))
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output, dpi=110)
-    console.print(f"figure written to {output}")
+    if not as_json:
+        console.print(f"figure written to {output}")
 
 
 @app.command()
@@ -433,6 +477,7 @@ def study_command(
     quick: bool = typer.Option(False, "--quick", help="a small version (seconds; what CI runs)"),
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
     list_: bool = typer.Option(False, "--list", help="list the studies"),
+    as_json: bool = typer.Option(False, "--json", help="print the finding as JSON"),
     backend: str | None = _BACKEND,
     address: str | None = _ADDRESS,
     cpus_per_group: float | None = _CPUS_PER_GROUP,
@@ -450,6 +495,9 @@ def study_command(
                                                         gpus_per_group=gpus_per_group).items() if v is not None}
     finding = run_study(name, seeds=seeds, quick=quick, store=store, progress=_Reporter(quiet=True), kind="paper",
                         **execution)
+    if as_json:
+        _print_json(finding.as_dict())
+        return
     _print_finding(name, finding, quick)
 
 
@@ -463,6 +511,7 @@ def claims_command(
                                           "e.g. docs/claims.md"),
     list_: bool = typer.Option(False, "--list", help="list the claims"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="print each claim's measurement and rule"),
+    as_json: bool = typer.Option(False, "--json", help="print the findings as JSON instead of the table"),
     backend: str | None = _BACKEND,
     address: str | None = _ADDRESS,
     cpus_per_group: float | None = _CPUS_PER_GROUP,
@@ -482,15 +531,21 @@ def claims_command(
         raise ActlabError(f"--seeds {seeds!r}: expected an integer >= 1")
     if output is not None:
         _check_writable(output, "--output")
+        if as_json and str(output) == "-":
+            raise ActlabError("--json and -o - would both write to standard output; give -o a file")
     execution: dict[str, Any] = {k: v for k, v in dict(backend=backend, address=address, cpus_per_group=cpus_per_group,
                                                         gpus_per_group=gpus_per_group).items() if v is not None}
     table = Table(title="the tutorials' claims" + (" (quick: too few seeds to decide)" if quick else ""),
                   header_style="bold")
     for col in ("claim", "file", "verdict", "effect [95% CI]", "seeds", "protocol (short)", "what would change it"):
         table.add_column(col, overflow="fold")
+    found = []
     for n in chosen:
         finding = run_study(n, seeds=seeds, quick=quick, store=store, progress=_Reporter(quiet=True),
                             kind="tutorial", **execution)
+        found.append(finding.as_dict())
+        if as_json:
+            continue
         if verbose:
             _print_finding(n, finding, quick)
         table.add_row(terminal_safe(f"{n}: {finding.claim}"), terminal_safe(finding.source.split(" (")[0]
@@ -498,7 +553,10 @@ def claims_command(
                       _VERDICT_STYLE[finding.verdict], terminal_safe(finding.effect or finding.summary),
                       str(finding.seeds), terminal_safe(_first_clause(finding.declaration.get("protocol", ""))),
                       terminal_safe(finding.would_change))
-    console.print(table)
+    if as_json:
+        _print_json(found)
+    else:
+        console.print(table)
     if output is not None:
         from actlab.experiments.results.store import Store
         from actlab.report.findings import render_claims
@@ -506,7 +564,7 @@ def claims_command(
         with Store(store) as st:
             rows = [f for f in st.findings() if f["quick"] == quick]
         _write(output, render_claims(rows), "--output")
-        if str(output) != "-":
+        if str(output) != "-" and not as_json:
             console.print(f"wrote {output}")
 
 

@@ -87,3 +87,27 @@ def test_readme_python_example_runs():
     start = readme.index("```python\n") + len("```python\n")
     code = readme[start : readme.index("```", start)]
     exec(compile(code, "README.md", "exec"), {})
+
+
+def test_json_output_of_list_show_and_claims(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from actlab.cli import app
+
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(app, ["list", "--json"]).output)
+    assert {d["name"] for d in listed} == set(actlab.names())
+    relu = next(d for d in listed if d["name"] == "relu")
+    assert relu["properties"]["output_range"] == [0.0, "inf"] and relu["init"] == "kaiming"  # no bare Infinity
+    shown = json.loads(runner.invoke(app, ["show", "swish(beta=1.5, trainable=True)", "--json"]).output)
+    assert shown[0]["params"] == {"beta": 1.5} and shown[0]["kind"] == "elementwise"
+    result = runner.invoke(app, ["claims", "vanishing-gradients", "--quick", "--json", "--store",
+                                 str(tmp_path / "c.db")])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert found[0]["study"] == "vanishing-gradients" and found[0]["verdict"] == "undecided"
+    assert found[0]["declaration"]["min_seeds"] == 5
+    clash = runner.invoke(app, ["claims", "vanishing-gradients", "--json", "-o", "-"])
+    assert clash.exit_code != 0 and "both write to standard output" in str(clash.exception)
