@@ -10,6 +10,8 @@ The public contract (see DESIGN.md)::
     actlab.register(spec)               # add a third-party activation
 """
 
+import logging
+
 from actlab import functional, nn
 from actlab.catalog import ActivationSpec, Param, Reference, names, register, spec, unregister
 from actlab.errors import (
@@ -21,6 +23,10 @@ from actlab.errors import (
 )
 from actlab.nn import Activation, get
 from actlab.swap import find_activations, swap
+
+# The library logs to "actlab" and stays quiet unless the application configures logging (the CLI shows warnings,
+# or more with --log-level).
+logging.getLogger("actlab").addHandler(logging.NullHandler())
 
 
 def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: str = "runs/actlab.db", data=None,

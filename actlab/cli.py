@@ -35,10 +35,25 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", help="print the version and exit",
-                                       callback=_show_version, is_eager=True)) -> None:
+                                       callback=_show_version, is_eager=True),
+          log_level: str = typer.Option("warning", "--log-level", help="the library's log messages shown on "
+                                        "stderr: debug | info | warning | error")) -> None:
     """actlab: a laboratory for neural-network activation functions."""
+    import logging
+
+    if log_level not in LOG_LEVELS:
+        raise ActlabError(f"--log-level {log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("actlab")
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, RichHandler)]
+    logger.addHandler(RichHandler(console=err_console, show_time=False, show_path=False, markup=False))
+    logger.setLevel(log_level.upper())
 
 FIGURE_FORMATS = (".png", ".svg", ".pdf")
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import logging
 import operator
 import re
 import warnings
@@ -40,6 +41,7 @@ from actlab.errors import UnknownActivationError
 from actlab.nn import Activation, get
 
 __all__ = ["ROLES", "Site", "find_activations", "recognize", "swap"]
+log = logging.getLogger(__name__)
 
 ROLES = ("hidden", "gate", "output")
 
@@ -393,6 +395,9 @@ def swap(model: nn.Module, to: Any, where: Where = None, *, exclude: Where = Non
         why = f"; kept by role: {', '.join(f'{s.path} ({s.role})' for s in kept)}" if kept else ""
         warnings.warn(f"swap: no activation matched (where={where!r}, exclude={exclude!r}, roles={wanted}){why}",
                       stacklevel=2)
+    log.info("swap: %d site(s) %s: %s; kept by role: %s", len(replacements),
+             "would be replaced" if dry_run else "replaced", ", ".join(s.path for s, _ in replacements) or "none",
+             ", ".join(f"{s.path} ({s.role})" for s in kept) or "none")
     if dry_run:
         return len(replacements)
     _update_configs(model, to, [site for site, _ in replacements])

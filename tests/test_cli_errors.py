@@ -153,3 +153,22 @@ def test_unwritable_outputs_are_usage_errors(tmp_path):
                      "--min-block", "0.001", "--json", str(blocker / "sub" / "k.json"))
     assert result.returncode == 2 and "--json" in result.stderr and "cannot write there" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_library_is_quiet_and_the_cli_shows_its_log(tmp_path, caplog):
+    import logging
+
+    import torch
+
+    import actlab
+
+    assert any(isinstance(h, logging.NullHandler) for h in logging.getLogger("actlab").handlers)
+    with caplog.at_level(logging.INFO, logger="actlab"):
+        actlab.swap(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(), torch.nn.Linear(2, 2)), "gelu")
+    assert any("swap: 1 site(s) replaced" in r.getMessage() for r in caplog.records)
+    proc = subprocess.run([sys.executable, "-m", "actlab", "--log-level", "info", "study", "selu-fixed-point",
+                           "--quick", "--store", str(tmp_path / "s.db")], capture_output=True, text=True)
+    assert proc.returncode == 0 and "selu-fixed-point: supported" in proc.stderr
+    bad = subprocess.run([sys.executable, "-m", "actlab", "--log-level", "loud", "list"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "--log-level 'loud'" in bad.stderr and "Traceback" not in bad.stderr

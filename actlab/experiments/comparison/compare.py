@@ -9,6 +9,7 @@ batch (see :mod:`actlab.experiments.training.trainer`).
 
 from __future__ import annotations
 
+import logging
 import math
 import shlex
 import sys
@@ -118,6 +119,7 @@ def plan(config: StudyConfig, task: Task, recipe: Recipe, contenders: list[Conte
 
 
 ProgressFn = Callable[[str, Any], None]
+log = logging.getLogger(__name__)
 
 
 def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, command: str | None = None
@@ -169,11 +171,14 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
                     todo.append(job.subset(missing))
             notify("plan", {"groups": len(todo), "trials": sum(len(j.keys) for j in todo), "skipped": skipped,
                             "phase": jobs[0].phase if jobs else ""})
+            log.info("%s: %s phase, %d trials to train in %d groups, %d reused from the store", study,
+                     jobs[0].phase if jobs else "-", sum(len(j.keys) for j in todo), len(todo), skipped)
             for job, result in executor.run(todo):
                 if isinstance(result, BaseException):
                     error = f"{type(result).__name__}: {result}"
                     failures.append(GroupOutcome(job, error))
                     store.write_failure(study, job.phase, job.activation, job.task, job.lrs[0], job.keys, error)
+                    log.warning("%s: group %s (%s phase) failed: %s", study, job.activation, job.phase, error)
                     notify("group_failed", (job, result))
                     continue
                 for record in result:

@@ -8,6 +8,7 @@ same initial weights and data order.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from actlab.experiments.studies import rules
 from actlab.experiments.studies.declaration import Context, Finding, Study, get_study
 
 QUICK_RECIPE = {"epochs": 2, "batch_size": 200}
+log = logging.getLogger(__name__)
 
 
 def compare(ctx: Context, activations: Sequence[str], task: str, name: str, *, tune_lr: Sequence[float] | None = None,
@@ -101,4 +103,5 @@ def run_study(name: str, seeds: int | None = None, quick: bool = False, store: s
 
     with Store(store) as st:
         st.write_finding(finding.as_dict())
+    log.info("%s: %s on %d seeds (%s)", study.name, decision.verdict, used, decision.why)
     return finding
