@@ -116,3 +116,16 @@ def test_validation_split_never_touches_test():
     v = d.validation_split(0.2, seed=0)
     assert len(v.x_train) + len(v.x_test) == len(d.x_train)
     assert len(v.x_test) == 800
+
+
+def test_cache_dir_follows_the_platform_and_the_override(monkeypatch, tmp_path):
+    from actlab.experiments.workload.data import cache_dir
+
+    monkeypatch.delenv("ACTLAB_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    import sys
+
+    if sys.platform.startswith("linux"):
+        assert cache_dir() == tmp_path / "xdg" / "actlab"
+    monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"

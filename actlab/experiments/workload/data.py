@@ -89,7 +89,14 @@ class Dataset:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("ACTLAB_CACHE", Path.home() / ".cache" / "actlab"))
+    """Where generated datasets are cached: $ACTLAB_CACHE, else the platform's user cache folder (platformdirs:
+    $XDG_CACHE_HOME/actlab or ~/.cache/actlab on Linux, ~/Library/Caches/actlab on macOS, %LOCALAPPDATA% on
+    Windows)."""
+    if os.environ.get("ACTLAB_CACHE"):
+        return Path(os.environ["ACTLAB_CACHE"])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("actlab", appauthor=False))
 
 
 @lru_cache(maxsize=4)
