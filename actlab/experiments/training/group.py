@@ -52,17 +52,29 @@ class GroupJob:
         return f"{self.activation}[trainable]" if self.trainable else self.activation
 
 
-@lru_cache(maxsize=4)
+_DATA_CACHE: dict[tuple, tuple[Any, Any]] = {}  # the last few datasets loaded, with the task spec each came from
+
+
 def load_data(task_text: str, data_dir: str | None, phase: str, fraction: float, base_seed: int):
     """(task, dataset) as a group of this phase sees it: the tune phase trains on the training set minus a
-    stratified validation split and evaluates on that split; the test set is never seen while tuning."""
+    stratified validation split and evaluates on that split; the test set is never seen while tuning.
+
+    The task is resolved on every call (a task registered again from Python, with a changed model, must be the one
+    that trains); the dataset is reused while the task's spec is the same object."""
     from actlab.experiments.training.seeding import derive_seed
     from actlab.experiments.workload.tasks import resolve_task
 
     task = resolve_task(task_text, data_dir=data_dir)
+    key = (task_text, data_dir, phase, fraction, base_seed)
+    cached = _DATA_CACHE.get(key)
+    if cached is not None and cached[0] is task.spec:
+        return task, cached[1]
     data = task.load()
     if phase == "tune":
         data = data.validation_split(fraction, derive_seed(base_seed, task.text, 0, "validation"))
+    if len(_DATA_CACHE) >= 4:
+        _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+    _DATA_CACHE[key] = (task.spec, data)
     return task, data
 
 
