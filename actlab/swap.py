@@ -296,7 +296,7 @@ def _factory(to: Any) -> Callable[[], nn.Module]:
     raise TypeError(f"swap: to={to!r} must be an activation name, a spec, a module, a module class or a factory")
 
 
-def _update_configs(model: nn.Module, to: Any, replaced: list[Site]) -> None:
+def _update_configs(model: nn.Module, to: Any, replaced: list[Site], every: list[Site] | None) -> None:
     """A Hugging Face model rebuilds its hidden activations from ``config.hidden_act`` on load: point it at the new
     activation (``"actlab:<to>"``) when the swap replaced every hidden site with one named activation, so a
     save/reload keeps the swap; otherwise warn that a reload would restore the old one."""
@@ -307,7 +307,8 @@ def _update_configs(model: nn.Module, to: Any, replaced: list[Site]) -> None:
             configs[id(config)] = config
     if not configs or not replaced:
         return
-    hidden = {s.path for s in find_activations(model, roles=("hidden",))}
+    sites = every if every is not None else find_activations(model)  # the model's every site, roles assigned
+    hidden = {s.path for s in sites if s.role == "hidden"}
     complete = isinstance(to, str) and hidden <= {s.path for s in replaced}
     if not complete:
         warnings.warn("swap: this Hugging Face model's config.hidden_act was left as it was (the swap did not replace "
@@ -400,7 +401,7 @@ def swap(model: nn.Module, to: Any, where: Where = None, *, exclude: Where = Non
              ", ".join(f"{s.path} ({s.role})" for s in kept) or "none")
     if dry_run:
         return len(replacements)
-    _update_configs(model, to, [site for site, _ in replacements])
+    _update_configs(model, to, [site for site, _ in replacements], every if where is None else None)
     for site, module in replacements:
         new = module
         if site.attribute in site.parent._modules:

@@ -84,22 +84,23 @@ class Pairwise:
         return f"{self.a} vs {self.b} on {metric}: no significant difference ({reason}): {d}; {tail}"
 
 
-def mean_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
-    """95% Student-t interval of the mean. Degenerate samples (n < 2, or all equal) give (mean, mean)."""
+def mean_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Student-t interval of the mean (95% unless ``confidence`` says otherwise, e.g. Bonferroni-corrected).
+    Degenerate samples (n < 2, or all equal) give (mean, mean)."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     if len(x) == 0:
         return math.nan, math.nan
     if len(x) < 2 or np.ptp(x) == 0:
         return float(x.mean()), float(x.mean())
-    lo, hi = mean_intervals(x)
+    lo, hi = mean_intervals(x, confidence)
     return float(lo), float(hi)
 
 
-def mean_intervals(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """95% Student-t intervals of the mean along the last axis (one per leading index; at least 2 values each)."""
+def mean_intervals(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t intervals of the mean along the last axis (one per leading index; at least 2 values each)."""
     x = np.asarray(samples, dtype=np.float64)
     n = x.shape[-1]
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * x.std(axis=-1, ddof=1) / math.sqrt(n)
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(axis=-1, ddof=1) / math.sqrt(n)
     mean = x.mean(axis=-1)
     return mean - half, mean + half
 

@@ -169,7 +169,6 @@ LR_GRID = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2)
 def _lower_lr(ctx: Context) -> Measurement:
     from actlab.experiments.results.store import Store
 
-    grid = LR_GRID[2:4] if ctx.quick else LR_GRID
     result = compare(ctx, ("swish", "relu"), "mnist1d", "claim:swish-lower-lr", tune_lr=LR_GRID, recipe=RECOMMENDED,
                      tune_seeds=ctx.seeds, seeds=ctx.seeds)
     with Store(ctx.store) as st:
@@ -177,6 +176,7 @@ def _lower_lr(ctx: Context) -> Measurement:
         assert record is not None  # compare() just wrote it
         members = record["members"]
         rows = [t for t in st.trials(list(members.values())) if t["phase"] == "tune"]
+    grid = result.lr_grid or LR_GRID  # what ran: --quick keeps two rates of the declared grid
     best: dict[str, dict[int, tuple[float, float]]] = {}
     for t in rows:
         score = t["final_correct"] / t["n_test"]

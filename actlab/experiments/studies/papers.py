@@ -6,6 +6,7 @@ minimum seeds and the known differences from the source. A change to any of them
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
@@ -116,8 +117,6 @@ def _swish_beta(ctx: Context) -> Measurement:
     shrinking = all(sup[a] > sup[b] for a, b in zip(SWISH_BETAS[1:], SWISH_BETAS[2:]))
     result = compare(ctx, ["swish(trainable=True)"], "mnist1d", "study:swish-beta", recipe={"init": "recommended"})
     per_layer: dict[str, list[float]] = {}
-    import json
-
     for t in result.trials:
         for k, v in json.loads(t["activation_params"]).items():
             per_layer.setdefault(k, []).append(v)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy import stats as sstats
 
 from actlab.experiments import stats
 
@@ -119,13 +118,6 @@ class Paired:
                         effect(missed[0]), n)
 
 
-def _t_interval(x: np.ndarray, confidence: float) -> tuple[float, float]:
-    if len(x) < 2 or np.ptp(x) == 0:
-        return float(x.mean()), float(x.mean())
-    half = sstats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return float(x.mean() - half), float(x.mean() + half)
-
-
 @dataclass(frozen=True)
 class Equivalent:
     """"``a`` and ``b`` are close": the paired difference lies within +-``margin``.
@@ -164,7 +156,7 @@ class Equivalent:
         for a, b in self.pairs:
             common = sorted(set(scores[a]) & set(scores[b]))
             d = np.asarray([scores[a][i] - scores[b][i] for i in common], dtype=np.float64)
-            lo, hi = _t_interval(d, conf)
+            lo, hi = stats.mean_interval(d, conf)
             f = lambda v: _fmt(v, self.scale, "", self.digits)  # noqa: E731
             lines.append(f"{a} - {b}: {f(d.mean())}{self.unit} [{f(lo)}, {f(hi)}] (margin +-"
                          f"{_fmt(self.margin, self.scale, '', self.digits, sign=False)})")
@@ -215,7 +207,7 @@ class Bound:
         against: list[str] = []
         for lab, side, v in self.bounds:
             x = np.asarray([s for s in scores[lab].values() if math.isfinite(s)], dtype=np.float64)
-            lo, hi = _t_interval(x, conf)
+            lo, hi = stats.mean_interval(x, conf)
             f = lambda u: _fmt(u, self.scale, "", self.digits, sign=False)  # noqa: E731
             lines.append(f"{lab}: {f(x.mean())}{self.unit} [{f(lo)}, {f(hi)}] (claimed {side} {f(v)})")
             ok = lo > v if side == "above" else hi < v
