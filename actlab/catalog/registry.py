@@ -146,6 +146,8 @@ def resolve(activation: str | ActivationSpec, params: Mapping[str, Any] | None =
         name, positional, inline = parse_activation(activation)
         found, fixed = lookup(name)
     trainable = inline.pop("trainable", False) if "trainable" not in found.params else False
+    if isinstance(trainable, str) and trainable.lower() in ("true", "false"):
+        trainable = trainable.lower() == "true"  # a bare word: tools that lower-case names (timm) pass "true"
     if not isinstance(trainable, bool):
         raise InvalidParameterError(found.name, "trainable", trainable, "trainable must be True or False")
     if trainable and not found.trainable_params:
