@@ -7,6 +7,7 @@ The public contract (see DESIGN.md)::
     actlab.get("swish(beta=1.5)")       # a torch.nn.Module
     actlab.functional.swish(x, beta=1.5)
     actlab.swap(model, "gelu")          # replace the hidden activations in a model (gates kept); returns how many
+    actlab.swap_calls(model, "gelu", x) # replace F.gelu(...) and the like called inside forward (found by a run)
     actlab.register(spec)               # add a third-party activation
 """
 
@@ -23,6 +24,7 @@ from actlab.errors import (
 )
 from actlab.nn import Activation, get
 from actlab.swap import find_activations, swap
+from actlab.swap_calls import find_calls, swap_calls
 
 # The library logs to "actlab" and stays quiet unless the application configures logging (the CLI shows warnings,
 # or more with --log-level).
@@ -65,7 +67,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Activation", "ActivationSpec", "ActivationSyntaxError", "ActlabError", "InvalidParameterError", "Param",
-    "Reference", "ShapeError", "UnknownActivationError", "compare", "find_activations", "functional", "get",
-    "load_results", "names", "nn",
-    "register", "spec", "swap", "unregister", "__version__",
+    "Reference", "ShapeError", "UnknownActivationError", "compare", "find_activations", "find_calls", "functional",
+    "get", "load_results", "names", "nn",
+    "register", "spec", "swap", "swap_calls", "unregister", "__version__",
 ]

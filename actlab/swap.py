@@ -112,7 +112,7 @@ def _name_from_class(class_name: str) -> str | None:
     return None
 
 
-def _check_where(where: Where, option: str = "where") -> None:
+def check_where(where: Where, option: str = "where") -> None:
     if where is None or isinstance(where, (type, str)) or callable(where):
         return
     if isinstance(where, tuple) and all(isinstance(w, type) for w in where):
@@ -121,7 +121,7 @@ def _check_where(where: Where, option: str = "where") -> None:
                     "paths such as 'encoder.*', or a predicate (path, module) -> bool")
 
 
-def _selected(where: Where, path: str, obj: Any) -> bool:
+def selected(where: Where, path: str, obj: Any) -> bool:
     if where is None:
         return True
     if isinstance(where, (type, tuple)):
@@ -139,14 +139,14 @@ def find_activations(model: nn.Module, where: Where = None, *, roles: Iterable[s
     ``where`` and by ``roles`` (default: every role)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"find_activations: model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_where(where)
-    wanted = _check_roles(roles)
+    check_where(where)
+    wanted = check_roles(roles)
     sites = _all_sites(model, where)
     _assign_roles(model, sites)
     return [s for s in sites if s.role in wanted]
 
 
-def _check_roles(roles: Iterable[str] | None) -> tuple[str, ...]:
+def check_roles(roles: Iterable[str] | None) -> tuple[str, ...]:
     if roles is None:
         return ROLES
     if isinstance(roles, str):
@@ -166,14 +166,14 @@ def _all_sites(model: nn.Module, where: Where) -> list[Site]:
                 continue
             name = recognize(child)
             path = f"{parent_path}.{attr}" if parent_path else attr
-            if name is not None and _selected(where, path, child):
+            if name is not None and selected(where, path, child):
                 sites.append(Site(parent, attr, path, child, name))
         for attr, value in vars(parent).items():
             if attr.startswith("_") or isinstance(value, (nn.Module, torch.Tensor)) or not callable(value):
                 continue
             name = recognize(value)
             path = f"{parent_path}.{attr}" if parent_path else attr
-            if name is not None and _selected(where, path, value):
+            if name is not None and selected(where, path, value):
                 sites.append(Site(parent, attr, path, value, name))
     return sites
 
@@ -371,13 +371,13 @@ def swap(model: nn.Module, to: Any, where: Where = None, *, exclude: Where = Non
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"swap: model must be a torch.nn.Module, got {type(model).__name__}")
-    _check_where(where)
-    _check_where(exclude, "exclude")
-    wanted = _check_roles(roles)
+    check_where(where)
+    check_where(exclude, "exclude")
+    wanted = check_roles(roles)
     choose = _pick(to)
     every = find_activations(model, where)
     kept = [s for s in every if s.role not in wanted]
-    sites = [s for s in every if s.role in wanted and not (exclude is not None and _selected(exclude, s.path,
+    sites = [s for s in every if s.role in wanted and not (exclude is not None and selected(exclude, s.path,
                                                                                               s.current))]
     replacements = []
     for site in sites:
@@ -394,8 +394,9 @@ def swap(model: nn.Module, to: Any, where: Where = None, *, exclude: Where = Non
         replacements.append((site, new))
     if not replacements:
         why = f"; kept by role: {', '.join(f'{s.path} ({s.role})' for s in kept)}" if kept else ""
-        warnings.warn(f"swap: no activation matched (where={where!r}, exclude={exclude!r}, roles={wanted}){why}",
-                      stacklevel=2)
+        warnings.warn(f"swap: no activation matched (where={where!r}, exclude={exclude!r}, roles={wanted}){why}. "
+                      "Activation functions called inside forward (F.gelu(h)) are not modules: "
+                      "actlab.swap_calls(model, to, example_input) finds and replaces those", stacklevel=2)
     log.info("swap: %d site(s) %s: %s; kept by role: %s", len(replacements),
              "would be replaced" if dry_run else "replaced", ", ".join(s.path for s, _ in replacements) or "none",
              ", ".join(f"{s.path} ({s.role})" for s in kept) or "none")
