@@ -237,6 +237,8 @@ def compare(
     force: bool = typer.Option(False, "--force", help="retrain trials already in the store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="only the final table"),
     report: bool = typer.Option(True, "--report/--no-report", help="write the HTML report next to the store"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON (no progress, no table); the "
+                                 "report is still written and its path is in the JSON"),
     backend: str | None = _BACKEND,
     address: str | None = _ADDRESS,
     cpus_per_group: float | None = _CPUS_PER_GROUP,
@@ -278,17 +280,22 @@ def compare(
     if lr is not None:
         config = replace(config, tune_lr=None)  # --lr pins, over a study file's grid
     StudyConfig(**{**config.__dict__})  # validate the merged values
-    reporter = _Reporter(quiet)
+    reporter = _Reporter(quiet or as_json)
     with reporter:
         result = run_comparison(config, progress=reporter)
-    print_comparison(result, console if console.is_terminal else Console(width=240))
+    if not as_json:
+        print_comparison(result, console if console.is_terminal else Console(width=240))
+    path = None
     if report and result.trials:
         from actlab.report.data import load_study
         from actlab.report.html import write_html
 
         path = write_html(load_study(result.config.store, result.study), default_report_path(result.config.store,
                                                                                                result.study))
-        console.print(f"report: {path}", highlight=False, soft_wrap=True)
+        if not as_json:
+            console.print(f"report: {path}", highlight=False, soft_wrap=True)
+    if as_json:
+        _print_json({**result.as_dict(), "report": None if path is None else str(path)})
     if result.failures:
         raise typer.Exit(1)
 
@@ -355,10 +362,13 @@ def default_report_path(store: str | Path, study: str) -> Path:
 @app.command("report")
 def report_command(
     store: Path = typer.Argument(Path("runs/actlab.db"), help="results database"),
-    output: list[Path] = typer.Option([], "-o", "--output", help="report.html and/or summary.md (repeatable)"),
+    output: list[Path] = typer.Option([], "-o", "--output", help="report.html and/or summary.md (repeatable; '-': "
+                                      "the markdown summary on standard output)"),
     study: str | None = typer.Option(None, "--study", help="study name (default: the most recent)"),
     fmt: str | None = typer.Option(None, "--format", help="also write static figures: png | svg | pdf"),
     figures_dir: Path | None = typer.Option(None, "--figures-dir", help="folder for --format figures"),
+    as_json: bool = typer.Option(False, "--json", help="print the study's summary as JSON (files only if -o or "
+                                 "--format asks for them)"),
 ) -> None:
     """Build the self-contained HTML report (and a markdown summary, and static figures) from a results store."""
     from actlab.report.data import load_study
@@ -368,22 +378,29 @@ def report_command(
 
     if fmt is not None and fmt not in FORMATS:
         raise ActlabError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if as_json and any(str(out) == "-" for out in output):
+        raise ActlabError("--json and -o - would both write to standard output; give -o a file")
     for out in output:
-        if out.suffix.lower() not in (".html", ".htm", ".md"):
-            raise ActlabError(f"--output {str(out)!r}: the file must end in .html or .md")
+        if str(out) != "-" and out.suffix.lower() not in (".html", ".htm", ".md"):
+            raise ActlabError(f"--output {str(out)!r}: the file must end in .html or .md ('-': the markdown summary "
+                              "on standard output)")
     data = load_study(store, study)
-    targets = output or [default_report_path(store, data.study)]
+    targets = output or ([] if as_json and fmt is None else [default_report_path(store, data.study)])
+    say = err_console.print if as_json else console.print  # with --json, standard output is the JSON alone
     for out in targets:
-        if out.suffix.lower() == ".md":
+        if str(out) == "-" or out.suffix.lower() == ".md":
             _write(out, render_markdown(data), "--output")
         else:
             with _guard(out, "--output"):
                 write_html(data, out)
-        console.print(f"wrote {out}", highlight=False, soft_wrap=True)
+        if str(out) != "-":
+            say(f"wrote {out}", highlight=False, soft_wrap=True)
     if fmt is not None:
         folder = figures_dir or (targets[0].parent / f"{targets[0].stem}-figures")
         paths = write_figures(data, folder, fmt)
-        console.print(f"wrote {len(paths)} figures to {folder}", highlight=False, soft_wrap=True)
+        say(f"wrote {len(paths)} figures to {folder}", highlight=False, soft_wrap=True)
+    if as_json:
+        _print_json(data.as_dict())
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: actlab bench kernels")
@@ -606,24 +623,29 @@ def findings_command(
 @app.command()
 def export(
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
-    output: Path = typer.Option(..., "-o", "--output", help="file to write ('-': standard output, CSV only)"),
-    fmt: str = typer.Option("csv", "--format", help="csv | parquet"),
+    output: Path = typer.Option(..., "-o", "--output", help="file to write ('-': standard output, CSV or JSON)"),
+    fmt: str = typer.Option("csv", "--format", help="csv | json (an array of records) | parquet"),
     epochs: bool = typer.Option(False, "--epochs", help="export the per-epoch rows instead of one row per trial"),
 ) -> None:
-    """Export stored trials as CSV or Parquet."""
+    """Export stored trials as CSV, JSON or Parquet."""
     from actlab.experiments.results.store import load_results
 
-    if fmt not in ("csv", "parquet"):
-        raise ActlabError(f"--format {fmt!r}: expected csv or parquet")
-    if str(output) == "-" and fmt != "csv":
-        raise ActlabError("-o -: standard output takes --format csv only (parquet is binary)")
+    if fmt not in ("csv", "json", "parquet"):
+        raise ActlabError(f"--format {fmt!r}: expected csv, json or parquet")
+    if str(output) == "-" and fmt == "parquet":
+        raise ActlabError("-o -: standard output takes --format csv or json (parquet is binary)")
     frame = load_results(store, epochs=epochs)
     if str(output) == "-":
-        frame.to_csv(sys.stdout, index=False)
+        if fmt == "csv":
+            frame.to_csv(sys.stdout, index=False)
+        else:
+            sys.stdout.write(frame.to_json(orient="records", indent=1) + "\n")
         return
     with _guard(output, "--output"), atomic_path(output) as tmp:
         if fmt == "csv":
             frame.to_csv(tmp, index=False)
+        elif fmt == "json":
+            frame.to_json(tmp, orient="records", indent=1)
         else:
             try:
                 frame.to_parquet(tmp, index=False)

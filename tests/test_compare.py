@@ -249,3 +249,41 @@ def test_fallback_to_per_seed_training_is_reported(tmp_path):
                                  "--seeds", "2", "--epochs", "1", "--lr", "3e-3", "--store", str(tmp_path / "b.db")])
     assert result.exit_code == 0, result.output
     assert "BatchNorm updates running statistics in place; trained seed by seed" in result.output
+
+
+def test_json_output_of_compare_report_and_export(tmp_path):
+    import json
+
+    store = str(tmp_path / "j.db")
+    result = runner.invoke(app, ["compare", "relu", "swish", "--task", "mnist1d-mlp(depth=2, width=16)",
+                                 "--seeds", "3", "--epochs", "1", "--tune-lr", "1e-3,3e-3", "--no-cost",
+                                 "--store", store, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)  # nothing but the JSON on standard output
+    assert out["activations"] == ["relu", "swish"] and out["store"] == store
+    assert set(out["chosen_lr"]) == {"relu", "swish"} and out["lr_grid"] == [1e-3, 3e-3]
+    outcome = out["outcome"]
+    assert outcome["metric"]["key"] == "accuracy" and outcome["baseline"] == "relu"
+    assert [r["activation"] for r in outcome["rows"]] == ["relu", "swish"] and outcome["rows"][0]["n"] == 3
+    (pair,) = outcome["pairs"]
+    assert {pair["a"], pair["b"]} == {"relu", "swish"} and isinstance(pair["significant"], bool)
+    assert pair["verdict"] and pair["n"] == 3
+    assert out["trials_run"] > 0 and out["failures"] == [] and out["report"].endswith(".html")
+
+    reported = runner.invoke(app, ["report", store, "--json"])
+    assert reported.exit_code == 0, reported.output
+    summary = json.loads(reported.stdout)
+    assert summary["study"] == out["study"] and summary["outcome"]["rows"] == outcome["rows"]
+    assert summary["chosen_lr"] == out["chosen_lr"]
+
+    exported = runner.invoke(app, ["export", "--store", store, "-o", "-", "--format", "json"])
+    assert exported.exit_code == 0, exported.output
+    rows = json.loads(exported.stdout)
+    assert len([r for r in rows if r["phase"] == "test"]) == 6 and {r["activation"] for r in rows} == {"relu", "swish"}
+    written = tmp_path / "trials.json"
+    assert runner.invoke(app, ["export", "--store", store, "-o", str(written), "--format", "json"]).exit_code == 0
+    assert json.loads(written.read_text()) == rows
+    refused = runner.invoke(app, ["report", store, "--json", "-o", "-"])
+    assert isinstance(refused.exception, actlab.ActlabError) and "standard output" in str(refused.exception)
+    markdown = runner.invoke(app, ["report", store, "-o", "-"])
+    assert markdown.exit_code == 0 and markdown.stdout.startswith("#") and "wrote" not in markdown.stdout

@@ -47,6 +47,16 @@ class ReportData(OutcomeView):
     findings: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # failed groups whose trials are still missing
 
+    def as_dict(self) -> dict[str, Any]:
+        """What ``actlab report --json`` prints: the study's summary without its trials and curves."""
+        return {
+            "study": self.study, "store": self.store, "task": self.task, "recipe": self.recipe,
+            "activations": self.activations, "lr_grid": self.lr_grid, "chosen_lr": self.chosen_lr,
+            "tuning": self.tuning, "validation_fraction": self.validation_fraction, "tune_seeds": self.tune_seeds,
+            "outcome": self.outcome.as_dict(), "findings": self.findings, "failures": self.failures,
+            "provenance": self.provenance,
+        }
+
 
 def _band(values: np.ndarray) -> tuple[float, float, float]:
     """Mean and 95% t-interval over seeds (NaN-free values only)."""

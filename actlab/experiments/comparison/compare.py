@@ -80,6 +80,18 @@ class ComparisonResult(OutcomeView):
     skipped: int = 0
     wall_seconds: float = 0.0
 
+    def as_dict(self) -> dict[str, Any]:
+        """What ``actlab compare --json`` prints: the study, the lrs chosen (and the validation accuracy at each
+        rate tried), the statistics, the failed groups and what ran."""
+        return {
+            "study": self.study, "store": self.config.store, "task": self.task.text, "recipe": self.recipe.as_dict(),
+            "activations": [c.label for c in self.contenders], "lr_grid": self.lr_grid, "chosen_lr": self.chosen_lr,
+            "tuning": self.tuning, "outcome": self.outcome.as_dict(),
+            "cost": {label: asdict(c) for label, c in self.cost.items()},
+            "failures": [{"group": f.job.label, "error": f.error} for f in self.failures],
+            "trials_run": self.ran, "trials_reused": self.skipped, "wall_seconds": self.wall_seconds,
+        }
+
 
 def default_study_name(task: Task, contenders: list[Contender]) -> str:
     return f"{task.text}: " + " vs ".join(c.label for c in contenders)

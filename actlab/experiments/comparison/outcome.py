@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from actlab.experiments import stats
@@ -76,6 +76,23 @@ class Outcome:
     rows: list[dict[str, Any]]  # one per label: the summary table's numbers
     warning: str | None = None
     notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The statistics as plain values (``--json``): per-activation rows, each pair with its significance and
+        the sentence the table prints, the Friedman test where there is one, warnings and notes."""
+        return {
+            "metric": {"key": self.metric.key, "name": self.metric.name,
+                       "higher_is_better": self.metric.higher_is_better},
+            "baseline": self.baseline,
+            "all_pairs": self.all_pairs,
+            "n_test": self.n_test,
+            "rows": self.rows,
+            "pairs": [{**asdict(p), "significant": p.significant, "verdict": self.metric.verdict(p)}
+                      for p in self.pairs],
+            "friedman": None if self.friedman is None else asdict(self.friedman),
+            "warning": self.warning,
+            "notes": self.notes,
+        }
 
 
 def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline: str | None = None,
