@@ -1,8 +1,9 @@
 """The self-contained HTML report: one file, plotly.js inlined, no network request.
 
-Every name and piece of user text is HTML-escaped, both in the page and inside the figures (plotly renders
-entities as the characters they stand for), and the figures' JSON is embedded with <, > and & escaped so that
-nothing in it can close the script element.
+The page is the Jinja2 template ``templates/report.html.j2`` with autoescaping, so every name and piece of user
+text is HTML-escaped; inside the figures names are escaped here (plotly renders entities as the characters they
+stand for), and the figures' JSON is embedded with <, > and & escaped so that nothing in it can close the script
+element.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from actlab.atomic import write_text
 from actlab.report.data import ReportData, cost_points, pareto_front
@@ -145,42 +149,6 @@ def _json_for_script(obj: Any) -> str:
         .replace("&", "\\u0026")
 
 
-def summary_table(data: ReportData) -> str:
-    cols = columns(data.target_accuracy, data.outcome.baseline, data.outcome.metric)
-    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for _, h in cols) + "</tr>"
-    body = []
-    css = {"activation": "name", "accuracy": "acc"}
-    for r in data.rows:
-        cells = "".join(f"<td class='{css[k]}'>{_e(v)}</td>" if k in css else f"<td>{_e(v)}</td>"
-                        for k, v in row_cells(r, data.outcome.metric).items())
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table id='summary'>{head}{''.join(body)}</table>"
-
-
-def pairs_table(data: ReportData) -> str:
-    m = data.outcome.metric
-    head = (f"<tr><th>pair</th><th>difference ({_e(m.unit.strip())}) [95% CI]</th><th>p (Wilcoxon, Holm)</th>"
-            "<th>P(first better on a seed)</th><th>verdict</th></tr>")
-    body = []
-    for p in data.pairs:
-        body.append(
-            f"<tr><td class='name'>{_e(p.a)} vs {_e(p.b)}</td>"
-            f"<td>{m.fmt(p.mean_diff)} [{m.fmt(p.ci_low)}, {m.fmt(p.ci_high)}]</td>"
-            f"<td>{p.p_holm:.3g}</td><td>{p.prob_improvement:.2f}</td>"
-            f"<td>{_e(verdict_line(p, data.chosen_lr, data.lr_grid is None, data.outcome.metric))}</td></tr>"
-        )
-    friedman = f"<p>{_e(data.outcome.friedman.sentence())}</p>" if data.outcome.friedman else ""
-    return (f"<p>{_e(method_line(data.outcome.baseline, data.outcome.all_pairs, len(data.labels)))}</p>"
-            f"<table id='pairs'>{head}{''.join(body)}</table>{friedman}")
-
-
-def lr_block(data: ReportData) -> str:
-    lines = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds,
-                     data.outcome.metric)
-    items = "".join(f"<li>{_e(line.strip())}</li>" for line in lines[1:])
-    return f"<p id='lr'>{_e(lines[0])}</p>" + (f"<ul>{items}</ul>" if items else "")
-
-
 def _tuning_figure(data: ReportData) -> dict | None:
     """Validation accuracy against lr for each activation: how much the verdict leans on the lr."""
     if not data.tuning:
@@ -197,7 +165,21 @@ def _tuning_figure(data: ReportData) -> dict | None:
                                        "yaxis": {"title": {"text": "mean validation " + _metric_axis(m)}}}}
 
 
-def provenance_block(data: ReportData) -> str:
+def _summary(data: ReportData) -> tuple[list[str], list[list[tuple[str, Any]]]]:
+    cols = columns(data.target_accuracy, data.outcome.baseline, data.outcome.metric)
+    css = {"activation": "name", "accuracy": "acc"}
+    rows = [[(css.get(k, ""), v) for k, v in row_cells(r, data.outcome.metric).items()] for r in data.rows]
+    return [h for _, h in cols], rows
+
+
+def _pairs(data: ReportData) -> list[dict[str, Any]]:
+    m = data.outcome.metric
+    return [{"a": p.a, "b": p.b, "difference": f"{m.fmt(p.mean_diff)} [{m.fmt(p.ci_low)}, {m.fmt(p.ci_high)}]",
+             "p_holm": f"{p.p_holm:.3g}", "prob": f"{p.prob_improvement:.2f}",
+             "verdict": verdict_line(p, data.chosen_lr, data.lr_grid is None, m)} for p in data.pairs]
+
+
+def _provenance(data: ReportData) -> list[tuple[str, Any]]:
     p = data.provenance
     items = {
         "study": data.study, "store": data.store, "task": data.task,
@@ -208,8 +190,22 @@ def provenance_block(data: ReportData) -> str:
         **{k: v for k, v in p["versions"].items()},
         **{f"hardware {k}": v for k, v in p["hardware"].items() if v is not None},
     }
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in items.items())
-    return f"<table id='provenance'>{rows}</table>"
+    return list(items.items())
+
+
+def _findings(data: ReportData) -> list[dict[str, Any]]:
+    """Two sections: the published results checked (actlab study) and the tutorials' claims (actlab claims)."""
+    sections = []
+    for kind, title in (("paper", "Published results checked in this store"),
+                        ("tutorial", "The source tutorials' claims, fact-checked")):
+        found = [f for f in data.findings if (f.get("declaration") or {}).get("kind", "paper") == kind]
+        if found:
+            rows = [{"study": f["study"], "quick": f["quick"], "claim": f["claim"], "source": f["source"],
+                     "verdict": f["verdict"], "effect": f.get("effect") or "", "summary": f["summary"],
+                     "protocol": (f.get("declaration") or {}).get("protocol", ""), "seeds": f.get("seeds", ""),
+                     "would_change": f.get("would_change") or ""} for f in found]
+            sections.append({"kind": kind, "title": title, "rows": rows})
+    return sections
 
 
 CSS = """
@@ -221,81 +217,27 @@ text-align:right} td.name,th{text-align:left} .figure{margin:1rem 0} .caption{co
 """
 
 
-def findings_block(data: ReportData) -> str:
-    """Two sections: the published results checked (actlab study) and the tutorials' claims (actlab claims)."""
-    out = []
-    for kind, title in (("paper", "Published results checked in this store"),
-                        ("tutorial", "The source tutorials' claims, fact-checked")):
-        found = [f for f in data.findings if (f.get("declaration") or {}).get("kind", "paper") == kind]
-        if not found:
-            continue
-        rows = "".join(
-            f"<tr><td class='name'>{_e(f['study'])}{' (quick)' if f['quick'] else ''}</td>"
-            f"<td class='name'>{_e(f['claim'])}<br><small>{_e(f['source'])}</small></td>"
-            f"<td class='name verdict-{_e(f['verdict'])}'>{_e(f['verdict'])}</td>"
-            f"<td class='name'>{_e(f.get('effect') or '')}<br><small>{_e(f['summary'])}</small></td>"
-            f"<td class='name'><small>{_e((f.get('declaration') or {}).get('protocol', ''))}; "
-            f"{_e(str(f.get('seeds', '')))} seeds</small></td>"
-            f"<td class='name'><small>{_e(f.get('would_change') or '')}</small></td></tr>" for f in found)
-        out.append(f"<h2>{title}</h2><table id='findings-{kind}'><tr><th>study</th><th>claim</th><th>verdict</th>"
-                   f"<th>effect</th><th>protocol</th><th>what would change it</th></tr>{rows}</table>")
-    return "".join(out)
-
-
-def failures_block(data: ReportData) -> str:
-    if not data.failures:
-        return ""
-    items = "".join(
-        f"<li>{_e(f['activation'])} on <code>{_e(f['task'])}</code> ({_e(f['phase'])}, lr {f['lr']:g}, "
-        f"{f['missing']} trial(s) missing), {_e(f['created_at'])}: <code>{_e(f['error'])}</code></li>"
-        for f in data.failures)
-    return (f"<div class='warning' id='failures'><p>Trial groups that failed and are still missing from the store "
-            f"(rerun the command to retry them):</p><ul>{items}</ul></div>")
+_TEMPLATES = Environment(loader=PackageLoader("actlab.report", "templates"), autoescape=True, trim_blocks=True,
+                         lstrip_blocks=True, undefined=StrictUndefined)
 
 
 def render(data: ReportData) -> str:
     from plotly.offline import get_plotlyjs
 
-    figs = figures(data)
-    fig_html = []
-    scripts = []
-    for fid, caption, fig in figs:
-        fig_html.append(f"<div class='figure'><div id='{fid}' class='plot'></div>"
-                        f"<div class='caption'>{_e(caption)}</div></div>")
-        scripts.append(f"<script type='application/json' id='{fid}-data'>{_json_for_script(fig)}</script>")
-    warning = f"<p class='warning'>{_e(data.warning)}</p>" if data.warning else ""
-    notes = "".join(f"<p class='warning'>{_e(n)}</p>" for n in data.notes)
-    loader = """
-<script>
-(function () {
-  var plots = document.querySelectorAll('div.plot');
-  for (var i = 0; i < plots.length; i++) {
-    var div = plots[i];
-    var fig = JSON.parse(document.getElementById(div.id + '-data').textContent);
-    Plotly.newPlot(div, fig.data, fig.layout, {displaylogo: false, responsive: true});
-  }
-  document.body.setAttribute('data-rendered', String(plots.length));
-})();
-</script>"""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:; font-src data:">
-<title>actlab report: {_e(data.study)}</title><style>{CSS}</style>
-<script>{get_plotlyjs()}</script></head>
-<body>
-<h1>actlab report: {_e(data.study)}</h1>
-<p>Task <code>{_e(data.task)}</code>, {len(data.provenance['seeds'])} paired seeds per activation,
-{_e(data.recipe.get('epochs'))} epochs. Accuracy is final test accuracy; intervals are 95% Student-t intervals over
-seeds; differences are paired by seed. {_e(test_set_line(data.outcome.n_test) or '')}</p>
-{warning}{notes}{failures_block(data)}
-<h2>Summary</h2>{summary_table(data)}{lr_block(data)}
-<h2>Verdicts</h2>{pairs_table(data)}
-<h2>Figures</h2>{''.join(fig_html)}
-{findings_block(data)}
-<h2>Provenance</h2>{provenance_block(data)}
-{''.join(scripts)}{loader}
-</body></html>
-"""
+    m = data.outcome.metric
+    lines = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds, m)
+    head, rows = _summary(data)
+    failures = [{**f, "lr": f"{f['lr']:g}"} for f in data.failures]
+    return _TEMPLATES.get_template("report.html.j2").render(
+        study=data.study, task=data.task, n_seeds=len(data.provenance["seeds"]), epochs=data.recipe.get("epochs"),
+        test_set_line=test_set_line(data.outcome.n_test) or "", warning=data.warning, notes=data.notes,
+        failures=failures, summary_head=head, summary_rows=rows, lr_first=lines[0],
+        lr_items=[line.strip() for line in lines[1:]],
+        method=method_line(data.outcome.baseline, data.outcome.all_pairs, len(data.labels)),
+        unit=m.unit.strip(), pairs=_pairs(data),
+        friedman=data.outcome.friedman.sentence() if data.outcome.friedman else None,
+        figures=[{"id": fid, "caption": caption, "json": _json_for_script(fig)} for fid, caption, fig in figures(data)],
+        findings=_findings(data), provenance=_provenance(data), css=Markup(CSS), plotly_js=get_plotlyjs())
 
 
 def write_html(data: ReportData, path: str | Path) -> Path:
