@@ -127,7 +127,19 @@ def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="unknown key 'seed'"):
         load_study_file(f)
     f.write_text('activations = ["relu"]\nseeds = "ten"\n')
-    with pytest.raises(ConfigError, match="'seeds' = 'ten' should be a int"):
+    with pytest.raises(ConfigError, match="'seeds' = 'ten' should be an integer"):
+        load_study_file(f)
+    f.write_text('activations = ["relu", 3]\n')
+    with pytest.raises(ConfigError, match="'activations': item 1 = 3 should be a string"):
+        load_study_file(f)
+    f.write_text('activations = ["relu"]\nseeds = true\nall_pairs = 1\n')
+    with pytest.raises(ConfigError, match="'seeds' = True should be an integer"):
+        load_study_file(f)
+    f.write_text('task = "digits"\n')
+    with pytest.raises(ConfigError, match="missing key 'activations'"):
+        load_study_file(f)
+    f.write_text('activations = ["relu"]\nvalidation_fraction = 0\n')
+    with pytest.raises(ConfigError, match="validation_fraction = 0.0"):
         load_study_file(f)
     f.write_text('activations = ["relu"]\n[recipe]\nepoch = 3\n')
     with pytest.raises(ConfigError, match=r"\[recipe\].*unknown key 'epoch'"):
@@ -287,3 +299,12 @@ def test_json_output_of_compare_report_and_export(tmp_path):
     assert isinstance(refused.exception, actlab.ActlabError) and "standard output" in str(refused.exception)
     markdown = runner.invoke(app, ["report", store, "-o", "-"])
     assert markdown.exit_code == 0 and markdown.stdout.startswith("#") and "wrote" not in markdown.stdout
+
+
+def test_the_study_file_has_a_json_schema():
+    from actlab.experiments.comparison.config import StudyConfig, StudyFile
+
+    schema = StudyFile.model_json_schema()
+    assert schema["required"] == ["activations"] and schema["additionalProperties"] is False
+    config_fields = {f for f in StudyConfig.__dataclass_fields__ if f not in ("force", "recipe_overrides")}
+    assert set(schema["properties"]) == config_fields  # every study setting can be written in a file

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from actlab.experiments.workload.recipe import ConfigError, Recipe
 
 DEFAULT_STORE = "runs/actlab.db"
@@ -113,11 +115,34 @@ class StudyConfig:
         return tuple(float(f"{recipe.lr * f:.3g}") for f in GRID_FACTORS)
 
 
-_TYPES = {"activations": list, "task": str, "seeds": int, "base_seed": int, "tune_lr": list, "tune_seeds": int,
-          "validation_fraction": (float, int), "store": str, "study": str, "data_dir": str, "jobs": int, "mode": str,
-          "recipe": dict, "backend": str, "address": str, "cpus_per_group": (float, int),
-          "gpus_per_group": (float, int), "max_retries": int, "baseline": str, "all_pairs": bool,
-          "cost": bool}
+class StudyFile(BaseModel):
+    """The keys a study file may hold and their types (strict: ``seeds = "10"`` or ``seeds = true`` is an error,
+    an integer where a float goes is accepted). ``StudyFile.model_json_schema()`` is the file's JSON schema; the
+    values are checked further by :class:`StudyConfig` (ranges) and :class:`Recipe` (the ``[recipe]`` table)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    activations: list[str]
+    task: str | None = None
+    seeds: int | None = None
+    base_seed: int | None = None
+    tune_lr: list[float] | None = None
+    tune_seeds: int | None = None
+    validation_fraction: float | None = None
+    store: str | None = None
+    study: str | None = None
+    data_dir: str | None = None
+    jobs: int | None = None
+    mode: str | None = None
+    recipe: dict[str, Any] | None = None
+    backend: str | None = None
+    address: str | None = None
+    cpus_per_group: float | None = None
+    gpus_per_group: float | None = None
+    max_retries: int | None = None
+    baseline: str | None = None
+    all_pairs: bool | None = None
+    cost: bool | None = None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -141,37 +166,42 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def config_from_mapping(raw: Mapping[str, Any], source: str = "study") -> StudyConfig:
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in _TYPES:
-            raise ConfigError(f"{source}: unknown key {key!r}; known keys: {', '.join(sorted(_TYPES))}")
-        expected: Any = _TYPES[key]
-        if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
-            name = expected.__name__ if isinstance(expected, type) else "number"
-            raise ConfigError(f"{source}: key {key!r} = {value!r} should be a {name}")
-        values[key] = value
-    for key in ("cpus_per_group", "gpus_per_group"):
-        if key in values:
-            values[key] = float(values[key])
+    """A study from the keys of a study file; the first problem raises ConfigError naming the key and ``source``."""
+    try:
+        parsed = StudyFile.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_problem(exc)}") from None
+    values = {k: v for k, v in parsed.model_dump(exclude_unset=True).items() if v is not None}
     recipe = values.pop("recipe", None)
-    if "activations" in values:
-        acts = values["activations"]
-        if not all(isinstance(a, str) for a in acts):
-            raise ConfigError(f"{source}: key 'activations' must be a list of strings")
-        values["activations"] = tuple(acts)
+    values["activations"] = tuple(values["activations"])
     if "tune_lr" in values:
         values["tune_lr"] = tuple(values["tune_lr"])
-    if "validation_fraction" in values:
-        values["validation_fraction"] = float(values["validation_fraction"])
     if recipe is not None:
         try:
             Recipe.from_mapping(recipe)
         except ConfigError as exc:
             raise ConfigError(f"{source}: [recipe] {exc}") from None
         values["recipe_overrides"] = dict(recipe)
-    if "activations" not in values:
-        raise ConfigError(f"{source}: missing key 'activations'")
     return StudyConfig(**values)
+
+
+_EXPECTED = {"int_type": "an integer", "float_type": "a number", "string_type": "a string",
+             "bool_type": "true or false", "list_type": "a list", "dict_type": "a table"}
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = error["loc"]
+    key = ".".join(str(part) for part in where)
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {key!r}; known keys: {', '.join(sorted(StudyFile.model_fields))}"
+    if error["type"] == "missing":
+        return f"missing key {key!r}"
+    top = str(where[0])
+    value = error["input"]
+    if len(where) > 1:  # an item of a list: name the list and the item
+        return f"key {top!r}: item {where[1]} = {value!r} should be {_EXPECTED.get(error['type'], error['msg'])}"
+    return f"key {top!r} = {value!r} should be {_EXPECTED.get(error['type'], error['msg'])}"
 
 
 def load_study_file(path: str | Path) -> StudyConfig:
