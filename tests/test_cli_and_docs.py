@@ -77,6 +77,9 @@ def test_docs_command_writes_files(tmp_path):
     (r"\max(0,x) + a\min(0,x)", "max(0,x) + a min(0,x)"),
     (r"\begin{cases} x & x > 0 \\ 0 & x \le 0 \end{cases}", "(x if x > 0; 0 if x ≤ 0)"),
     (r"\sqrt{2/\pi}", "√(2/π)"),
+    (r"\frac{1}{\beta}\log(1 + e^{\beta x})", "(1/β) log(1 + e^(β x))"),
+    (r"\mathrm{swish}_\beta(x)", "swish_β(x)"),
+    (r"\frac{1}{1 + e^{-x}}", "1/(1 + e^(-x))"),
 ])
 def test_latex_to_text(latex, text):
     assert latex_to_text(latex) == text

@@ -57,7 +57,11 @@ def _commands(s: str) -> str:
                     args.append(_commands(g))
                 if cmd == r"\frac":
                     wrap = lambda t: t if re.fullmatch(r"[\w.]+", t) else f"({t})"  # noqa: E731
-                    out.append(f"{wrap(args[0])}/{wrap(args[1])}")
+                    fraction = f"{wrap(args[0])}/{wrap(args[1])}"
+                    # a factor follows (\frac{1}{\beta} \log(...)): the fraction is parenthesised, or it would read
+                    # as 1/(beta log(...))
+                    follows = s[k:].lstrip()[:1]
+                    out.append(f"({fraction})" if follows and (follows.isalnum() or follows in "(\\") else fraction)
                 elif cmd == r"\sqrt":
                     out.append(f"√({args[0]})")
                 else:
@@ -79,9 +83,12 @@ def _commands(s: str) -> str:
 
 
 def latex_to_text(latex: str) -> str:
-    """A readable one-line version: ``\\frac{x}{1 + e^{-x}}`` -> ``x/(1 + e^(-x))``; cases become ``a if c; ...``."""
+    """A readable one-line version: ``\\frac{x}{1 + e^{-x}}`` -> ``x/(1 + e^(-x))``; cases become ``a if c; ...``.
+
+    Hand-written rather than pylatexenc's LatexNodes2Text, which writes ``\\frac{1}{1 + e^{-x}}`` as
+    ``1/1 + e^-x`` (and ``e^{x/\\alpha}`` as ``e^x/α``): exactly the misread formulas actlab exists to correct."""
     s = re.sub(r"\\sqrt(\d)", r"\\sqrt{\1}", latex)
-    s = re.sub(r"(?<=[\w)])\\(min|max|log|tanh|sigma|Phi|alpha|beta|lambda|theta)\b", r" \\\1", s)
+    s = re.sub(r"(?<=[A-Za-z0-9)}])\\(min|max|log|tanh|sigma|Phi|alpha|beta|lambda|theta)\b", r" \\\1", s)
     s = re.sub(r"\\begin\{cases\}(.*?)\\end\{cases\}",
                lambda m: "(" + "; ".join(" if ".join(p.strip() for p in row.split("&")) for row in m.group(1).split(r"\\"))
                + ")", s, flags=re.DOTALL)
