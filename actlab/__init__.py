@@ -11,7 +11,13 @@ The public contract (see DESIGN.md)::
     actlab.register(spec)               # add a third-party activation
 """
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
 
 from actlab import functional, nn
 from actlab.catalog import ActivationSpec, Param, Reference, names, register, spec, unregister
@@ -26,13 +32,19 @@ from actlab.nn import Activation, get
 from actlab.swap import find_activations, swap
 from actlab.swap_calls import find_calls, swap_calls
 
+if TYPE_CHECKING:  # the lab's types, for annotations only: the core imports neither pandas nor the lab
+    import pandas
+
+    from actlab.experiments.comparison.compare import ComparisonResult
+
 # The library logs to "actlab" and stays quiet unless the application configures logging (the CLI shows warnings,
 # or more with --log-level).
 logging.getLogger("actlab").addHandler(logging.NullHandler())
 
 
-def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: str = "runs/actlab.db", data=None,
-            model=None, **options):
+def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: str = "runs/actlab.db",
+            data: Any = None, model: Callable[[Callable[[], torch.nn.Module]], torch.nn.Module] | None = None,
+            **options: Any) -> ComparisonResult:
     """Run (or resume) a comparison from Python; returns an
     :class:`actlab.experiments.comparison.compare.ComparisonResult`. Each activation trains at its own lr, chosen
     on a validation split from a grid around the recipe's (``tune_lr=`` gives the grid; ``lr=`` alone pins one
@@ -49,7 +61,7 @@ def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: st
 
     if (data is None) != (model is None):
         raise ActlabError("compare: give both data= and model= (or neither, to use a named task)")
-    if data is not None:
+    if data is not None and model is not None:
         if options.get("jobs", 1) != 1:
             raise ActlabError("compare: a task built from Python data and a model factory runs in-process (jobs=1)")
         task = custom_task(data, model).text
@@ -57,7 +69,7 @@ def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: st
     return run_comparison(StudyConfig(**config.__dict__), command=f"actlab.compare{activations!r}")
 
 
-def load_results(path: str = "runs/actlab.db", epochs: bool = False):
+def load_results(path: str = "runs/actlab.db", epochs: bool = False) -> pandas.DataFrame:
     """The trials in a results store as a pandas DataFrame (``epochs=True``: one row per trial and epoch)."""
     from actlab.experiments.results.store import load_results as _load
 

@@ -19,6 +19,7 @@ The edge of chaos is the sigma_w where chi = 1 at the variance fixed point q*.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -27,10 +28,14 @@ import numpy as np
 from scipy import optimize
 
 from actlab import catalog
+from actlab.catalog import ActivationSpec
 from actlab.errors import ActlabError
 
 NODES = 96  # Gauss-Legendre nodes per smooth piece
 Z_MAX = 12.0  # the standard normal puts less than 1e-32 of its mass beyond 12 standard deviations
+
+
+ActivationLike = str | ActivationSpec  # a name, a string form ("elu(alpha=0.5)") or a spec
 
 
 @lru_cache(maxsize=4)
@@ -63,7 +68,7 @@ def _fn(act: Any, params: dict[str, Any] | None = None) -> tuple[Any, Any, str]:
     return f, df, resolved.text
 
 
-def gaussian_mean(g, q: float, kinks: tuple[float, ...] = ()) -> float:
+def gaussian_mean(g: Callable[[np.ndarray], np.ndarray], q: float, kinks: tuple[float, ...] = ()) -> float:
     """E[g(sqrt(q) z)] for z ~ N(0, 1), integrated piecewise between the ``kinks`` of g (in x = sqrt(q) z;
     default: ``g.kinks`` when g carries them)."""
     s = math.sqrt(max(q, 0.0))
@@ -74,12 +79,12 @@ def gaussian_mean(g, q: float, kinks: tuple[float, ...] = ()) -> float:
     return float(np.dot(w, g(s * z)))
 
 
-def variance_map(act, q: float, sigma_w: float, sigma_b: float) -> float:
+def variance_map(act: ActivationLike, q: float, sigma_w: float, sigma_b: float) -> float:
     f, _, _ = _fn(act)
     return sigma_w**2 * gaussian_mean(lambda x: f(x) ** 2, q, f.kinks) + sigma_b**2
 
 
-def chi(act, q: float, sigma_w: float) -> float:
+def chi(act: ActivationLike, q: float, sigma_w: float) -> float:
     _, df, _ = _fn(act)
     return sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, q, df.kinks)
 
@@ -97,8 +102,8 @@ class FixedPoint:
         return self.q is not None and self.slope is not None and abs(self.slope) < 1.0
 
 
-def fixed_point(act, sigma_w: float, sigma_b: float, q0: float = 1.0, max_iter: int = 2000, tol: float = 1e-12
-                ) -> FixedPoint:
+def fixed_point(act: ActivationLike, sigma_w: float, sigma_b: float, q0: float = 1.0, max_iter: int = 2000,
+                tol: float = 1e-12) -> FixedPoint:
     """The variance fixed point q* reached by iterating the variance map from q0, and its stability."""
     f, df, text = _fn(act)
     vmap = lambda q: sigma_w**2 * gaussian_mean(lambda x: f(x) ** 2, q, f.kinks) + sigma_b**2  # noqa: E731
@@ -119,7 +124,7 @@ def fixed_point(act, sigma_w: float, sigma_b: float, q0: float = 1.0, max_iter: 
     return FixedPoint(q, slope, sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, q, df.kinks), True)
 
 
-def correlation_map(act, c: float, q_star: float, sigma_w: float, sigma_b: float, n: int = 64) -> float:
+def correlation_map(act: ActivationLike, c: float, q_star: float, sigma_w: float, sigma_b: float, n: int = 64) -> float:
     """One layer of the correlation map, as an iterated integral split at every kink: the outer one at f's kinks
     in u1, the inner one (per outer node) where u2 = sqrt(q*) (c z1 + sqrt(1 - c^2) z2) crosses them."""
     f, _, _ = _fn(act)
@@ -145,7 +150,7 @@ class EdgeOfChaos:
     message: str = ""
 
 
-def edge_of_chaos(act, sigma_b: float = 0.0, bracket: tuple[float, float] = (0.3, 4.0)) -> EdgeOfChaos:
+def edge_of_chaos(act: ActivationLike, sigma_b: float = 0.0, bracket: tuple[float, float] = (0.3, 4.0)) -> EdgeOfChaos:
     """sigma_w with chi = 1 at the variance fixed point for this sigma_b, or a message saying why there is none."""
     _, _, text = _fn(act)
 
@@ -187,7 +192,7 @@ def selu_moment_map(mu: float, nu: float, omega: float = 0.0, tau: float = 1.0, 
     return m1, m2 - m1 * m1
 
 
-def selu_jacobian(mu: float = 0.0, nu: float = 1.0, h: float = 1e-5, **kw) -> np.ndarray:
+def selu_jacobian(mu: float = 0.0, nu: float = 1.0, h: float = 1e-5, **kw: Any) -> np.ndarray:
     """Jacobian of the moment map at (mu, nu) by central differences."""
     J = np.zeros((2, 2))
     for j, (dm, dn) in enumerate(((h, 0.0), (0.0, h))):
@@ -197,7 +202,7 @@ def selu_jacobian(mu: float = 0.0, nu: float = 1.0, h: float = 1e-5, **kw) -> np
     return J
 
 
-def iterate_moments(mu: float, nu: float, steps: int = 50, **kw) -> list[tuple[float, float]]:
+def iterate_moments(mu: float, nu: float, steps: int = 50, **kw: Any) -> list[tuple[float, float]]:
     out = [(mu, nu)]
     for _ in range(steps):
         mu, nu = selu_moment_map(mu, nu, **kw)

@@ -36,8 +36,8 @@ def curve(resolved: Resolved, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, st
     return spec.reference(x, **params), spec.derivative(x, **params), label
 
 
-def plot_activations(items: Sequence[Any], ax=None, x_range: tuple[float, float] = (-5.0, 5.0),
-                     derivative: bool = True, points: int = 2001):
+def plot_activations(items: Sequence[Any], ax: Any = None, x_range: tuple[float, float] = (-5.0, 5.0),
+                     derivative: bool = True, points: int = 2001) -> Any:
     """Draw each activation (solid) and its derivative (dashed, same colour) on one pair of axes.
 
     ``items``: names, string forms (``"swish(beta=1.5)"``) or resolved activations. Returns the Figure.

@@ -4,6 +4,7 @@ prediction, and dead/saturated unit statistics of any model via forward hooks.""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from torch import nn
 
 from actlab import catalog
 from actlab.analysis import meanfield
+from actlab.catalog import ActivationSpec
 from actlab.nn import Activation, get
 
 
@@ -38,9 +40,9 @@ def _init_linear(layer: nn.Linear, sigma_w: float, sigma_b: float, gen: torch.Ge
     layer.bias.normal_(0.0, sigma_b, generator=gen) if sigma_b > 0 else layer.bias.zero_()
 
 
-def propagate(act, depth: int = 20, width: int = 512, sigma_w: float = math.sqrt(2.0), sigma_b: float = 0.0,
-              input_correlation: float = 0.5, samples: int = 256, seed: int = 0, mean_field: bool = True
-              ) -> Propagation:
+def propagate(act: str | ActivationSpec, depth: int = 20, width: int = 512, sigma_w: float = math.sqrt(2.0),
+              sigma_b: float = 0.0, input_correlation: float = 0.5, samples: int = 256, seed: int = 0,
+              mean_field: bool = True) -> Propagation:
     """Push ``samples`` pairs of unit-variance inputs with correlation ``input_correlation`` through a random
     ``depth`` x ``width`` MLP with N(0, sigma_w^2 / fan_in) weights and N(0, sigma_b^2) biases (float64)."""
     for name, value, minimum in (("depth", depth, 1), ("width", width, 1), ("samples", samples, 2)):
@@ -108,8 +110,8 @@ def unit_stats(model: nn.Module, x: torch.Tensor, saturation_threshold: float = 
     out: list[UnitStats] = []
     hooks = []
 
-    def hook(name):
-        def fn(module, inputs, output):
+    def hook(name: str) -> Callable[..., None]:
+        def fn(module: Activation, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             z = inputs[0].detach().double()
             d = module.derivative(z)
             flat = d.reshape(z.shape[0], -1).abs()

@@ -16,6 +16,7 @@ Gated kinds report the properties of their gate; the normalizing kind reports it
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ class Properties:
         return getattr(self, key)
 
 
-def measure(spec, **params) -> Properties:
+def measure(spec: Any, **params: Any) -> Properties:  # an ActivationSpec (spec.py imports this module)
     """Measure the properties of ``spec`` at ``params`` (defaults filled in and validated)."""
     p = spec.resolve_params(params)
     if spec.kind == "normalizing":
@@ -69,7 +70,7 @@ def measure(spec, **params) -> Properties:
     return _measure_elementwise(spec, p)
 
 
-def _measure_elementwise(spec, p: dict[str, Any]) -> Properties:
+def _measure_elementwise(spec: Any, p: dict[str, Any]) -> Properties:
     f = lambda x: np.asarray(spec.reference(np.asarray(x, dtype=np.float64), **p), dtype=np.float64)  # noqa: E731
     df = lambda x: np.asarray(spec.derivative(np.asarray(x, dtype=np.float64), **p), dtype=np.float64)  # noqa: E731
     with np.errstate(all="ignore"):
@@ -114,7 +115,8 @@ def _clean(v: float) -> float:
     return float(round(v, 5))
 
 
-def _has_jump(g, dg, grid: np.ndarray) -> bool:
+def _has_jump(g: Callable[[np.ndarray], np.ndarray], dg: Callable[[np.ndarray], np.ndarray] | None,
+              grid: np.ndarray) -> bool:
     """True when g jumps somewhere on the grid: a step between neighbours that does not shrink when the
     cell is refined (a smooth function's steps shrink in proportion to the spacing)."""
     v = g(grid)

@@ -12,11 +12,14 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from actlab.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from actlab.catalog.properties import Properties
 
 KINDS = ("elementwise", "gated", "normalizing")
 INITS = ("kaiming", "lecun", "xavier")  # an activation's recommended weight initialisation
@@ -231,13 +234,13 @@ class ActivationSpec:
     # ----- measured properties ----------------------------------------------------------------------
 
     @cached_property
-    def properties(self):
+    def properties(self) -> Properties:
         """Properties measured numerically from the float64 reference at the default parameters."""
         from actlab.catalog.properties import measure
 
         return measure(self)
 
-    def measure(self, **params):
+    def measure(self, **params: Any) -> Properties:
         """Properties measured at the given parameters."""
         from actlab.catalog.properties import measure
 
