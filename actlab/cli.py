@@ -9,7 +9,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -704,6 +704,24 @@ def _write(path: Path, text: str, option: str) -> None:
 _INTERRUPTED = "interrupted; the store keeps every trial that finished (a rerun resumes)"
 
 
+def _exit_interrupted() -> NoReturn:
+    """Say so and exit 130. Not through sys.exit: CPython (3.11) ends the process by SIGINT at exit once a
+    KeyboardInterrupt has left code run by exec() of a string (dataclasses builds its methods that way, and a Ctrl-C
+    during a lazy import of torch._dynamo lands there), even when the interrupt was caught and handled since, as it is
+    here. The exit functions (logging, Ray's shutdown) run first and the streams are flushed."""
+    import atexit
+    import os
+
+    err_console.print(_INTERRUPTED, highlight=False, markup=False)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken pipe: nothing more can be said there
+            pass
+    os._exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Exit codes: 0 done, 1 a failure, 2 a usage error (one line, no traceback), 130 interrupted."""
     usage, abort = _click_exceptions()
@@ -718,11 +736,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except typer.Exit as exc:
         if exc.exit_code == 130:
-            err_console.print(_INTERRUPTED, highlight=False, markup=False)
+            _exit_interrupted()
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, *abort):
-        err_console.print(_INTERRUPTED, highlight=False, markup=False)
-        sys.exit(130)
+        _exit_interrupted()
     except usage as exc:
         exc.show()
         sys.exit(exc.exit_code)
