@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-_LAB = {"typer", "rich", "click", "matplotlib", "scipy", "pandas", "sklearn", "mnist1d", "plotly", "tomli"}
+_LAB = {"typer", "rich", "click", "matplotlib", "scipy", "pandas", "sklearn", "mnist1d", "plotly", "tomli", "jinja2",
+        "pydantic", "platformdirs"}
 
 
 def run() -> None:

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 _BLOCK = textwrap.dedent("""
     import importlib.abc, sys
     LAB = {"scipy", "pandas", "sklearn", "matplotlib", "plotly", "typer", "rich", "click", "mnist1d", "mpmath",
-           "pytest", "onnx", "ray", "triton"}
+           "pytest", "onnx", "ray", "triton", "jinja2", "pydantic", "platformdirs", "transformers", "timm",
+           "torchvision"}
     class Refuse(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
             if name.split(".")[0] in LAB:
@@ -41,6 +42,11 @@ def test_the_core_runs_without_the_lab_extras():
         assert x.grad is not None and actlab.spec("mish").reference(np.array([1.0]))[0] > 0.86
         model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
         assert actlab.swap(model, "gelu") == 1
+        class Calls(torch.nn.Module):
+            def forward(self, x):
+                return torch.nn.functional.silu(x)
+        calls = Calls()
+        assert actlab.swap_calls(calls, "mish", x.detach()) == 1 and isinstance(calls.swish_swapped, actlab.nn.Mish)
         assert len(actlab.names()) > 20 and actlab.spec("gelu").properties.gain > 1
         print("ok")
     """)
