@@ -84,7 +84,8 @@ def main() -> None:
         ratios = np.array(values) / base
         boots = [float(np.median(rng.choice(ratios, ratios.size))) for _ in range(2000)]
         low, high = np.percentile(boots, [2.5, 97.5])
-        print(f"{name:28s} {statistics.median(values) * 1e6:8.1f} us   {np.median(ratios):.3f}x [{low:.3f}, {high:.3f}]")
+        median_us = statistics.median(values) * 1e6
+        print(f"{name:28s} {median_us:8.1f} us   {np.median(ratios):.3f}x [{low:.3f}, {high:.3f}]")
 
 
 if __name__ == "__main__":
