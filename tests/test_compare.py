@@ -121,32 +121,24 @@ def test_unwritable_store_path_is_a_clear_error(tmp_path):
         Store(blocker / "sub" / "actlab.db")
 
 
-def test_config_errors_name_the_key(tmp_path):
+@pytest.mark.parametrize("text,pattern", [
+    ('activations = ["relu"]\nseed = 3\n', "unknown key 'seed'"),
+    ('activations = ["relu"]\nseeds = "ten"\n', "'seeds' = 'ten' should be an integer"),
+    ('activations = ["relu", 3]\n', "'activations': item 1 = 3 should be a string"),
+    ('activations = ["relu"]\nseeds = true\nall_pairs = 1\n', "'seeds' = True should be an integer"),
+    ('task = "digits"\n', "missing key 'activations'"),
+    ('activations = ["relu"]\nvalidation_fraction = 0\n', "validation_fraction = 0.0"),
+    ('activations = ["relu"]\n[recipe]\nepoch = 3\n', r"\[recipe\].*unknown key 'epoch'"),
+    ('activations = ["relu"\n', "not valid TOML"),
+])
+def test_study_file_errors_name_the_key(tmp_path, text, pattern):
     f = tmp_path / "s.toml"
-    f.write_text('activations = ["relu"]\nseed = 3\n')
-    with pytest.raises(ConfigError, match="unknown key 'seed'"):
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=pattern):
         load_study_file(f)
-    f.write_text('activations = ["relu"]\nseeds = "ten"\n')
-    with pytest.raises(ConfigError, match="'seeds' = 'ten' should be an integer"):
-        load_study_file(f)
-    f.write_text('activations = ["relu", 3]\n')
-    with pytest.raises(ConfigError, match="'activations': item 1 = 3 should be a string"):
-        load_study_file(f)
-    f.write_text('activations = ["relu"]\nseeds = true\nall_pairs = 1\n')
-    with pytest.raises(ConfigError, match="'seeds' = True should be an integer"):
-        load_study_file(f)
-    f.write_text('task = "digits"\n')
-    with pytest.raises(ConfigError, match="missing key 'activations'"):
-        load_study_file(f)
-    f.write_text('activations = ["relu"]\nvalidation_fraction = 0\n')
-    with pytest.raises(ConfigError, match="validation_fraction = 0.0"):
-        load_study_file(f)
-    f.write_text('activations = ["relu"]\n[recipe]\nepoch = 3\n')
-    with pytest.raises(ConfigError, match=r"\[recipe\].*unknown key 'epoch'"):
-        load_study_file(f)
-    f.write_text('activations = ["relu"\n')
-    with pytest.raises(ConfigError, match="not valid TOML"):
-        load_study_file(f)
+
+
+def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_study_file(tmp_path / "missing.toml")
     for kwargs, pattern in (({"seeds": 0}, "seeds = 0"), ({"jobs": -1}, "jobs = -1"), ({"tune_lr": (0.0,)}, "tune_lr")):
