@@ -117,3 +117,30 @@ def test_gated_functions_save_only_the_input(name):
     x = torch.randn(8, 16, requires_grad=True)
     saved = _saved_bytes(lambda t: actlab.functional.apply(name, t), x)
     assert len(saved) == 1 and saved[0].data_ptr() == x.data_ptr()
+
+
+@pytest.mark.parametrize("text", ["swish(beta=1.5, trainable=True)", "squared_relu", "softsign", "swiglu", "elu"])
+def test_without_torchs_private_functorch_queries_the_expressions_give_the_same_values(monkeypatch, text):
+    """A torch release without the private functorch queries gets stand-ins that treat every tensor as transformed
+    (actlab/kernels/transforms.py): the spec's expressions run instead of the fused paths, with the same results."""
+    from actlab.kernels import dispatch, transforms
+
+    x = torch.randn(6, 8, dtype=torch.float64)
+
+    def values_and_grads():
+        torch.manual_seed(0)
+        module = actlab.get(text).double()
+        xi = x.clone().requires_grad_()
+        y = module(xi)
+        y.pow(2).sum().backward()
+        return y.detach(), xi.grad, [p.grad for p in module.parameters()]
+
+    expected = values_and_grads()
+    monkeypatch.setattr(transforms, "_functorch_wrapped", lambda t: True)
+    monkeypatch.setattr(transforms, "_legacy_batched", lambda t: True)
+    monkeypatch.setattr(dispatch, "transforms_active", lambda: True)
+    got = values_and_grads()
+    torch.testing.assert_close(got[0], expected[0])
+    torch.testing.assert_close(got[1], expected[1])
+    for a, b in zip(got[2], expected[2]):
+        torch.testing.assert_close(a, b)

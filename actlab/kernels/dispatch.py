@@ -20,7 +20,7 @@ import torch.fx
 from actlab.catalog.definitions.gated import check_halves
 from actlab.catalog.spec import ActivationSpec
 from actlab.kernels.function import activation_function, compute_dtype, expression_forward, forward_math
-from actlab.kernels.transforms import transformed
+from actlab.kernels.transforms import transformed, transforms_active
 
 __all__ = ["compute_dtype", "native_call", "run"]
 
@@ -88,7 +88,7 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
     if not _needs_autograd(x, params):
         return forward_math(spec, x, dict(params))
     fn = activation_function(spec)
-    if torch._C._are_functorch_transforms_active() or transformed(x):
+    if transforms_active() or transformed(x):
         return fn.apply(x, *params.values())
     # Outside torch.func transforms, and the forward taking positional arguments only, the binding is not needed.
     return _apply_unbound(fn, x, *params.values())
