@@ -223,6 +223,8 @@ def compare(
                                        "kaiming | xavier | lecun"),
     tune_lr: str | None = typer.Option(None, "--tune-lr", help="the grid each activation's lr is chosen from on a "
                                           "validation split, e.g. 3e-4,1e-3,3e-3 (default: the task's lr /3, x1, x3)"),
+    tune: list[str] = typer.Option([], "--tune", help="another recipe field chosen with the lr, per activation, on "
+                                   "the validation split, e.g. --tune weight_decay=0,0.05 (repeatable)"),
     baseline: str | None = typer.Option(None, "--baseline", help="compare each activation with this one "
                                            "(default: the first named)"),
     all_pairs: bool = typer.Option(False, "--all-pairs", help="test every pair instead of each against the baseline"),
@@ -262,6 +264,7 @@ def compare(
             raise ConfigError(f"--tune-lr {tune_lr!r}: expected comma-separated numbers such as 3e-4,1e-3") from None
         if not rates:
             raise ConfigError("--tune-lr: give at least one learning rate")
+    tuned = _parse_tune(tune)
     if rates is not None and lr is not None:
         raise ConfigError("--lr pins one learning rate and --tune-lr chooses one from a grid: give one of them")
     if study_file is not None:
@@ -275,7 +278,8 @@ def compare(
     config = merge(config, task=task, seeds=seeds, tune_lr=rates, store=store, study=study_name, data_dir=data_dir,
                    jobs=jobs, base_seed=base_seed, mode=mode, epochs=epochs, lr=lr, batch_size=batch_size,
                    optimizer=optimizer, weight_decay=weight_decay, init=init, backend=backend, address=address,
-                   cpus_per_group=cpus_per_group, gpus_per_group=gpus_per_group, baseline=baseline)
+                   cpus_per_group=cpus_per_group, gpus_per_group=gpus_per_group, baseline=baseline,
+                   tune=tuned or None)
     config = replace(config, force=force, all_pairs=all_pairs or config.all_pairs, cost=cost and config.cost)
     if lr is not None:
         config = replace(config, tune_lr=None)  # --lr pins, over a study file's grid
@@ -298,6 +302,30 @@ def compare(
         _print_json({**result.as_dict(), "report": None if path is None else str(path)})
     if result.failures:
         raise typer.Exit(1)
+
+
+def _parse_tune(options: list[str]) -> dict[str, tuple[Any, ...]]:
+    """``["weight_decay=0,0.05", "optimizer=adamw,sgd"]`` -> {field: values}; numbers become numbers."""
+    from actlab.experiments.workload.recipe import ConfigError
+
+    def value(text: str) -> Any:
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+
+    out: dict[str, tuple[Any, ...]] = {}
+    for option in options:
+        key, sep, values = option.partition("=")
+        parts = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not key.strip() or not parts:
+            raise ConfigError(f"--tune {option!r}: expected FIELD=V1,V2,... such as weight_decay=0,0.05")
+        if key.strip() in out:
+            raise ConfigError(f"--tune {option!r}: {key.strip()} is given twice")
+        out[key.strip()] = tuple(value(v) for v in parts)
+    return out
 
 
 class _Reporter:

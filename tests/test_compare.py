@@ -300,3 +300,51 @@ def test_the_study_file_has_a_json_schema():
     assert schema["required"] == ["activations"] and schema["additionalProperties"] is False
     config_fields = {f for f in StudyConfig.__dataclass_fields__ if f not in ("force", "recipe_overrides")}
     assert set(schema["properties"]) == config_fields  # every study setting can be written in a file
+
+
+def test_other_recipe_fields_are_tuned_with_the_lr_per_activation(tmp_path):
+    import json
+
+    from actlab.experiments.comparison.outcome import tuning_curves
+
+    config = StudyConfig(activations=("relu", "swish"), task="mnist1d-mlp(depth=2, width=16)", seeds=3,
+                         store=str(tmp_path / "t.db"), tune_lr=(1e-3, 3e-3), tune={"weight_decay": [0, 0.05]},
+                         cost=False, recipe_overrides={"epochs": 2})
+    assert config.tune == {"weight_decay": (0.0, 0.05)}  # 0 and 0.0 are one setting
+    result = run_comparison(config)
+    assert result.ran == 2 * 2 * 2 * 2 + 2 * 3  # (activations x settings x rates x tuning seeds) + final runs
+    with Store(config.store) as store:
+        rows = [t for t in store.trials(store.study(result.study)["members"].values()) if t["phase"] == "tune"]
+    for label in ("relu", "swish"):
+        by_setting = {wd: tuning_curves([t for t in rows if json.loads(t["recipe"])["weight_decay"] == wd])[label]
+                      for wd in (0.0, 0.05)}
+        best = max(((v, -wd_order, -lr), wd, lr) for wd_order, (wd, curve) in enumerate(by_setting.items())
+                   for lr, v in curve.items())
+        assert result.chosen_settings[label] == {"weight_decay": best[1]} and result.chosen_lr[label] == best[2]
+        assert result.tuning[label] == by_setting[best[1]]
+        best_by_setting = {f"weight_decay={wd:g}": max(c.values()) for wd, c in by_setting.items()}
+        assert result.tuning_settings[label] == best_by_setting
+    finals = result.trials
+    assert all(json.loads(t["recipe"])["weight_decay"] == result.chosen_settings[t["activation"]]["weight_decay"]
+               for t in finals) and len(finals) == 6
+    from actlab.report.data import load_study
+    from actlab.report.markdown import render_markdown
+
+    text = render_markdown(load_study(config.store))
+    assert "and its own weight_decay from {0, 0.05}, chosen together" in text
+    assert f"relu at lr {result.chosen_lr['relu']:g}, weight_decay=" in text
+
+
+def test_tune_settings_are_checked_before_anything_trains(tmp_path):
+    for tune, pattern in (({"lr": [1e-3]}, "tune_lr"), ({"weightdecay": [0.0]}, "not a recipe field"),
+                          ({"weight_decay": []}, "non-empty"), ({"weight_decay": [-1.0]}, "weight_decay = -1.0"),
+                          ({"optimizer": ["lion"]}, "optimizer = 'lion'"), ({"epochs": [2, 2]}, "twice")):
+        with pytest.raises(ConfigError, match=pattern):
+            StudyConfig(activations=("relu",), tune=tune)
+    f = tmp_path / "s.toml"
+    f.write_text('activations = ["relu"]\n[tune]\nweight_decay = [0, 0.05]\noptimizer = ["adamw", "sgd"]\n')
+    config = load_study_file(f)
+    assert config.tune == {"weight_decay": (0.0, 0.05), "optimizer": ("adamw", "sgd")}
+    assert len(config.settings_grid()) == 4
+    result = runner.invoke(app, ["compare", "relu", "--tune", "weight_decay"])
+    assert isinstance(result.exception, ConfigError) and "FIELD=V1,V2" in str(result.exception)

@@ -46,13 +46,18 @@ class ReportData(OutcomeView):
     provenance: dict[str, Any]
     findings: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # failed groups whose trials are still missing
+    tune: dict[str, list[Any]] = field(default_factory=dict)  # other recipe fields tuned with the lr (older: none)
+    chosen_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tuning_settings: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """What ``actlab report --json`` prints: the study's summary without its trials and curves."""
         return {
             "study": self.study, "store": self.store, "task": self.task, "recipe": self.recipe,
             "activations": self.activations, "lr_grid": self.lr_grid, "chosen_lr": self.chosen_lr,
-            "tuning": self.tuning, "validation_fraction": self.validation_fraction, "tune_seeds": self.tune_seeds,
+            "tuning": self.tuning, "tune": self.tune, "chosen_settings": self.chosen_settings,
+            "tuning_settings": self.tuning_settings,
+            "validation_fraction": self.validation_fraction, "tune_seeds": self.tune_seeds,
             "outcome": self.outcome.as_dict(), "findings": self.findings, "failures": self.failures,
             "provenance": self.provenance,
         }
@@ -131,6 +136,8 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
         lr_grid=config["lr_grid"], chosen_lr=chosen, tuning=tuning,
         validation_fraction=config["validation_fraction"], tune_seeds=config["tune_seeds"],
         provenance=_provenance(trials, config["command"]), findings=findings, failures=failures,
+        tune=config.get("tune", {}), chosen_settings=saved.get("chosen_settings", {}),
+        tuning_settings=saved.get("tuning_settings", {}),
     )
 
 

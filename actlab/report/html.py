@@ -176,7 +176,8 @@ def _pairs(data: ReportData) -> list[dict[str, Any]]:
     m = data.outcome.metric
     return [{"a": p.a, "b": p.b, "difference": f"{m.fmt(p.mean_diff)} [{m.fmt(p.ci_low)}, {m.fmt(p.ci_high)}]",
              "p_holm": f"{p.p_holm:.3g}", "prob": f"{p.prob_improvement:.2f}",
-             "verdict": verdict_line(p, data.chosen_lr, data.lr_grid is None, m)} for p in data.pairs]
+             "verdict": verdict_line(p, data.chosen_lr, data.lr_grid is None, m, data.chosen_settings)}
+            for p in data.pairs]
 
 
 def _provenance(data: ReportData) -> list[tuple[str, Any]]:
@@ -225,7 +226,8 @@ def render(data: ReportData) -> str:
     from plotly.offline import get_plotlyjs
 
     m = data.outcome.metric
-    lines = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds, m)
+    lines = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds, m,
+                     data.tune, data.chosen_settings, data.tuning_settings)
     head, rows = _summary(data)
     failures = [{**f, "lr": f"{f['lr']:g}"} for f in data.failures]
     return _TEMPLATES.get_template("report.html.j2").render(

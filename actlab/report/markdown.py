@@ -33,10 +33,12 @@ def render_markdown(data: ReportData) -> str:
     for r in data.rows:
         lines.append("| " + " | ".join(_md(v) for v in row_cells(r, m).values()) + " |")
     lines += [""] + [_md(line) for line in filter(None, [test_set_line(data.outcome.n_test)])]
-    lr = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds, m)
+    lr = lr_lines(data.lr_grid, data.chosen_lr, data.tuning, data.validation_fraction, data.tune_seeds, m, data.tune,
+                  data.chosen_settings, data.tuning_settings)
     lines += ["", _md(lr[0])] + [f"- {_md(line.strip())}" for line in lr[1:]]
     lines += ["", _md(method_line(data.outcome.baseline, data.outcome.all_pairs, len(data.labels))), ""]
-    lines += [f"- {_md(verdict_line(p, data.chosen_lr, data.lr_grid is None, m))}" for p in data.pairs]
+    lines += [f"- {_md(verdict_line(p, data.chosen_lr, data.lr_grid is None, m, data.chosen_settings))}"
+              for p in data.pairs]
     if data.outcome.friedman is not None:
         lines += [f"- {_md(data.outcome.friedman.sentence())}"]
     if data.warning:

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from actlab.experiments.comparison.config import settings_text
 from actlab.report.text import terminal_safe
 
 
@@ -46,40 +47,67 @@ def row_cells(r: Mapping[str, Any], metric=None) -> dict[str, str]:
 
 
 def lr_lines(lr_grid: Sequence[float] | None, chosen: Mapping[str, float], tuning: Mapping[str, Mapping[float, float]],
-             validation_fraction: float, tune_seeds: int, metric=None) -> list[str]:
-    """How the learning rates were set, in words: pinned, or chosen per activation (with the validation curve)."""
-    if lr_grid is None:
-        rate = next(iter(chosen.values()), math.nan)
-        return [f"Every activation trained at lr {rate:g}, pinned (not tuned): the verdicts hold at lr {rate:g} "
-                "only; an lr that suits one activation can decide a comparison."]
-    grid = ", ".join(f"{lr:g}" for lr in lr_grid)
+             validation_fraction: float, tune_seeds: int, metric=None, tune: Mapping[str, Sequence] | None = None,
+             settings: Mapping[str, Mapping[str, Any]] | None = None,
+             by_settings: Mapping[str, Mapping[str, float]] | None = None) -> list[str]:
+    """How the learning rates (and any other tuned recipe fields) were set, in words: pinned, or chosen per
+    activation (with the validation curve at the chosen settings, and the best value at each setting)."""
+    fields_tuned = "; ".join(f"{k} from {{{', '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in vs)}}}"
+                             for k, vs in sorted((tune or {}).items()))
     name = metric.name if metric is not None else "accuracy"
     split = "its own validation files" if metric is not None and metric.key == "bits_per_char" else \
         f"{100 * validation_fraction:.0f}% of the training data"
-    lines = [f"Each activation trained at its own lr, chosen from {{{grid}}} by mean {name} on a validation split "
-             f"({split}, {tune_seeds} seeds; the test set unseen):"]
+    if lr_grid is None and not fields_tuned:
+        rate = next(iter(chosen.values()), math.nan)
+        return [f"Every activation trained at lr {rate:g}, pinned (not tuned): the verdicts hold at lr {rate:g} "
+                "only; an lr that suits one activation can decide a comparison."]
+    if lr_grid is None:
+        rate = next(iter(chosen.values()), math.nan)
+        head = f"Every activation trained at lr {rate:g}, pinned; its own {fields_tuned}, chosen"
+    else:
+        grid = ", ".join(f"{lr:g}" for lr in lr_grid)
+        head = f"Each activation trained at its own lr, chosen from {{{grid}}}" + \
+            (f", and its own {fields_tuned}, chosen together" if fields_tuned else "")
+    lines = [f"{head} by mean {name} on a validation split ({split}, {tune_seeds} seeds; the test set unseen):"]
     if metric is None or metric.key == "accuracy":
         show = lambda v: f"{100 * v:.1f}%"  # noqa: E731
     else:
         show = metric.fmt
     for label, lr in chosen.items():
         curve = tuning.get(label, {})
+        chosen_settings = settings_text((settings or {}).get(label, {}))
+        at = f"{', ' + chosen_settings if chosen_settings else ''}"
         shown = ", ".join(f"{r:g}: {show(v) if math.isfinite(v) else '-'}" for r, v in curve.items())
         edge = ""
-        if curve and lr in (min(curve), max(curve)) and len(curve) > 1:
+        if lr_grid is not None and curve and lr in (min(curve), max(curve)) and len(curve) > 1:
             edge = " (at the edge of the grid: a wider grid may find a better rate)"
-        lines.append(f"  {label}: lr {lr:g}{edge}; validation {name} {shown}")
+        line = f"  {label}: lr {lr:g}{at}{edge}"
+        if lr_grid is not None:
+            line += f"; validation {name} by lr{' at ' + chosen_settings if chosen_settings else ''} {shown}"
+        others = (by_settings or {}).get(label)
+        if others:
+            line += f"; best validation {name} by setting: " + \
+                ", ".join(f"{text}: {show(v) if math.isfinite(v) else '-'}" for text, v in others.items())
+        lines.append(line)
     return lines
 
 
-def verdict_line(pair, chosen: Mapping[str, float], pinned: bool, metric=None) -> str:
-    """A pair's verdict followed by the learning rates it holds at."""
+def verdict_line(pair, chosen: Mapping[str, float], pinned: bool, metric=None,
+                 settings: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """A pair's verdict followed by the learning rates (and other tuned settings) it holds at."""
     text = metric.verdict(pair) if metric is not None else pair.verdict()
-    if pinned:
+    tuned = {label: settings_text((settings or {}).get(label, {})) for label in (pair.a, pair.b)}
+
+    def at(label: str) -> str:
+        return f"{label} at lr {chosen.get(label, math.nan):g}" + (f", {tuned[label]}" if tuned[label] else "")
+
+    if any(tuned.values()):
+        where = f"{at(pair.a)}; {at(pair.b)}; " + ("the lr pinned, the rest chosen on validation" if pinned else
+                                                   "each chosen on validation")
+    elif pinned:
         where = f"both at lr {chosen.get(pair.a, math.nan):g}, pinned"
     else:
-        where = (f"{pair.a} at lr {chosen.get(pair.a, math.nan):g}, {pair.b} at lr {chosen.get(pair.b, math.nan):g}, "
-                 "each chosen on validation")
+        where = f"{at(pair.a)}, {at(pair.b)}, each chosen on validation"
     return f"{text} ({where})"
 
 
@@ -115,12 +143,13 @@ def print_comparison(result, console: Console | None = None) -> None:
     for line in filter(None, [test_set_line(out.n_test)]):
         console.print(terminal_safe(line), highlight=False)
     for line in lr_lines(result.lr_grid, result.chosen_lr, result.tuning, result.config.validation_fraction,
-                         result.config.tune_seeds, out.metric):
+                         result.config.tune_seeds, out.metric, result.config.tune, result.chosen_settings,
+                         result.tuning_settings):
         console.print(terminal_safe(line), highlight=False)
     console.print(f"[bold]{terminal_safe(method_line(out.baseline, out.all_pairs, len(out.labels)))}[/bold]")
     for p in out.pairs:
-        console.print("  " + terminal_safe(verdict_line(p, result.chosen_lr, result.lr_grid is None, out.metric)),
-                      highlight=False)
+        console.print("  " + terminal_safe(verdict_line(p, result.chosen_lr, result.lr_grid is None, out.metric,
+                                                        result.chosen_settings)), highlight=False)
     if out.friedman is not None:
         console.print("  " + terminal_safe(out.friedman.sentence()), highlight=False)
     if out.warning:

@@ -9,19 +9,20 @@ batch (see :mod:`actlab.experiments.training.trainer`).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from actlab.catalog.registry import resolve_trainable
 from actlab.errors import ActlabError, InvalidParameterError
 from actlab.experiments import stats
-from actlab.experiments.comparison.config import StudyConfig
+from actlab.experiments.comparison.config import StudyConfig, settings_text
 from actlab.experiments.comparison.cost import Cost, measure_cost
 from actlab.experiments.comparison.outcome import METRICS, Outcome, OutcomeView, analyze, label_of, tuning_curves
 from actlab.experiments.execution import make_executor
@@ -79,6 +80,8 @@ class ComparisonResult(OutcomeView):
     ran: int = 0
     skipped: int = 0
     wall_seconds: float = 0.0
+    chosen_settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> the tuned fields' values
+    tuning_settings: dict[str, dict[str, float]] = field(default_factory=dict)  # label -> settings -> best validation
 
     def as_dict(self) -> dict[str, Any]:
         """What ``actlab compare --json`` prints: the study, the lrs chosen (and the validation accuracy at each
@@ -86,7 +89,9 @@ class ComparisonResult(OutcomeView):
         return {
             "study": self.study, "store": self.config.store, "task": self.task.text, "recipe": self.recipe.as_dict(),
             "activations": [c.label for c in self.contenders], "lr_grid": self.lr_grid, "chosen_lr": self.chosen_lr,
-            "tuning": self.tuning, "outcome": self.outcome.as_dict(),
+            "tuning": self.tuning, "tune": {k: list(v) for k, v in self.config.tune.items()},
+            "chosen_settings": self.chosen_settings, "tuning_settings": self.tuning_settings,
+            "outcome": self.outcome.as_dict(),
             "cost": {label: asdict(c) for label, c in self.cost.items()},
             "failures": [{"group": f.job.label, "error": f.error} for f in self.failures],
             "trials_run": self.ran, "trials_reused": self.skipped, "wall_seconds": self.wall_seconds,
@@ -109,25 +114,38 @@ def fingerprints(task: Task, dataset: Dataset, contenders: Sequence[Contender]) 
     return out
 
 
-def plan(config: StudyConfig, task: Task, recipe: Recipe, contenders: list[Contender], phase: str,
-         rates: dict[str, Sequence[float]], identity: dict[str, dict[str, str]], study: str, command: str
-         ) -> list[GroupJob]:
-    """One job per activation: every (lr, seed) member trains in one batch."""
+def plan(config: StudyConfig, task: Task, contenders: list[Contender], phase: str,
+         choices: Mapping[str, Sequence[tuple[Recipe, Sequence[float]]]], identity: dict[str, dict[str, str]],
+         study: str, command: str) -> list[GroupJob]:
+    """One job per activation and recipe (the recipes a tuned field's values make): every (lr, seed) member trains
+    in one batch."""
     n = config.tune_seeds if phase == "tune" else config.seeds
-    recipe_key = {k: v for k, v in recipe.as_dict().items() if k != "lr"}  # the member's own lr is in the key
     jobs = []
     for c in contenders:
-        members = [(lr, i) for lr in rates[c.label] for i in range(n)]
-        extra = {"validation_fraction": config.validation_fraction} if phase == "tune" else {}
-        keys = tuple(trial_key(phase=phase, activation=c.text, trainable=c.trainable, task=task.text,
-                               recipe=recipe_key, lr=lr, seed_index=i, base_seed=config.base_seed,
-                               identity=identity[c.label], **extra) for lr, i in members)
-        jobs.append(GroupJob(
-            phase=phase, activation=c.text, trainable=c.trainable, task=task.text, data_dir=task.data_dir,
-            recipe=recipe.as_dict(), lrs=tuple(lr for lr, _ in members), base_seed=config.base_seed,
-            seed_indices=tuple(i for _, i in members), keys=keys, validation_fraction=config.validation_fraction,
-            mode=config.mode, study=study, command=command, identity=identity[c.label]))
+        for recipe, rates in choices[c.label]:
+            recipe_key = {k: v for k, v in recipe.as_dict().items() if k != "lr"}  # the member's lr is in the key
+            members = [(lr, i) for lr in rates for i in range(n)]
+            extra = {"validation_fraction": config.validation_fraction} if phase == "tune" else {}
+            keys = tuple(trial_key(phase=phase, activation=c.text, trainable=c.trainable, task=task.text,
+                                   recipe=recipe_key, lr=lr, seed_index=i, base_seed=config.base_seed,
+                                   identity=identity[c.label], **extra) for lr, i in members)
+            jobs.append(GroupJob(
+                phase=phase, activation=c.text, trainable=c.trainable, task=task.text, data_dir=task.data_dir,
+                recipe=recipe.as_dict(), lrs=tuple(lr for lr, _ in members), base_seed=config.base_seed,
+                seed_indices=tuple(i for _, i in members), keys=keys, validation_fraction=config.validation_fraction,
+                mode=config.mode, study=study, command=command, identity=identity[c.label]))
     return jobs
+
+
+def _has_settings(trial: dict[str, Any], settings: dict[str, Any]) -> bool:
+    recipe = json.loads(trial["recipe"])
+    return all(recipe.get(k) == v for k, v in settings.items())
+
+
+def _best_setting(scores: dict[tuple[str, float], float], metric: str, order: list[str]) -> tuple[str, float]:
+    """The (settings, lr) with the best validation value; ties go to the earlier settings, then the smaller lr."""
+    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+    return max(scores, key=lambda k: (sign * scores[k], -order.index(k[0]), -k[1]))
 
 
 ProgressFn = Callable[[str, Any], None]
@@ -201,21 +219,35 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
 
         tuning: dict[str, dict[float, float]] = {}
         chosen = {label: recipe.lr for label in labels}
-        if grid is not None:
-            rows = execute(plan(config, task, recipe, contenders, "tune", {lab: grid for lab in labels}, identity,
+        settings = config.settings_grid()
+        chosen_settings: dict[str, dict[str, Any]] = {label: dict(settings[0]) for label in labels}
+        by_settings: dict[str, dict[str, float]] = {}
+        if grid is not None or len(settings) > 1:
+            recipes = [(s, replace(recipe, **s)) for s in settings]
+            rows = execute(plan(config, task, contenders, "tune",
+                                {lab: [(r, grid or [recipe.lr]) for _, r in recipes] for lab in labels}, identity,
                                 study, command))
-            tuning = tuning_curves(rows, metric)
+            curves = {settings_text(s): tuning_curves([t for t in rows if _has_settings(t, s)], metric)
+                      for s, _ in recipes}
             for label in labels:
-                curve = {lr: v for lr, v in tuning.get(label, {}).items() if math.isfinite(v)}
-                if curve:
-                    chosen[label] = METRICS[metric].best(curve)
-        trials = execute(plan(config, task, recipe, contenders, "test", {k: [v] for k, v in chosen.items()},
-                              identity, study, command))
+                scores = {(text, lr): v for text, by_label in curves.items()
+                          for lr, v in by_label.get(label, {}).items() if math.isfinite(v)}
+                if not scores:
+                    continue
+                best = _best_setting(scores, metric, [settings_text(s) for s in settings])
+                chosen[label] = best[1]
+                chosen_settings[label] = dict(settings[[settings_text(s) for s in settings].index(best[0])])
+                tuning[label] = curves[best[0]].get(label, {})
+                if len(settings) > 1:
+                    by_settings[label] = {text: METRICS[metric].best_value(by_label.get(label, {}))
+                                          for text, by_label in curves.items()}
+        final = {lab: [(replace(recipe, **chosen_settings[lab]), [chosen[lab]])] for lab in labels}
+        trials = execute(plan(config, task, contenders, "test", final, identity, study, command))
         cost: dict[str, Cost] = {}
         if config.cost and len(contenders) > 1 and not failures:
             notify("cost", None)
             cost = measure_cost(task, dataset, [(c.label, c.text, c.trainable) for c in contenders], baseline,
-                                recipe, config.base_seed)
+                                {lab: final[lab][0][0] for lab in labels}, config.base_seed)
         parameters = {label: identity[label]["parameters"] for label in labels}
         outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost, metric, parameters)
         outcome.warning = " ".join(w for w in (outcome.warning, underpowered) if w) or None
@@ -223,8 +255,9 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
             "activations": labels, "task": task.text, "recipe": recipe.as_dict(), "seeds": config.seeds,
             "tune_seeds": config.tune_seeds, "base_seed": config.base_seed, "lr_grid": grid,
             "validation_fraction": config.validation_fraction, "baseline": baseline, "all_pairs": config.all_pairs,
-            "command": command, "metric": metric,
+            "command": command, "metric": metric, "tune": {k: list(v) for k, v in config.tune.items()},
         }, {"chosen_lr": chosen, "tuning": {k: {repr(lr): v for lr, v in c.items()} for k, c in tuning.items()},
-            "cost": {k: asdict(v) for k, v in cost.items()}, "parameters": parameters})
+            "cost": {k: asdict(v) for k, v in cost.items()}, "parameters": parameters,
+            "chosen_settings": chosen_settings, "tuning_settings": by_settings})
     return ComparisonResult(config, task, recipe, study, contenders, grid, chosen, tuning, trials, outcome, cost,
-                            failures, ran, skipped, time.perf_counter() - started)
+                            failures, ran, skipped, time.perf_counter() - started, chosen_settings, by_settings)

@@ -23,12 +23,15 @@ TOML keys (all optional except ``activations``)::
     cpus_per_group = 1          # ray only: resources per group (gpus_per_group may be a fraction)
     gpus_per_group = 0
     max_retries = 2             # ray only: retries of a group whose worker died
+    [tune]                      # other recipe fields chosen with the lr, per activation, on the validation split
+    weight_decay = [0.0, 0.05]  # (every combination trains: the grid's size multiplies the tuning's cost)
     [recipe]
     optimizer = "adamw"  lr = 0.01  batch_size = 100  epochs = 25  weight_decay = 0.05  schedule = "cosine"
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -68,6 +71,7 @@ class StudyConfig:
     all_pairs: bool = False
     cost: bool = True
     recipe_overrides: Mapping[str, Any] = field(default_factory=dict)
+    tune: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # recipe field -> values, chosen with the lr
 
     def __post_init__(self) -> None:
         if not self.activations:
@@ -101,6 +105,34 @@ class StudyConfig:
             raise ConfigError(f"max_retries = {self.max_retries!r} is not allowed; expected an integer >= 0")
         if self.mode not in ("auto", "vectorized", "vmap", "per-seed"):
             raise ConfigError(f"mode = {self.mode!r}; expected auto, vectorized, vmap or per-seed")
+        tunable = sorted(f.name for f in fields(Recipe) if f.name != "lr")
+        defaults = Recipe()
+        normalized = {}
+        for key, values in self.tune.items():
+            if key == "lr":
+                raise ConfigError("tune: the learning rate's grid is tune_lr (--tune-lr), not tune.lr")
+            if key not in tunable:
+                raise ConfigError(f"tune: {key!r} is not a recipe field; tunable fields: {', '.join(tunable)}")
+            if not isinstance(values, (tuple, list)) or not values:
+                raise ConfigError(f"tune.{key} = {values!r}: give a non-empty list of values")
+            if isinstance(getattr(defaults, key, None), float):  # 0 and 0.0 are one setting (and one trial key)
+                values = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values)
+            for value in values:
+                try:
+                    Recipe(**{key: value})
+                except ConfigError as exc:
+                    raise ConfigError(f"tune.{key}: {exc}") from None
+                except TypeError:  # a value of the wrong kind that the recipe's own check cannot compare
+                    raise ConfigError(f"tune.{key}: {value!r} is not allowed") from None
+            if len(set(values)) != len(values):
+                raise ConfigError(f"tune.{key} = {list(values)!r} lists a value twice")
+            normalized[key] = tuple(values)
+        object.__setattr__(self, "tune", normalized)  # frozen: the validated, normalised grid
+
+    def settings_grid(self) -> list[dict[str, Any]]:
+        """Every combination of the tuned recipe fields' values (``[{}]`` when only the lr is tuned)."""
+        keys = sorted(self.tune)
+        return [dict(zip(keys, combo)) for combo in itertools.product(*(self.tune[k] for k in keys))]
 
     def with_recipe(self, default: Recipe) -> Recipe:
         return Recipe.from_mapping(dict(self.recipe_overrides), base=self.recipe or default)
@@ -143,6 +175,13 @@ class StudyFile(BaseModel):
     baseline: str | None = None
     all_pairs: bool | None = None
     cost: bool | None = None
+    tune: dict[str, list[Any]] | None = None
+
+
+def settings_text(settings: Mapping[str, Any]) -> str:
+    """``{"weight_decay": 0.05}`` -> ``"weight_decay=0.05"`` (``""`` when only the lr is tuned)."""
+    return ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(settings.items()))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -176,6 +215,8 @@ def config_from_mapping(raw: Mapping[str, Any], source: str = "study") -> StudyC
     values["activations"] = tuple(values["activations"])
     if "tune_lr" in values:
         values["tune_lr"] = tuple(values["tune_lr"])
+    if "tune" in values:
+        values["tune"] = {k: tuple(v) for k, v in values["tune"].items()}
     if recipe is not None:
         try:
             Recipe.from_mapping(recipe)

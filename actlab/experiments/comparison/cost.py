@@ -9,7 +9,7 @@ the store too, but they are one timing each, taken while the machine did whateve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,17 +37,19 @@ class Cost:
 
 
 def measure_cost(task: Task, dataset: Dataset, contenders: Sequence[tuple[str, str, bool]], baseline: str,
-                 recipe: Recipe, base_seed: int, rounds: int = ROUNDS, min_block_s: float = 0.02
+                 recipes: Mapping[str, Recipe], base_seed: int, rounds: int = ROUNDS, min_block_s: float = 0.02
                  ) -> dict[str, Cost]:
-    """``contenders``: (label, activation, trainable). Returns label -> Cost relative to ``baseline``."""
-    batch = min(recipe.batch_size, len(dataset.x_train))
-    x, y = dataset.x_train[:batch], dataset.y_train[:batch]
+    """``contenders``: (label, activation, trainable); ``recipes``: label -> the recipe it trained with (a tuned
+    batch size changes the step). Returns label -> Cost relative to ``baseline``."""
     steps: dict[str, Any] = {}
     for label, activation, trainable in contenders:
+        recipe = recipes[label]
+        batch = min(recipe.batch_size, len(dataset.x_train))
+        x, y = dataset.x_train[:batch], dataset.y_train[:batch]
         model = build_models(task, dataset, activation, trainable, recipe, base_seed, [0])[0]
         opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
 
-        def step(model=model, opt=opt) -> None:
+        def step(model=model, opt=opt, x=x, y=y) -> None:
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(model(x), y).backward()
             opt.step()

@@ -42,6 +42,13 @@ class Metric:
     def verdict(self, pair: stats.Pairwise) -> str:
         return pair.verdict(self.name, self.scale, self.unit, self.digits)
 
+    def best_value(self, values: Mapping[float, float]) -> float:
+        """The best finite value (NaN when there is none)."""
+        finite = [v for v in values.values() if math.isfinite(v)]
+        if not finite:
+            return math.nan
+        return max(finite) if self.higher_is_better else min(finite)
+
     def best(self, values: Mapping[float, float]) -> float:
         """The key of the best value; ties go to the smaller key (the smaller learning rate)."""
         sign = 1.0 if self.higher_is_better else -1.0
