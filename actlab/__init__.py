@@ -48,7 +48,8 @@ def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: st
     """Run (or resume) a comparison from Python; returns an
     :class:`actlab.experiments.comparison.compare.ComparisonResult`. Each activation trains at its own lr, chosen
     on a validation split from a grid around the recipe's (``tune_lr=`` gives the grid; ``lr=`` alone pins one
-    rate for all). Options are StudyConfig fields (``tune_lr``, ``tune_seeds``, ``baseline``, ``all_pairs``,
+    rate for all); ``tune={"weight_decay": [0, 0.05]}`` chooses other recipe fields with it. Options are StudyConfig
+    fields (``tune_lr``, ``tune``, ``tune_seeds``, ``baseline``, ``all_pairs``,
     ``cost``, ``base_seed``, ``jobs``, ``mode``, ``force``, ``study``, ``data_dir``) and recipe keys (``epochs``,
     ``lr``, ``batch_size``, ``optimizer``, ``weight_decay``, ``schedule``, ``init``, ``momentum``).
 
