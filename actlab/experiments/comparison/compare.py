@@ -232,7 +232,8 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
             for label in labels:
                 scores = {(text, lr): v for text, by_label in curves.items()
                           for lr, v in by_label.get(label, {}).items() if math.isfinite(v)}
-                if not scores:
+                if not scores:  # every run diverged: the curve shows it, the recipe's own lr and settings stay
+                    tuning[label] = curves[settings_text(settings[0])].get(label, {})
                     continue
                 best = _best_setting(scores, metric, [settings_text(s) for s in settings])
                 chosen[label] = best[1]
