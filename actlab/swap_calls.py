@@ -131,6 +131,14 @@ def _is_activation(module: nn.Module) -> bool:
     return _ACTIVATION_TYPES[kind]
 
 
+def _caller(func: Any) -> nn.Module | None:
+    """The module whose forward made this activation call, or None (not an activation function, no module running,
+    or inside an activation module, whose own calls are not sites)."""
+    if func in _CALLS and _STACK.modules and not _STACK.activations:
+        return _STACK.modules[-1]
+    return None
+
+
 class _Record(TorchFunctionMode):
     """Counts the activation calls each module makes (outside activation modules)."""
 
@@ -140,11 +148,11 @@ class _Record(TorchFunctionMode):
         self.counts: dict[tuple[str, Any], int] = {}
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if func in _CALLS and _STACK.modules and not _STACK.activations:
-            caller = self.paths.get(id(_STACK.modules[-1]))
-            if caller is not None:
-                key = (caller, _CALLS[func][0])
-                self.counts[key] = self.counts.get(key, 0) + 1
+        module = _caller(func)
+        path = None if module is None else self.paths.get(id(module))
+        if path is not None:
+            key = (path, _CALLS[func][0])
+            self.counts[key] = self.counts.get(key, 0) + 1
         return func(*args, **(kwargs or {}))
 
 
@@ -153,8 +161,8 @@ class _Route(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if func in _CALLS and _STACK.modules and not _STACK.activations:
-            caller = _STACK.modules[-1]
+        caller = _caller(func)
+        if caller is not None:
             installed = caller.__dict__.get(_INSTALLED)
             name, _, inplace = _CALLS[func]
             if installed and name in installed:

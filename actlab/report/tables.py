@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from actlab.experiments.comparison.config import settings_text
+from actlab.experiments.comparison.config import setting_value, settings_text
 from actlab.report.text import terminal_safe
 
 
@@ -52,7 +52,7 @@ def lr_lines(lr_grid: Sequence[float] | None, chosen: Mapping[str, float], tunin
              by_settings: Mapping[str, Mapping[str, float]] | None = None) -> list[str]:
     """How the learning rates (and any other tuned recipe fields) were set, in words: pinned, or chosen per
     activation (with the validation curve at the chosen settings, and the best value at each setting)."""
-    fields_tuned = "; ".join(f"{k} from {{{', '.join(f'{v:g}' if isinstance(v, float) else str(v) for v in vs)}}}"
+    fields_tuned = "; ".join(f"{k} from {{{', '.join(setting_value(v) for v in vs)}}}"
                              for k, vs in sorted((tune or {}).items()))
     name = metric.name if metric is not None else "accuracy"
     split = "its own validation files" if metric is not None and metric.key == "bits_per_char" else \
@@ -76,7 +76,7 @@ def lr_lines(lr_grid: Sequence[float] | None, chosen: Mapping[str, float], tunin
     for label, lr in chosen.items():
         curve = tuning.get(label, {})
         chosen_settings = settings_text((settings or {}).get(label, {}))
-        at = f"{', ' + chosen_settings if chosen_settings else ''}"
+        at = f", {chosen_settings}" if chosen_settings else ""
         shown = ", ".join(f"{r:g}: {show(v) if math.isfinite(v) else '-'}" for r, v in curve.items())
         edge = ""
         if lr_grid is not None and curve and lr in (min(curve), max(curve)) and len(curve) > 1:

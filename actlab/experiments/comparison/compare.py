@@ -142,10 +142,37 @@ def _has_settings(trial: dict[str, Any], settings: dict[str, Any]) -> bool:
     return all(recipe.get(k) == v for k, v in settings.items())
 
 
-def _best_setting(scores: dict[tuple[str, float], float], metric: str, order: list[str]) -> tuple[str, float]:
-    """The (settings, lr) with the best validation value; ties go to the earlier settings, then the smaller lr."""
-    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
-    return max(scores, key=lambda k: (sign * scores[k], -order.index(k[0]), -k[1]))
+@dataclass
+class Tuned:
+    """What the tuning phase chose per activation (labels whose every run diverged keep the recipe's lr and
+    settings, and are absent from ``lr`` and ``settings``)."""
+
+    lr: dict[str, float]
+    settings: dict[str, dict[str, Any]]
+    curves: dict[str, dict[float, float]]  # label -> lr -> mean validation value, at the chosen settings
+    by_settings: dict[str, dict[str, float]]  # label -> settings text -> best validation value (several settings)
+
+
+def choose(rows: Sequence[dict[str, Any]], settings: Sequence[dict[str, Any]], labels: Sequence[str],
+           metric: str) -> Tuned:
+    """The best (settings, lr) per activation by mean validation value over the tuning trials ``rows``; ties go to
+    the earlier settings, then the smaller lr."""
+    m = METRICS[metric]
+    sign = 1.0 if m.higher_is_better else -1.0
+    curves = [tuning_curves([t for t in rows if _has_settings(t, s)], metric) for s in settings]
+    out = Tuned({}, {}, {}, {})
+    for label in labels:
+        scores = {(i, lr): v for i, by_label in enumerate(curves) for lr, v in by_label.get(label, {}).items()
+                  if math.isfinite(v)}
+        if not scores:  # every run diverged: the curve shows it, the recipe's own lr and settings stay
+            out.curves[label] = curves[0].get(label, {})
+            continue
+        i, lr = max(scores, key=lambda k: (sign * scores[k], -k[0], -k[1]))
+        out.lr[label], out.settings[label], out.curves[label] = lr, dict(settings[i]), curves[i].get(label, {})
+        if len(settings) > 1:
+            out.by_settings[label] = {settings_text(s): m.best_value(by_label.get(label, {}))
+                                      for s, by_label in zip(settings, curves)}
+    return out
 
 
 ProgressFn = Callable[[str, Any], None]
@@ -217,31 +244,16 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
                 notify("group_done", job)
             return store.trials([members[k] for j in jobs for k in j.keys if k in members])
 
-        tuning: dict[str, dict[float, float]] = {}
-        chosen = {label: recipe.lr for label in labels}
         settings = config.settings_grid()
-        chosen_settings: dict[str, dict[str, Any]] = {label: dict(settings[0]) for label in labels}
-        by_settings: dict[str, dict[str, float]] = {}
+        tuned = Tuned({}, {}, {}, {})
         if grid is not None or len(settings) > 1:
-            recipes = [(s, replace(recipe, **s)) for s in settings]
-            rows = execute(plan(config, task, contenders, "tune",
-                                {lab: [(r, grid or [recipe.lr]) for _, r in recipes] for lab in labels}, identity,
+            candidates = [(replace(recipe, **s), grid or [recipe.lr]) for s in settings]
+            rows = execute(plan(config, task, contenders, "tune", {lab: candidates for lab in labels}, identity,
                                 study, command))
-            curves = {settings_text(s): tuning_curves([t for t in rows if _has_settings(t, s)], metric)
-                      for s, _ in recipes}
-            for label in labels:
-                scores = {(text, lr): v for text, by_label in curves.items()
-                          for lr, v in by_label.get(label, {}).items() if math.isfinite(v)}
-                if not scores:  # every run diverged: the curve shows it, the recipe's own lr and settings stay
-                    tuning[label] = curves[settings_text(settings[0])].get(label, {})
-                    continue
-                best = _best_setting(scores, metric, [settings_text(s) for s in settings])
-                chosen[label] = best[1]
-                chosen_settings[label] = dict(settings[[settings_text(s) for s in settings].index(best[0])])
-                tuning[label] = curves[best[0]].get(label, {})
-                if len(settings) > 1:
-                    by_settings[label] = {text: METRICS[metric].best_value(by_label.get(label, {}))
-                                          for text, by_label in curves.items()}
+            tuned = choose(rows, settings, labels, metric)
+        chosen = {label: tuned.lr.get(label, recipe.lr) for label in labels}
+        chosen_settings = {label: tuned.settings.get(label, dict(settings[0])) for label in labels}
+        tuning, by_settings = tuned.curves, tuned.by_settings
         final = {lab: [(replace(recipe, **chosen_settings[lab]), [chosen[lab]])] for lab in labels}
         trials = execute(plan(config, task, contenders, "test", final, identity, study, command))
         cost: dict[str, Cost] = {}

@@ -105,29 +105,7 @@ class StudyConfig:
             raise ConfigError(f"max_retries = {self.max_retries!r} is not allowed; expected an integer >= 0")
         if self.mode not in ("auto", "vectorized", "vmap", "per-seed"):
             raise ConfigError(f"mode = {self.mode!r}; expected auto, vectorized, vmap or per-seed")
-        tunable = sorted(f.name for f in fields(Recipe) if f.name != "lr")
-        defaults = Recipe()
-        normalized = {}
-        for key, values in self.tune.items():
-            if key == "lr":
-                raise ConfigError("tune: the learning rate's grid is tune_lr (--tune-lr), not tune.lr")
-            if key not in tunable:
-                raise ConfigError(f"tune: {key!r} is not a recipe field; tunable fields: {', '.join(tunable)}")
-            if not isinstance(values, (tuple, list)) or not values:
-                raise ConfigError(f"tune.{key} = {values!r}: give a non-empty list of values")
-            if isinstance(getattr(defaults, key, None), float):  # 0 and 0.0 are one setting (and one trial key)
-                values = tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values)
-            for value in values:
-                try:
-                    Recipe(**{key: value})
-                except ConfigError as exc:
-                    raise ConfigError(f"tune.{key}: {exc}") from None
-                except TypeError:  # a value of the wrong kind that the recipe's own check cannot compare
-                    raise ConfigError(f"tune.{key}: {value!r} is not allowed") from None
-            if len(set(values)) != len(values):
-                raise ConfigError(f"tune.{key} = {list(values)!r} lists a value twice")
-            normalized[key] = tuple(values)
-        object.__setattr__(self, "tune", normalized)  # frozen: the validated, normalised grid
+        object.__setattr__(self, "tune", _checked_tune(self.tune))  # frozen: the validated, normalised grid
 
     def settings_grid(self) -> list[dict[str, Any]]:
         """Every combination of the tuned recipe fields' values (``[{}]`` when only the lr is tuned)."""
@@ -145,6 +123,32 @@ class StudyConfig:
         if "lr" in self.recipe_overrides:
             return None
         return tuple(float(f"{recipe.lr * f:.3g}") for f in GRID_FACTORS)
+
+
+def _checked_tune(tune: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """The tuned recipe fields' values, each checked by the recipe itself; numbers for a float field become floats,
+    so 0 and 0.0 are one setting (and one trial key)."""
+    tunable = sorted(f.name for f in fields(Recipe) if f.name != "lr")
+    defaults = Recipe()
+    out = {}
+    for key, values in tune.items():
+        if key == "lr":
+            raise ConfigError("tune: the learning rate's grid is tune_lr (--tune-lr), not tune.lr")
+        if key not in tunable:
+            raise ConfigError(f"tune: {key!r} is not a recipe field; tunable fields: {', '.join(tunable)}")
+        if not isinstance(values, (tuple, list)) or not values:
+            raise ConfigError(f"tune.{key} = {values!r}: give a non-empty list of values")
+        if isinstance(getattr(defaults, key), float):
+            values = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+        for value in values:
+            try:
+                Recipe(**{key: value})
+            except ConfigError as exc:
+                raise ConfigError(f"tune.{key}: {exc}") from None
+        if len(set(values)) != len(values):
+            raise ConfigError(f"tune.{key} = {list(values)!r} lists a value twice")
+        out[key] = tuple(values)
+    return out
 
 
 class StudyFile(BaseModel):
@@ -178,10 +182,14 @@ class StudyFile(BaseModel):
     tune: dict[str, list[Any]] | None = None
 
 
+def setting_value(value: Any) -> str:
+    """A tuned field's value as the tables show it: ``0.05``, ``100``, ``'sgd'``."""
+    return repr(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def settings_text(settings: Mapping[str, Any]) -> str:
     """``{"weight_decay": 0.05}`` -> ``"weight_decay=0.05"`` (``""`` when only the lr is tuned)."""
-    return ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in sorted(settings.items()))
+    return ", ".join(f"{k}={setting_value(v)}" for k, v in sorted(settings.items()))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
