@@ -83,7 +83,7 @@ def lr_lines(lr_grid: Sequence[float] | None, chosen: Mapping[str, float], tunin
             edge = " (at the edge of the grid: a wider grid may find a better rate)"
         line = f"  {label}: lr {lr:g}{at}{edge}"
         if lr_grid is not None:
-            line += f"; validation {name} by lr{' at ' + chosen_settings if chosen_settings else ''} {shown}"
+            line += f"; validation {name} {'by lr at ' + chosen_settings + ' ' if chosen_settings else ''}{shown}"
         others = (by_settings or {}).get(label)
         if others:
             line += f"; best validation {name} by setting: " + \
