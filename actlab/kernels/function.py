@@ -6,7 +6,8 @@ saved tensor of the input's size. Which math runs inside:
 - under torch.compile, torch.func transforms, or with batched gradients: the spec's torch expressions, which
   dynamo traces (inductor fuses them with their neighbours) and functorch batches;
 - on CUDA, actlab's Triton kernels where they cover the call (contiguous float32/bfloat16/float16);
-- on CPU, the implementation entry's aten fast paths where it has them;
+- on CPU, for large tensors, one compiled loop each way from the entry's fused expressions
+  (:mod:`actlab.kernels.fused_cpu`); otherwise the entry's aten fast paths where it has them;
 - otherwise the expressions. Half types are computed in float32 and rounded once.
 
 Forward-mode AD (``jvp``) uses the closed-form derivative, vmap a generated rule, and a backward run under
@@ -24,6 +25,7 @@ import torch.autograd.forward_ad as fwAD
 
 from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
+from actlab.kernels import fused_cpu
 from actlab.kernels.implementations import implementation, kernel_call
 from actlab.kernels.transforms import transformed
 
@@ -84,6 +86,9 @@ def forward_math(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) 
             if spec.kind == "gated":
                 return tk.gated_forward(x, call.key, call.scalars)
             return tk.elementwise_forward(x, call.key, call.scalars, call.weight)
+        y = fused_cpu.forward(spec, x, params)
+        if y is not None:
+            return y
         impl = implementation(spec)
         fast = impl.forward
         if fast is not None and x.device.type == "cpu" and x.dtype in _FAST_DTYPES:
@@ -129,6 +134,9 @@ def backward_math(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor,
             grads = {name: dw.reshape(params[name].shape).to(params[name].dtype)
                      for name, needed in needs_params.items() if needed}
             return dx, grads
+        out = fused_cpu.backward(spec, x, grad_out, params, needs_x, needs_params)
+        if out is not None:
+            return out
         impl = implementation(spec)
         fast = impl.backward
         if fast is not None and x.device.type == "cpu" and x.dtype in _FAST_DTYPES:

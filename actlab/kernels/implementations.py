@@ -10,6 +10,10 @@ adds, where it pays:
   bandwidth). They take float32 or float64 tensors (half types are computed in float32 by the caller) and
   contain no host synchronisation and no branch on tensor values. Like PyTorch's natives, they may give NaN at
   +-inf where the limit is finite; on finite inputs they give what the expression gives, within rounding.
+- ``fused``: plain torch expressions of the forward and the derivatives, for :mod:`actlab.kernels.fused_cpu`, which
+  compiles them into one loop each way for large CPU tensors. Simpler than the spec's expressions (those also guard
+  0 * inf at the infinities, which costs a compute-bound kernel a third of its speed): a finite input gives a finite
+  result, and +-inf may give NaN, as PyTorch's own kernels do. A gated entry's are its gate's.
 - ``triton``: the call of actlab's Triton kernels (:mod:`actlab.kernels.triton_math`) for the CUDA path.
 
 A path returns ``None`` where it does not cover a call (per-seed stacked betas, for instance): the expression runs.
@@ -18,8 +22,8 @@ Activations not listed (a third-party spec) run their expression, with backward 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -27,6 +31,8 @@ import torch.nn.functional as F
 
 from actlab.catalog.definitions import classic, exponential, gated, rectifiers, smooth
 from actlab.catalog.definitions.gated import split_halves
+from actlab.catalog.definitions.smooth import GELU_TANH_COEFF
+from actlab.catalog.numerics import INV_SQRT_2PI, SQRT_2, SQRT_2_OVER_PI
 from actlab.catalog.spec import ActivationSpec
 from actlab.kernels.transforms import transformed
 
@@ -45,6 +51,16 @@ class KernelCall:
 
 
 @dataclass(frozen=True)
+class Fused:
+    """``forward(x, **params)``, ``derivative(x, **params)`` (df/dx) and ``param_derivatives[name](x, **params)``
+    (df/dp per element), in float32 torch ops that inductor fuses into one loop."""
+
+    forward: Callable[..., torch.Tensor]
+    derivative: Callable[..., torch.Tensor]
+    param_derivatives: Mapping[str, Callable[..., torch.Tensor]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Implementation:
     forward: Forward | None = None
     backward: Backward | None = None
@@ -55,6 +71,11 @@ class Implementation:
     # The paths take half types as they are: each result comes from aten kernels that compute in float32 and
     # round once (or from exact steps: relu, a product by 2). Otherwise half types are converted to float32 first.
     half_as_is: bool = False
+    fused: Fused | None = None
+    # Which calls take the compiled loops: "forward", "backward", "parameter backward" (a trainable parameter's
+    # gradient is wanted). Swish's aten paths are one pass forward and three cheap ones backward, with aten's faster
+    # exp; only its trainable beta, whose reduction the loop fuses, gains (benchmarks/RESULTS.md).
+    fuse: frozenset[str] = frozenset({"forward", "backward", "parameter backward"})
 
 
 def _scalars(*values: float) -> tuple[float, float]:
@@ -140,6 +161,45 @@ def _swish_backward(x, grad, params, needs_x, needs_params):
     return grad_x, {"beta": d.reshape(weight.shape).to(weight.dtype)}
 
 
+def _swish_fused_forward(x, beta):
+    return x * torch.sigmoid(beta * x)
+
+
+def _sigmoid_pair(u):
+    """sigmoid(u) and sigmoid(-u) = 1 - sigmoid(u) from one exp, each accurate in its own tail (1 - sigmoid(u)
+    computed as a difference loses all its digits once sigmoid(u) rounds to 1)."""
+    e = torch.exp(-u.abs())
+    r = 1.0 / (1.0 + e)
+    positive = u >= 0
+    return torch.where(positive, r, e * r), torch.where(positive, e * r, r)
+
+
+def _swish_fused_derivative(x, beta):
+    # the clamp keeps beta x = +-inf (|x| near the float32 maximum) from giving inf * 0; silu' is 0 or 1 beyond 1e4
+    u = (beta * x).clamp(-1e4, 1e4)
+    s, t = _sigmoid_pair(u)
+    return s * (1.0 + u * t)
+
+
+def _swish_fused_beta_derivative(x, beta):
+    s, t = _sigmoid_pair((beta * x).clamp(-1e4, 1e4))
+    return x * (x * (s * t))  # x * (x * st): no x^2 overflow where st = 0
+
+
+_swish_fused = Fused(_swish_fused_forward, _swish_fused_derivative, {"beta": _swish_fused_beta_derivative})
+
+
+def _gelu_fused_derivative(x, approximate):
+    if approximate == "tanh":
+        t = torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_COEFF * x * x * x))
+        du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_TANH_COEFF * x * x)
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+    return 0.5 * (1.0 + torch.erf(x / SQRT_2)) + x * (INV_SQRT_2PI * torch.exp(-0.5 * x * x))
+
+
+_gelu_fused = Fused(lambda x, approximate: F.gelu(x, approximate=approximate), _gelu_fused_derivative)
+
+
 # ----- hardsigmoid, threshold ReLU, softsign, squared ReLU -----------------------------------------------------------
 
 
@@ -177,6 +237,14 @@ def _squared_relu_forward(x, params):
 
 def _squared_relu_backward(x, grad, params, needs_x, needs_params):
     return torch.relu(x).mul_(grad).mul_(2.0), {}
+
+
+def _squared_relu_fused_forward(x):
+    r = torch.relu(x)
+    return r * r
+
+
+_squared_relu_fused = Fused(_squared_relu_fused_forward, lambda x: 2.0 * torch.relu(x))
 
 
 # ----- gated: value half a, gate half b; backward fills both halves of one [..., 2H] buffer --------------------------
@@ -257,7 +325,8 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
                                            closest=lambda x: F.hardsigmoid(x), half_as_is=True),
     rectifiers.hardswish: Implementation(triton=_plain("hardswish")),
     rectifiers.squared_relu: Implementation(_squared_relu_forward, _squared_relu_backward, _plain("squared_relu"),
-                                            closest=lambda x: F.relu(x), half_as_is=True),
+                                            closest=lambda x: F.relu(x), half_as_is=True,
+                                            fused=_squared_relu_fused),
     # exponential
     exponential.elu: Implementation(triton=lambda alpha: KernelCall("elu", _scalars(alpha))),
     exponential.celu: Implementation(triton=lambda alpha: KernelCall("celu", _scalars(alpha))),
@@ -266,15 +335,17 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
         triton=lambda beta, threshold: KernelCall("softplus", _scalars(beta, threshold))),
     # smooth
     smooth.swish: Implementation(_swish_forward, _swish_backward, lambda beta: _slot("swish", beta),
-                                 closest=lambda x, beta: F.silu(x)),
+                                 closest=lambda x, beta: F.silu(x), fused=_swish_fused,
+                                 fuse=frozenset({"parameter backward"})),
     smooth.gelu: Implementation(triton=_gelu_call),
     smooth.mish: Implementation(triton=_plain("mish")),
     # gated: the Triton call describes the gate applied to the second half
     gated.glu: Implementation(triton=_plain("sigmoid")),
     gated.reglu: Implementation(_reglu[0], _reglu[1], _plain("relu"), closest=lambda x: F.glu(x), half_as_is=True),
-    gated.geglu: Implementation(_geglu[0], _geglu[1], _gelu_call, closest=lambda x, approximate: F.glu(x)),
+    gated.geglu: Implementation(_geglu[0], _geglu[1], _gelu_call, closest=lambda x, approximate: F.glu(x),
+                                fused=_gelu_fused),
     gated.swiglu: Implementation(_swiglu[0], _swiglu[1], lambda beta: KernelCall("swish", _scalars(beta)),
-                                 closest=lambda x, beta: F.glu(x)),
+                                 closest=lambda x, beta: F.glu(x), fused=_swish_fused),
 }
 
 # Built-ins with no entry, and why (the completeness test reads this).
