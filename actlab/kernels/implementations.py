@@ -73,8 +73,8 @@ class Implementation:
     half_as_is: bool = False
     fused: Fused | None = None
     # Which calls take the compiled loops: "forward", "backward", "parameter backward" (a trainable parameter's
-    # gradient is wanted). Swish's aten paths are one pass forward and three cheap ones backward, with aten's faster
-    # exp; only its trainable beta, whose reduction the loop fuses, gains (benchmarks/RESULTS.md).
+    # gradient is wanted). aten's exp is faster than the loops', so where aten already makes one pass the loop does
+    # not pay: swish's forward and fixed-beta backward, and SwiGLU's forward (benchmarks/RESULTS.md).
     fuse: frozenset[str] = frozenset({"forward", "backward", "parameter backward"})
 
 
@@ -161,10 +161,6 @@ def _swish_backward(x, grad, params, needs_x, needs_params):
     return grad_x, {"beta": d.reshape(weight.shape).to(weight.dtype)}
 
 
-def _swish_fused_forward(x, beta):
-    return x * torch.sigmoid(beta * x)
-
-
 def _sigmoid_pair(u):
     """sigmoid(u) and sigmoid(-u) = 1 - sigmoid(u) from one exp, each accurate in its own tail (1 - sigmoid(u)
     computed as a difference loses all its digits once sigmoid(u) rounds to 1)."""
@@ -172,6 +168,12 @@ def _sigmoid_pair(u):
     r = 1.0 / (1.0 + e)
     positive = u >= 0
     return torch.where(positive, r, e * r), torch.where(positive, e * r, r)
+
+
+def _swish_fused_forward(x, beta):
+    # the same sigmoid as the derivatives', so a loop forming both (a gated backward) computes one exp
+    s, _ = _sigmoid_pair((beta * x).clamp(-1e4, 1e4))
+    return x * s
 
 
 def _swish_fused_derivative(x, beta):
@@ -345,7 +347,7 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     gated.geglu: Implementation(_geglu[0], _geglu[1], _gelu_call, closest=lambda x, approximate: F.glu(x),
                                 fused=_gelu_fused),
     gated.swiglu: Implementation(_swiglu[0], _swiglu[1], lambda beta: KernelCall("swish", _scalars(beta)),
-                                 closest=lambda x, beta: F.glu(x), fused=_swish_fused),
+                                 closest=lambda x, beta: F.glu(x), fused=_swish_fused, fuse=frozenset({"backward"})),
 }
 
 # Built-ins with no entry, and why (the completeness test reads this).
