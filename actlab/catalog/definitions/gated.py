@@ -34,6 +34,8 @@ def split_halves(x, name: str):
     """Split the last dimension in two; an odd (or missing) last dimension is a :class:`ShapeError`."""
     check_halves(x, name)
     h = x.shape[-1] // 2
+    if isinstance(x, torch.Tensor):
+        return x.narrow(-1, 0, h), x.narrow(-1, h, h)  # a few us cheaper per call than indexing with ...
     return x[..., :h], x[..., h:]
 
 
