@@ -9,9 +9,11 @@ compiled call's fixed cost (dynamo's guards) would outweigh the passes it saves.
 
 Covered: CPU, float32 and half types (computed in float32, rounded once), at least :data:`MIN_NUMEL` elements, scalar
 parameters (a one-element trainable tensor included). Everything else returns ``None`` and the caller's other paths
-run. The first call per activation, dtype and kind of call compiles (seconds; inductor keeps the result on disk for
-later processes). Where compiling fails (no C++ compiler, for instance) one warning says so and the eager paths run
-from then on. ``ACTLAB_FUSED_CPU=0`` in the environment turns the path off.
+run. The first call per activation, dtype and kind of call compiles a loop for its size (seconds; inductor keeps the
+result on disk for later processes); a second size compiles one loop for every size (dynamo's automatic dynamic
+shapes), which is slower than a loop for one size, so a training loop with fixed shapes gets the fastest. Where
+compiling fails (no C++ compiler, for instance) one warning says so and the eager paths run from then on.
+``ACTLAB_FUSED_CPU=0`` in the environment turns the path off.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def _kernel(spec: ActivationSpec, fused: Fused, what: str, dtype: torch.dtype, g
     if key not in _KERNELS:
         fn = _make(fused, spec.kind == "gated", what, grads)
         name = f"actlab_{spec.name}_{what}_{str(dtype).removeprefix('torch.')}_{'_'.join(grads) or 'none'}"
-        _KERNELS[key] = torch.compile(_own_code(fn, name), dynamic=True, fullgraph=True)
+        _KERNELS[key] = torch.compile(_own_code(fn, name), fullgraph=True)
     return _KERNELS[key]
 
 
@@ -125,7 +127,7 @@ def _flat(spec: ActivationSpec, x: torch.Tensor) -> torch.Tensor:
 
 def forward(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor | None:
     fused = covers(spec, x, params)
-    if fused is None or "forward" not in implementation(spec).fuse:
+    if fused is None or not implementation(spec).fuse_forward:
         return None
     y = _call(_kernel(spec, fused, "forward", x.dtype), _flat(spec, x), _scalar_tensors(params))
     if y is None:
@@ -143,8 +145,6 @@ def backward(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor, para
     if spec.kind == "gated" or not (needs_x or wanted):
         wanted = ()
     if any(name not in fused.param_derivatives for name in wanted):
-        return None
-    if ("parameter backward" if wanted else "backward") not in implementation(spec).fuse:
         return None
     grads = (("x",) if needs_x or spec.kind == "gated" else ()) + wanted
     g = grad_out.contiguous()

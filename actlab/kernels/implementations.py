@@ -72,10 +72,9 @@ class Implementation:
     # round once (or from exact steps: relu, a product by 2). Otherwise half types are converted to float32 first.
     half_as_is: bool = False
     fused: Fused | None = None
-    # Which calls take the compiled loops: "forward", "backward", "parameter backward" (a trainable parameter's
-    # gradient is wanted). aten's exp is faster than the loops', so where aten already makes one pass the loop does
-    # not pay: swish's forward and fixed-beta backward, and SwiGLU's forward (benchmarks/RESULTS.md).
-    fuse: frozenset[str] = frozenset({"forward", "backward", "parameter backward"})
+    # False where ``forward`` is already one aten pass (swish's softplus_backward(x, x, beta)): aten's exp is faster
+    # than the compiled loop's, so only the backward is compiled.
+    fuse_forward: bool = True
 
 
 def _scalars(*values: float) -> tuple[float, float]:
@@ -338,7 +337,7 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     # smooth
     smooth.swish: Implementation(_swish_forward, _swish_backward, lambda beta: _slot("swish", beta),
                                  closest=lambda x, beta: F.silu(x), fused=_swish_fused,
-                                 fuse=frozenset({"parameter backward"})),
+                                 fuse_forward=False),
     smooth.gelu: Implementation(triton=_gelu_call),
     smooth.mish: Implementation(triton=_plain("mish")),
     # gated: the Triton call describes the gate applied to the second half
@@ -347,7 +346,7 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     gated.geglu: Implementation(_geglu[0], _geglu[1], _gelu_call, closest=lambda x, approximate: F.glu(x),
                                 fused=_gelu_fused),
     gated.swiglu: Implementation(_swiglu[0], _swiglu[1], lambda beta: KernelCall("swish", _scalars(beta)),
-                                 closest=lambda x, beta: F.glu(x), fused=_swish_fused, fuse=frozenset({"backward"})),
+                                 closest=lambda x, beta: F.glu(x), fused=_swish_fused),
 }
 
 # Built-ins with no entry, and why (the completeness test reads this).
