@@ -195,3 +195,19 @@ def test_values_at_the_kink_and_zero(small_threshold):
     y.backward(torch.ones_like(y))
     assert y[:6].tolist() == [0.0, 0.0, 0.0, pytest.approx(1e-40, rel=1e-3), 1.0, 9.0]  # a subnormal, kept
     assert x.grad[:6].tolist() == [0.0, 0.0, 0.0, pytest.approx(2e-20, rel=1e-6), 2.0, 6.0]
+
+
+def test_warnings_as_errors_do_not_break_compiling(small_threshold, monkeypatch):
+    """torch's lazy imports inside inductor warn (DeprecationWarning); a user's -W error must not turn that into a
+    failed compile, nor the fallback's warning into an exception from their forward."""
+    import warnings
+
+    monkeypatch.setattr(fused_cpu, "_KERNELS", {})
+    monkeypatch.setattr(fused_cpu, "_state", {"failed": False})
+    x = torch.randn(24, 40, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = actlab.functional.squared_relu(x)
+        y.sum().backward()
+    assert fused_cpu.enabled()
+    torch.testing.assert_close(x.grad, 2 * torch.relu(x.detach()))

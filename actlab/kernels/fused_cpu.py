@@ -113,7 +113,11 @@ def _kernel(spec: ActivationSpec, fused: Fused, what: str, dtype: torch.dtype, g
 
 def _call(kernel: Callable[..., Any], *args: Any):
     try:
-        return kernel(*args)
+        # A call may compile (a first call, a new size), and torch's lazy imports then warn (DeprecationWarning
+        # from torch.jit); where warnings are errors (-W error, pytest's filterwarnings) that would fail the compile.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return kernel(*args)
     except Exception as error:  # a missing C++ compiler, an inductor limitation: the eager paths are correct
         _state["failed"] = True
         warnings.warn(f"actlab: compiling a fused CPU kernel failed ({type(error).__name__}: {error}); "

@@ -35,7 +35,7 @@ def split_halves(x, name: str):
     check_halves(x, name)
     h = x.shape[-1] // 2
     if isinstance(x, torch.Tensor):
-        return x.narrow(-1, 0, h), x.narrow(-1, h, h)  # a few us cheaper per call than indexing with ...
+        return x.chunk(2, dim=-1)  # one call for both views: several us cheaper than indexing with ... twice
     return x[..., :h], x[..., h:]
 
 
