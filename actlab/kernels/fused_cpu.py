@@ -126,6 +126,8 @@ def _call(kernel: Callable[..., Any], *args: Any):
 
 
 def _flat(spec: ActivationSpec, x: torch.Tensor) -> torch.Tensor:
+    # detached: whether the caller's tensor requires grad would otherwise be one more thing dynamo guards on
+    x = x.detach()
     return x.reshape(-1, x.shape[-1]) if spec.kind == "gated" else x.reshape(-1)
 
 
