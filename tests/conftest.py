@@ -8,11 +8,43 @@ import os
 # this when it is first imported (torch.compile's tests may import it before that file runs), so it is set here.
 os.environ.setdefault("TRITON_INTERPRET", "1")
 
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import actlab  # noqa: E402
+
+_TORCHVISION_SCHEMAS = None
+
+
+def import_torchvision():
+    """torchvision, or None when it is not installed.
+
+    On a machine with PyTorch's CPU build, PyPI's torchvision (a CUDA build) cannot load its compiled operators, and
+    its import stops at registering a fake kernel for ``torchvision::nms``. The models the tests use are pure Python
+    and call none of those operators, so the two schemas the import needs are declared (no kernel: calling them would
+    fail loudly) and the import is retried. transformers imports torchvision where it is installed, so the Hugging
+    Face tests call this too."""
+    global _TORCHVISION_SCHEMAS
+    if importlib.util.find_spec("torchvision") is None:
+        return None
+    try:
+        return importlib.import_module("torchvision")
+    except RuntimeError as exc:
+        if "torchvision::nms" not in str(exc):
+            raise
+    for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+        del sys.modules[name]
+    if _TORCHVISION_SCHEMAS is None:
+        _TORCHVISION_SCHEMAS = torch.library.Library("torchvision", "FRAGMENT")
+        _TORCHVISION_SCHEMAS.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _TORCHVISION_SCHEMAS.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    return importlib.import_module("torchvision")
+
 
 ELEMENTWISE = [n for n in actlab.names() if actlab.spec(n).kind == "elementwise"]
 GATED = [n for n in actlab.names() if actlab.spec(n).kind == "gated"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import import_torchvision
 
 import actlab
 from actlab.swap import find_activations
 
+import_torchvision()  # transformers imports it where installed; a CPU torch needs its two schemas declared first
 transformers = pytest.importorskip("transformers")
 
 

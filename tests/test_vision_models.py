@@ -7,46 +7,20 @@ ResNet blocks call ``self.relu`` twice) is one site. The squeeze-excitation gate
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 from collections import Counter
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import import_torchvision
 from torch import nn
 
 import actlab
 from actlab.swap import TORCH_ACTIVATIONS, find_activations
 
-_LIBRARY = None
-
-
-def _import_torchvision():
-    """torchvision, or a skip when it is not installed.
-
-    On a machine with PyTorch's CPU build, PyPI's torchvision (a CUDA build) cannot load its compiled operators, and
-    its import stops at registering a fake kernel for ``torchvision::nms``. The models used here are pure Python and
-    call none of those operators, so the two schemas the import needs are declared (no kernel: calling them would
-    fail loudly) and the import is retried."""
-    global _LIBRARY
-    if importlib.util.find_spec("torchvision") is None:
-        pytest.skip("torchvision is not installed", allow_module_level=True)
-    try:
-        return importlib.import_module("torchvision")
-    except RuntimeError as exc:
-        if "torchvision::nms" not in str(exc):
-            raise
-    for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-        del sys.modules[name]
-    _LIBRARY = torch.library.Library("torchvision", "FRAGMENT")
-    _LIBRARY.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    _LIBRARY.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    return importlib.import_module("torchvision")
-
-
-torchvision = _import_torchvision()
+torchvision = import_torchvision()
+if torchvision is None:
+    pytest.skip("torchvision is not installed", allow_module_level=True)
 timm = pytest.importorskip("timm")
 
 _FUNCTIONS = {F.relu, F.gelu, F.silu, F.hardswish, F.hardsigmoid, F.sigmoid, torch.sigmoid, F.relu6, F.mish}

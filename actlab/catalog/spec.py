@@ -135,7 +135,9 @@ class ActivationSpec:
     high-precision truth. ``native``: optional PyTorch native op with the same semantics everywhere
     on finite inputs (at +-inf it may give NaN where the limit is finite, as PyTorch's own ops do), used whenever
     ``native_covers(**params)`` holds; by default, when no parameter is a tensor. ``native_inplace``: the native
-    op's in-place form (what modules built with ``inplace=True`` run). ``breakpoints``: the points
+    op's in-place form (what modules built with ``inplace=True`` run). ``native_traced=False``: the native op runs in
+    eager mode only, and tracers (fx, torch.jit.trace, torch.export, torch.compile) record the expression instead, for
+    an op some exporter cannot handle. ``breakpoints``: the points
     where the function or its derivative has a kink or jump. ``claims``: properties asserted at the default
     parameters; the tests check them against the measured ones. ``alias_presets`` fixes parameters for an
     alias (``silu`` is swish with beta = 1). ``check`` validates a combination of parameters. ``weight``:
@@ -166,6 +168,7 @@ class ActivationSpec:
     native: Callable[..., Any] | None = None
     native_covers: Callable[..., bool] = None  # type: ignore[assignment]
     native_inplace: Callable[..., Any] | None = None
+    native_traced: bool = True
     breakpoints: Callable[..., Sequence[float]] = lambda **_: ()
     check: Callable[[Mapping[str, Any]], None] | None = None
     claims: Mapping[str, Any] = field(default_factory=dict)

@@ -1,7 +1,8 @@
 """Route an activation call to its implementation. The one place that decides, in this order:
 
 1. PyTorch's native op, where the spec names one and it covers the parameters (``spec.native_covers``): the same
-   cost as calling it directly, eager, compiled and exported.
+   cost as calling it directly, eager, compiled and exported (in eager mode only where ``spec.native_traced`` is
+   False: tracers then record the expression).
 2. Under torch.compile, torch.export, torch.jit tracing and ``torch.fx.symbolic_trace``: the spec's torch
    expression, so the tracer records plain ops and inductor fuses them with their neighbours.
 3. Without autograd (no grad mode, or nothing requires grad): the forward math directly, with no Function.
@@ -37,6 +38,8 @@ def native_call(spec: ActivationSpec, params: Mapping[str, Any], *, inplace: boo
     native = spec.native_inplace if inplace else spec.native
     if native is None or not spec.native_covers(**params):
         return None
+    if not spec.native_traced:  # eager only: a tracer records the expression
+        return lambda x: spec.torch_forward(x, **params) if _tracing(x) else native(x, **params)
     if spec.kind == "gated":  # actlab's ShapeError for an odd last dimension, not the native's message
         def gated(x: torch.Tensor) -> torch.Tensor:
             if not isinstance(x, torch.fx.Proxy):
@@ -67,7 +70,7 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
     (gated kinds: the last dimension halved)."""
     covered = spec.native is not None and spec.native_covers(**params)
     if isinstance(x, torch.fx.Proxy):
-        return spec.native(x, **params) if covered else spec.torch_forward(x, **params)
+        return spec.native(x, **params) if covered and spec.native_traced else spec.torch_forward(x, **params)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{spec.name}: expected a torch.Tensor input, got {type(x).__name__}")
     if spec.stochastic and training:
@@ -76,7 +79,7 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
         return rrelu_train(x, **params)
     if spec.kind == "gated":
         check_halves(x, spec.name)  # the same error on every path for an odd last dimension
-    if covered:
+    if covered and (spec.native_traced or not _tracing(x)):
         return spec.native(x, **params)  # type: ignore[misc]  # covered implies native is set
     if not x.is_floating_point():
         raise TypeError(

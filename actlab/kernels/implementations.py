@@ -201,7 +201,7 @@ def _gelu_fused_derivative(x, approximate):
 _gelu_fused = Fused(lambda x, approximate: F.gelu(x, approximate=approximate), _gelu_fused_derivative)
 
 
-# ----- hardsigmoid, threshold ReLU, softsign, squared ReLU -----------------------------------------------------------
+# ----- hardsigmoid, softsign, squared ReLU -----------------------------------------------------------
 
 
 def _hardsigmoid_forward(x, params):
@@ -211,14 +211,6 @@ def _hardsigmoid_forward(x, params):
 def _hardsigmoid_backward(x, grad, params, needs_x, needs_params):
     # aten's float64 kernel uses 1/6 rounded to float32; float64 takes the expression
     return None if x.dtype == torch.float64 else (torch.ops.aten.hardsigmoid_backward(grad, x), {})
-
-
-def _threshold_relu_forward(x, params):
-    return F.threshold(x, params["threshold"], 0.0)
-
-
-def _threshold_relu_backward(x, grad, params, needs_x, needs_params):
-    return torch.ops.aten.threshold_backward(grad, x, params["threshold"]), {}
 
 
 def _softsign_forward(x, params):
@@ -317,10 +309,8 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     rectifiers.prelu: Implementation(triton=lambda num_parameters, init: _slot("leaky_relu", init)),
     rectifiers.rrelu: Implementation(
         triton=lambda lower, upper: KernelCall("leaky_relu", _scalars((lower + upper) / 2))),
-    rectifiers.threshold_relu: Implementation(_threshold_relu_forward, _threshold_relu_backward,
-                                              lambda threshold: KernelCall("threshold_relu", _scalars(threshold)),
-                                              closest=lambda x, threshold: F.threshold(x, threshold, 0.0),
-                                              half_as_is=True),
+    rectifiers.threshold_relu: Implementation(
+        triton=lambda threshold: KernelCall("threshold_relu", _scalars(threshold))),
     rectifiers.relu6: Implementation(triton=_plain("relu6")),
     rectifiers.hardsigmoid: Implementation(_hardsigmoid_forward, _hardsigmoid_backward, _plain("hardsigmoid"),
                                            closest=lambda x: F.hardsigmoid(x), half_as_is=True),

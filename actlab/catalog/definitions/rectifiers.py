@@ -171,8 +171,10 @@ threshold_relu = ActivationSpec(
     exact=lambda x, threshold: x if x > threshold else mpmath.mpf(0),
     torch_forward=lambda x, threshold: torch.where(x <= threshold, 0.0, x),  # exportable; NaN stays NaN
     torch_derivative=lambda x, threshold: (x > threshold).to(x.dtype),
-    # Not native: the legacy ONNX exporter has no symbolic for F.threshold with a threshold other than 0; eager runs
-    # F.threshold as actlab's fast path.
+    native=lambda x, threshold: F.threshold(x, threshold, 0.0),
+    native_inplace=lambda x, threshold: F.threshold(x, threshold, 0.0, inplace=True),
+    # Eager only: the legacy ONNX exporter has no symbolic for F.threshold with a threshold other than 0.
+    native_traced=False,
     breakpoints=lambda threshold: (threshold,),
     claims=dict(monotonic=True, continuous=False, smooth=False, bounded_below=True, bounded_above=False,
                 value_at_0=0.0, slope_at_0=0.0),
