@@ -38,8 +38,8 @@ def native_call(spec: ActivationSpec, params: Mapping[str, Any], *, inplace: boo
     native = spec.native_inplace if inplace else spec.native
     if native is None or not spec.native_covers(**params):
         return None
-    if not spec.native_traced:  # eager only: a tracer records the expression
-        return lambda x: spec.torch_forward(x, **params) if _tracing(x) else native(x, **params)
+    if not spec.native_traced:  # eager only: run() records the expression under a tracer
+        return lambda x: run(spec, x, params) if _tracing(x) else native(x, **params)
     if spec.kind == "gated":  # actlab's ShapeError for an odd last dimension, not the native's message
         def gated(x: torch.Tensor) -> torch.Tensor:
             if not isinstance(x, torch.fx.Proxy):

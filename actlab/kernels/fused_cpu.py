@@ -29,14 +29,14 @@ import torch
 from actlab.catalog.spec import ActivationSpec
 from actlab.kernels.implementations import Fused, implementation
 
-# Below about this many elements the eager paths win: a compiled call costs ~60 us more than an aten call on the
-# 2-core CPU of benchmarks/RESULTS.md, and the crossover there lies between 2^18 and 2^21 elements.
+# Below about this many elements the eager paths win: a compiled call costs 60-120 us more than an aten call on the
+# 2-core CPU of benchmarks/RESULTS.md, and the crossover there lies between 2^18 and 2^20 elements.
 MIN_NUMEL = 1 << 20
 
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
-# (spec, what, dtype, which gradients) -> the compiled kernel; None where compiling failed.
-_KERNELS: dict[tuple[Any, ...], Callable[..., Any] | None] = {}
+# (spec, "forward" | "backward", dtype, which gradients) -> the compiled kernel
+_KERNELS: dict[tuple[Any, ...], Callable[..., Any]] = {}
 _state = {"failed": False}
 
 
