@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from actlab.catalog.spec import ActivationSpec
-from actlab.kernels.implementations import Fused, implementation
+from actlab.kernels.implementations import Fused, Implementation, implementation
 
 # Below about this many elements the eager paths win: a compiled call costs 60-120 us more than an aten call on the
 # 2-core CPU of benchmarks/RESULTS.md, and the crossover there lies between 2^18 and 2^20 elements.
@@ -44,16 +44,18 @@ def enabled() -> bool:
     return not _state["failed"] and os.environ.get("ACTLAB_FUSED_CPU", "1") != "0"
 
 
-def covers(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> Fused | None:
-    """The entry's fused expressions where this path covers the call, else None."""
-    fused = implementation(spec).fused
-    if (fused is None or x.device.type != "cpu" or x.dtype not in _DTYPES or x.numel() < MIN_NUMEL
-            or not x.is_contiguous() or not enabled()):
+def covers(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> Implementation | None:
+    """The implementation entry where this path covers the call (its ``fused`` set), else None. The size is checked
+    first: every small CPU call of a Function-backed activation passes here."""
+    if x.numel() < MIN_NUMEL or x.device.type != "cpu" or x.dtype not in _DTYPES or not x.is_contiguous():
+        return None
+    impl = implementation(spec)
+    if impl.fused is None or not enabled():
         return None
     for value in params.values():
         if isinstance(value, torch.Tensor) and (value.numel() != 1 or value.device.type != "cpu"):
             return None
-    return fused
+    return impl
 
 
 def _scalar_tensors(params: dict[str, Any]) -> dict[str, Any]:
@@ -132,10 +134,10 @@ def _flat(spec: ActivationSpec, x: torch.Tensor) -> torch.Tensor:
 
 
 def forward(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor | None:
-    fused = covers(spec, x, params)
-    if fused is None or not implementation(spec).fuse_forward:
+    impl = covers(spec, x, params)
+    if impl is None or impl.fused is None or not impl.fuse_forward:
         return None
-    y = _call(_kernel(spec, fused, "forward", x.dtype), _flat(spec, x), _scalar_tensors(params))
+    y = _call(_kernel(spec, impl.fused, "forward", x.dtype), _flat(spec, x), _scalar_tensors(params))
     if y is None:
         return None
     return y.reshape(*x.shape[:-1], x.shape[-1] // 2) if spec.kind == "gated" else y.reshape(x.shape)
@@ -144,9 +146,10 @@ def forward(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> to
 def backward(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor, params: dict[str, Any],
              needs_x: bool, needs_params: dict[str, bool]):
     """``(grad_x, {parameter: grad})`` like the other backward paths, or None where this path does not cover it."""
-    fused = covers(spec, x, params)
-    if fused is None or grad_out.dtype != x.dtype:
+    impl = covers(spec, x, params)
+    if impl is None or impl.fused is None or grad_out.dtype != x.dtype:
         return None
+    fused = impl.fused
     wanted = tuple(name for name, needed in needs_params.items() if needed)
     if spec.kind == "gated" or not (needs_x or wanted):
         wanted = ()

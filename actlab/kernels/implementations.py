@@ -169,21 +169,26 @@ def _sigmoid_pair(u):
     return torch.where(positive, r, e * r), torch.where(positive, e * r, r)
 
 
+def _swish_sigmoids(x, beta):
+    """sigmoid(+-beta x). The clamp keeps beta x = +-inf (|x| near the float32 maximum) from giving inf * 0 below;
+    the sigmoids are exactly 0 and 1 beyond 1e4. Forward and derivatives share it, so a loop forming both (a gated
+    backward) computes one exp."""
+    u = (beta * x).clamp(-1e4, 1e4)
+    s, t = _sigmoid_pair(u)
+    return u, s, t
+
+
 def _swish_fused_forward(x, beta):
-    # the same sigmoid as the derivatives', so a loop forming both (a gated backward) computes one exp
-    s, _ = _sigmoid_pair((beta * x).clamp(-1e4, 1e4))
-    return x * s
+    return x * _swish_sigmoids(x, beta)[1]
 
 
 def _swish_fused_derivative(x, beta):
-    # the clamp keeps beta x = +-inf (|x| near the float32 maximum) from giving inf * 0; silu' is 0 or 1 beyond 1e4
-    u = (beta * x).clamp(-1e4, 1e4)
-    s, t = _sigmoid_pair(u)
+    u, s, t = _swish_sigmoids(x, beta)
     return s * (1.0 + u * t)
 
 
 def _swish_fused_beta_derivative(x, beta):
-    s, t = _sigmoid_pair((beta * x).clamp(-1e4, 1e4))
+    _, s, t = _swish_sigmoids(x, beta)
     return x * (x * (s * t))  # x * (x * st): no x^2 overflow where st = 0
 
 
