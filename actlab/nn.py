@@ -113,14 +113,14 @@ class Activation(nn.Module):
         return names
 
     def parameter_values(self) -> dict[str, Any]:
-        """The parameters as used in forward: Python values, or the tensors of trainable ones."""
-        out = dict(self.values)
-        if self.spec.weight is not None:
-            out[self.spec.weight[0]] = self.weight
+        """The parameters as used in forward, in the spec's order (the order the kernels take them in): Python
+        values, or the tensors of trainable ones."""
+        spec = self.spec
+        if spec.weight is not None:
+            learned = {spec.weight[0]: self.weight}
         else:
-            for name in self.trainable:
-                out[name] = getattr(self, name)
-        return out
+            learned = {name: getattr(self, name) for name in self.trainable}
+        return {k: learned[k] if k in learned else self.values[k] for k in spec.params}
 
     def current_params(self) -> dict[str, Any]:
         """Plain Python values of every parameter (trainable ones read from their tensors)."""
@@ -140,7 +140,9 @@ class Activation(nn.Module):
             return native(x)
         if self._native_takes_tensors:  # PReLU: F.prelu with the learned slopes
             return self.spec.native(x, **self.parameter_values())  # type: ignore[misc]  # set for PReLU
-        return run(self.spec, x, self.parameter_values(), training=self.training)
+        # Fixed parameters only: ``values`` is complete and in the spec's order, and run() does not change it.
+        params = self.values if not self.trainable else self.parameter_values()
+        return run(self.spec, x, params, training=self.training)
 
     @torch.no_grad()
     def derivative(self, x: torch.Tensor) -> torch.Tensor:

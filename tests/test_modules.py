@@ -59,6 +59,27 @@ def test_trainable_parameters_in_state_dict_and_moved_by_to():
     assert actlab.get("swish").state_dict() == {}  # fixed beta is configuration, not state
 
 
+def test_a_trainable_parameter_before_a_fixed_one_keeps_its_place():
+    """A registered activation whose trainable parameter comes first: the module hands the kernels its parameters
+    in the spec's order (they were once swapped: the learned tensor was appended after the fixed ones)."""
+    from actlab.catalog import registry
+
+    spec = actlab.ActivationSpec(
+        name="test_affine_order", formula=r"a x + b", references=(),
+        torch_forward=lambda x, scale, shift: scale * x + shift,
+        params={"scale": actlab.Param(2.0, trainable_allowed=True), "shift": actlab.Param(0.5)})
+    actlab.register(spec)
+    try:
+        module = actlab.get("test_affine_order", trainable=True)
+        assert list(module.parameter_values()) == ["scale", "shift"]
+        x = torch.zeros(3, requires_grad=True)
+        torch.testing.assert_close(module(x), torch.full((3,), 0.5))
+        with torch.no_grad():
+            torch.testing.assert_close(module(torch.ones(3)), torch.full((3,), 2.5))
+    finally:
+        registry.unregister("test_affine_order")
+
+
 def test_prelu_is_per_channel_and_matches_torch():
     m = actlab.get("prelu", num_parameters=3, init=0.1)
     assert m.weight.shape == (3,)
