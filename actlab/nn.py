@@ -19,7 +19,7 @@ from torch import nn
 from actlab import catalog
 from actlab.catalog.spec import ActivationSpec
 from actlab.errors import InvalidParameterError
-from actlab.kernels import native_call, run
+from actlab.kernels import eager_call, native_call, run
 
 __all__ = ["Activation", "get", "module_class"]
 
@@ -68,26 +68,27 @@ class Activation(nn.Module):
         else:
             for name in self.trainable:
                 self.register_parameter(name, nn.Parameter(torch.tensor(float(values[name]))))
-        self._bind_native()
+        self._bind()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_native"] = None  # a bound closure: rebuilt on load
+        state["_bound"] = None  # a bound closure: rebuilt on load
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.inplace = state.get("inplace", False)  # modules pickled before inplace= existed
-        self._bind_native()
+        self._bind()
 
-    def _bind_native(self) -> None:
-        """Forward's shortcuts to PyTorch's op: ``_native``, the op bound once to fixed parameters (the native
-        module's cost); ``_native_takes_tensors``, an op that takes the learned tensors itself (F.prelu)."""
+    def _bind(self) -> None:
+        """Forward's shortcuts, decided once: ``_bound``, PyTorch's op bound to fixed parameters (the native
+        module's cost), or else the lean eager path of an activation PyTorch lacks (:func:`eager_call`);
+        ``_native_takes_tensors``, an op that takes the learned tensors itself (F.prelu)."""
         spec = self.spec
-        self._native = None
+        self._bound = None
         if not self.trainable:
             inplace = native_call(spec, self.values, inplace=True) if self.inplace else None
-            self._native = inplace or native_call(spec, self.values)
+            self._bound = inplace or native_call(spec, self.values) or eager_call(spec, self.values)
         self._native_takes_tensors = bool(self.trainable) and spec.native is not None and spec.native_covers(
             **self.parameter_values())
 
@@ -135,9 +136,9 @@ class Activation(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        native = self._native
-        if native is not None and not (self.training and self.spec.stochastic):
-            return native(x)
+        bound = self._bound
+        if bound is not None and not (self.training and self.spec.stochastic):
+            return bound(x)
         if self._native_takes_tensors:  # PReLU: F.prelu with the learned slopes
             return self.spec.native(x, **self.parameter_values())  # type: ignore[misc]  # set for PReLU
         # Fixed parameters only: ``values`` is complete and in the spec's order, and run() does not change it.

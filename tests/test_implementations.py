@@ -11,7 +11,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import actlab
 from actlab.catalog import registry
-from actlab.kernels import function, implementations
+from actlab.kernels import dispatch, function, implementations
 from actlab.kernels.implementations import IMPLEMENTATIONS, NOT_IMPLEMENTED
 
 BUILTINS = [actlab.spec(n) for n in actlab.names()]
@@ -37,8 +37,6 @@ def test_every_builtin_has_its_implementations_or_says_why_not(spec):
 
 def test_the_generic_machinery_names_no_activation():
     import inspect
-
-    import actlab.kernels.dispatch as dispatch
 
     for module in (dispatch, function):
         source = inspect.getsource(module)
@@ -78,6 +76,76 @@ def test_fast_path_is_taken_and_equals_the_expression(name, params, dtype, monke
     tol = dict(rtol=1.3e-6, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(y.detach(), _expression(spec, x, p), **tol)
     torch.testing.assert_close(xr.grad, _expression_grad(spec, x, g, p), **tol)
+
+
+def _node(y):
+    return type(y.grad_fn).__name__
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
+@pytest.mark.parametrize("name,params", FAST)
+def test_the_lean_function_serves_plain_cpu_calls_and_equals_the_general_one(name, params, dtype):
+    """Modules and functional calls on a CPU tensor that requires grad take the lean Function (no per-call routing);
+    its values and gradients are the general Function's, bit for bit (the same aten paths)."""
+    spec = actlab.spec(name)
+    p = spec.resolve_params(params)
+    x = (torch.randn(6, 2 * 10, generator=torch.Generator().manual_seed(1)) * 4).to(dtype)
+    g = torch.randn(6, 10 if spec.kind == "gated" else 20).to(dtype)
+    lean_x, general_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    for call in (actlab.get(name, **params), lambda t: actlab.functional.apply(spec, t, **params)):
+        y = call(lean_x)
+        assert _node(y) == "EagerActivationFunctionBackward"
+        y.backward(g)
+    y_general = function.activation_function(spec).apply(general_x, *p.values())
+    assert "Eager" not in _node(y_general)
+    y_general.backward(g)
+    assert torch.equal(y.detach(), y_general.detach())
+    assert torch.equal(lean_x.grad, 2 * general_x.grad)
+
+
+def test_the_lean_function_is_not_taken_where_the_general_one_is_needed(monkeypatch):
+    module = actlab.get("squared_relu")
+    x = torch.randn(4, 6, requires_grad=True)
+    assert "Eager" in _node(module(x))
+    assert "Eager" not in _node(actlab.get("swish(beta=1.5)", trainable=True)(x))  # a tensor parameter
+    with torch.no_grad():
+        assert module(x).grad_fn is None
+    with torch.autograd.forward_ad.dual_level():  # forward mode needs the general Function's jvp rule
+        dual = torch.autograd.forward_ad.make_dual(x, torch.ones_like(x))
+        assert "Eager" not in _node(module(dual))
+    # torch.func: the general Function (with its vmap rule) runs; the lean one would not batch
+    torch.testing.assert_close(torch.func.vmap(module)(x), module(x))
+    torch.testing.assert_close(torch.func.grad(lambda t: module(t).sum())(x.detach()), 2 * torch.relu(x.detach()))
+    traced = torch.jit.trace(module, x.detach())
+    assert "EagerFunction" not in str(traced.graph)
+    # the sizes fused_cpu compiles go there
+    monkeypatch.setattr(actlab.kernels.fused_cpu, "covers", lambda *a: IMPLEMENTATIONS[module.spec])
+    monkeypatch.setattr(actlab.kernels.fused_cpu, "forward", lambda *a: None)
+    assert "Eager" not in _node(module(x)) and "Eager" not in _node(actlab.functional.squared_relu(x))
+
+
+@pytest.mark.parametrize("name,params", FAST)
+def test_calls_without_autograd_take_the_lean_forward(name, params, monkeypatch):
+    spec = actlab.spec(name)
+    x = torch.randn(6, 20, generator=torch.Generator().manual_seed(2)) * 4
+    expected = function.forward_math(spec, x, spec.resolve_params(params))
+    for module in (function, dispatch):
+        monkeypatch.setattr(module, "forward_math", lambda *a: pytest.fail("the general routing ran"))
+    module = actlab.get(name, **params)
+    with torch.no_grad():
+        assert torch.equal(module(x.requires_grad_()), expected)
+    assert torch.equal(actlab.functional.apply(spec, x.detach(), **params), expected)
+
+
+def test_the_lean_function_keeps_only_the_input_and_supports_double_backward():
+    x = torch.randn(5, 8, dtype=torch.float64, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = actlab.get("softsign")(x)
+    assert "Eager" in _node(y) and len(saved) == 1 and saved[0].data_ptr() == x.data_ptr()
+    (dx,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+    (ddx,) = torch.autograd.grad(dx.sum(), x)
+    torch.testing.assert_close(ddx, -2 * torch.sign(x) / (1 + x.abs()) ** 3)
 
 
 @pytest.mark.parametrize("beta", [0.0, -0.4, 1.0, 1.3, 3.0])

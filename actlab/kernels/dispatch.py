@@ -3,10 +3,15 @@
 1. PyTorch's native op, where the spec names one and it covers the parameters (``spec.native_covers``): the same
    cost as calling it directly, eager, compiled and exported (in eager mode only where ``spec.native_traced`` is
    False: tracers then record the expression).
-2. Under torch.compile, torch.export, torch.jit tracing and ``torch.fx.symbolic_trace``: the spec's torch
+2. Eager calls on a plain CPU tensor with numeric parameters (training and evaluation at the flagship's sizes):
+   the lean paths of :func:`~actlab.kernels.function.eager_paths`, a Function with autograd or the forward alone
+   without. Checked first, because at those sizes routing costs as much as the arithmetic; modules bind them
+   once (:func:`eager_call`).
+3. Under torch.compile, torch.export, torch.jit tracing and ``torch.fx.symbolic_trace``: the spec's torch
    expression, so the tracer records plain ops and inductor fuses them with their neighbours.
-3. Without autograd (no grad mode, or nothing requires grad): the forward math directly, with no Function.
-4. Otherwise the autograd Function of :mod:`actlab.kernels.function` (backward keeps only the input).
+4. Without autograd (no grad mode, or nothing requires grad): the forward math directly, with no Function.
+5. Otherwise the general autograd Function of :mod:`actlab.kernels.function`. Every Function keeps only the input
+   for backward.
 """
 
 from __future__ import annotations
@@ -20,10 +25,18 @@ import torch.fx
 
 from actlab.catalog.definitions.gated import check_halves
 from actlab.catalog.spec import ActivationSpec
-from actlab.kernels.function import activation_function, compute_dtype, expression_forward, forward_math
+from actlab.kernels import fused_cpu
+from actlab.kernels.function import (
+    activation_function,
+    compute_dtype,
+    eager_paths,
+    expression_forward,
+    forward_math,
+)
+from actlab.kernels.implementations import implementation
 from actlab.kernels.transforms import transformed, transforms_active
 
-__all__ = ["compute_dtype", "native_call", "run"]
+__all__ = ["compute_dtype", "eager_call", "native_call", "run"]
 
 
 def _apply_unbound(fn: type[torch.autograd.Function], *args: Any) -> torch.Tensor:
@@ -65,10 +78,61 @@ def _needs_autograd(x: torch.Tensor, params: Mapping[str, Any]) -> bool:
     return any(isinstance(v, torch.Tensor) and (v.requires_grad or transformed(v)) for v in params.values())
 
 
+_LANE_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
+_NO_LANE, _AUTOGRAD, _FORWARD = 0, 1, 2
+
+
+def _lane(x: Any) -> int:
+    """Whether a call on ``x`` may take the lean paths of :func:`eager_paths`, and which: a plain CPU tensor in
+    eager mode, outside torch.func transforms, forward-mode levels, tracers and torch.compile (where dynamo reports
+    a fake tensor's type as torch.Tensor). A tensor wrapped by a transform exists only while one is active
+    (autograd's batched gradients wrap gradients in backward, where no forward runs). Each test costs about a
+    microsecond in a training loop, about what the arithmetic costs at the flagship's sizes, so there are no
+    more than these."""
+    if not (type(x) is torch.Tensor and x.is_cpu and x.dtype in _LANE_DTYPES) or fwAD._current_level >= 0 or \
+            transforms_active() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return _NO_LANE
+    return _AUTOGRAD if x.requires_grad and torch.is_grad_enabled() else _FORWARD
+
+
+def eager_call(spec: ActivationSpec, params: Mapping[str, Any]) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """For a module with fixed parameters: ``run(spec, x, params)`` with the lean paths' lane checked first and
+    everything about the spec and its parameters decided once. None where the lane never applies (a native op,
+    a stochastic or tensor parameter, an entry without aten paths)."""
+    paths = eager_paths(spec)
+    if paths is None or spec.stochastic or (spec.native is not None and spec.native_covers(**params)) or any(
+            isinstance(v, torch.Tensor) for v in params.values()):
+        return None
+    apply = super(torch.autograd.Function, paths.function).apply  # type: ignore[misc]  # the C apply, bound
+    forward, values, kwargs = paths.forward, tuple(params.values()), dict(params)
+    name, gated = spec.name, spec.kind == "gated"
+    fused = implementation(spec).fused is not None
+
+    def call(x: torch.Tensor) -> torch.Tensor:
+        lane = _lane(x)
+        if lane and not (fused and fused_cpu.covers(spec, x, params) is not None):
+            if gated:
+                check_halves(x, name)
+            return apply(x, *values) if lane == _AUTOGRAD else forward(x, kwargs)
+        return run(spec, x, params)
+
+    return call
+
+
 def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, training: bool = False) -> torch.Tensor:
     """Apply ``spec`` with validated ``params`` to ``x``. The output has the input's dtype, device and shape
     (gated kinds: the last dimension halved)."""
     covered = spec.native is not None and spec.native_covers(**params)
+    if not covered and not spec.stochastic:
+        lane = _lane(x)
+        paths = eager_paths(spec) if lane else None
+        if paths is not None and not any(isinstance(v, torch.Tensor) for v in params.values()) and \
+                fused_cpu.covers(spec, x, params) is None:
+            if spec.kind == "gated":
+                check_halves(x, spec.name)
+            if lane == _AUTOGRAD:
+                return _apply_unbound(paths.function, x, *params.values())
+            return paths.forward(x, dict(params))
     if isinstance(x, torch.fx.Proxy):
         return spec.native(x, **params) if covered and spec.native_traced else spec.torch_forward(x, **params)
     if not isinstance(x, torch.Tensor):

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -26,7 +27,7 @@ import torch.autograd.forward_ad as fwAD
 from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
 from actlab.kernels import fused_cpu
-from actlab.kernels.implementations import implementation, kernel_call
+from actlab.kernels.implementations import Implementation, implementation, kernel_call
 from actlab.kernels.transforms import transformed
 
 HALF_TYPES = (torch.float16, torch.bfloat16)
@@ -79,6 +80,18 @@ def expression_forward(spec: ActivationSpec, x: torch.Tensor, params: dict[str, 
     return spec.torch_forward(x.to(cdt), **_cast_params(params, cdt)).to(x.dtype)
 
 
+def _cpu_forward(impl: Implementation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor | None:
+    """The entry's aten forward on a CPU tensor (half types computed in float32 unless it takes them as they are),
+    or None where it has none or does not cover the call."""
+    fast = impl.forward
+    if fast is None or x.dtype not in _FAST_DTYPES:
+        return None
+    if x.dtype in HALF_TYPES and not impl.half_as_is:
+        y = fast(x.float(), params)
+        return None if y is None else y.to(x.dtype)
+    return fast(x, params)
+
+
 def forward_math(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     if not _expression_only(x):
         tk, call = _triton(spec, x, params)
@@ -89,17 +102,10 @@ def forward_math(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) 
         y = fused_cpu.forward(spec, x, params)
         if y is not None:
             return y
-        impl = implementation(spec)
-        fast = impl.forward
-        if fast is not None and x.device.type == "cpu" and x.dtype in _FAST_DTYPES:
-            if x.dtype in HALF_TYPES and not impl.half_as_is:
-                y = fast(x.float(), params)
-                if y is not None:
-                    return y.to(x.dtype)
-            else:
-                y = fast(x, params)
-                if y is not None:
-                    return y
+        if x.is_cpu:
+            y = _cpu_forward(implementation(spec), x, params)
+            if y is not None:
+                return y
     return expression_forward(spec, x, params)
 
 
@@ -122,6 +128,22 @@ def expression_backward(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.T
     return grad_x, grads
 
 
+def _cpu_backward(impl: Implementation, x: torch.Tensor, grad_out: torch.Tensor, params: dict[str, Any],
+                  needs_x: bool, needs_params: dict[str, bool]):
+    """The entry's aten backward on CPU tensors, or None where it has none or does not cover the call (a parameter
+    gradient it does not form included)."""
+    fast = impl.backward
+    if fast is None or x.dtype not in _FAST_DTYPES:
+        return None
+    half = x.dtype in HALF_TYPES and not impl.half_as_is
+    out = fast(x.float(), grad_out.float(), params, needs_x, needs_params) if half else fast(
+        x, grad_out, params, needs_x, needs_params)
+    if out is None or not all(name in out[1] for name, needed in needs_params.items() if needed):
+        return None
+    grad_x, grads = out
+    return (grad_x.to(x.dtype) if half and grad_x is not None else grad_x), grads
+
+
 def backward_math(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor, params: dict[str, Any],
                   needs_x: bool, needs_params: dict[str, bool]):
     if not (torch.is_grad_enabled() or _expression_only(x, grad_out) or grad_out.dtype != x.dtype):
@@ -135,17 +157,10 @@ def backward_math(spec: ActivationSpec, x: torch.Tensor, grad_out: torch.Tensor,
                      for name, needed in needs_params.items() if needed}
             return dx, grads
         out = fused_cpu.backward(spec, x, grad_out, params, needs_x, needs_params)
+        if out is None and x.is_cpu:
+            out = _cpu_backward(implementation(spec), x, grad_out, params, needs_x, needs_params)
         if out is not None:
             return out
-        impl = implementation(spec)
-        fast = impl.backward
-        if fast is not None and x.device.type == "cpu" and x.dtype in _FAST_DTYPES:
-            half = x.dtype in HALF_TYPES and not impl.half_as_is
-            out = fast(x.float(), grad_out.float(), params, needs_x, needs_params) if half else fast(
-                x, grad_out, params, needs_x, needs_params)
-            if out is not None and all(name in out[1] for name, needed in needs_params.items() if needed):
-                grad_x, grads = out
-                return (grad_x.to(x.dtype) if half and grad_x is not None else grad_x), grads
     return expression_backward(spec, x, grad_out, params, needs_x, needs_params)
 
 
@@ -225,6 +240,65 @@ def _build(spec: ActivationSpec) -> type[torch.autograd.Function]:
 
     ActivationFunction.__name__ = ActivationFunction.__qualname__ = f"{_camel(spec.name)}Function"
     return ActivationFunction
+
+
+class EagerPaths(NamedTuple):
+    """The lean paths of one activation: ``function``, an autograd Function called as ``function.apply(x,
+    *param_values)``, and ``forward(x, params)``, the same forward for calls that need no autograd."""
+
+    function: type[torch.autograd.Function]
+    forward: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]
+
+
+_EAGER: dict[ActivationSpec, tuple[Implementation, EagerPaths | None]] = {}
+
+
+def eager_paths(spec: ActivationSpec) -> EagerPaths | None:
+    """The lean paths for the most common call, or None where the spec's entry has no aten paths on the CPU:
+    eager mode on CPU tensors below :mod:`actlab.kernels.fused_cpu`'s size, every parameter a number, no torch.func
+    transform, tracer or forward-mode level (the caller checks these). They run the entry's aten paths with none
+    of the general Function's per-call routing, which costs as much as the arithmetic at the flagship's tensor
+    sizes. Backward keeps only the input; a backward recorded for double backward (create_graph) or run with
+    batched gradients takes the general path's expressions."""
+    impl = implementation(spec)
+    built = _EAGER.get(spec)
+    if built is None or built[0] is not impl:  # built from this entry (an entry replaced at run time: rebuilt)
+        built = _EAGER[spec] = (impl, _build_eager(spec, impl) if impl.forward and impl.backward else None)
+    return built[1]
+
+
+def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
+    names = tuple(spec.params)
+    nones = (None,) * len(names)
+    fast_forward, fast_backward = impl.forward, impl.backward
+    # Half types go in as they are where the entry takes them so; otherwise through float32.
+    as_is = (torch.float32, torch.float64, *HALF_TYPES) if impl.half_as_is else (torch.float32, torch.float64)
+    assert fast_forward is not None and fast_backward is not None
+
+    def forward(x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+        y = fast_forward(x, params) if x.dtype in as_is else _cpu_forward(impl, x, params)
+        return expression_forward(spec, x, params) if y is None else y
+
+    class EagerActivationFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *values):
+            params = ctx.params = dict(zip(names, values))
+            ctx.save_for_backward(x)
+            return forward(x, params)
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            (x,) = ctx.saved_tensors
+            params = ctx.params
+            out = None
+            if not (torch.is_grad_enabled() or grad_out.dtype != x.dtype or transformed(grad_out)):
+                out = fast_backward(x, grad_out, params, True, {}) if x.dtype in as_is else _cpu_backward(
+                    impl, x, grad_out, params, True, {})
+            grad_x = (out or expression_backward(spec, x, grad_out, params, True, {}))[0]
+            return (grad_x, *nones)
+
+    EagerActivationFunction.__name__ = EagerActivationFunction.__qualname__ = f"{_camel(spec.name)}EagerFunction"
+    return EagerPaths(EagerActivationFunction, forward)
 
 
 def _camel(name: str) -> str:

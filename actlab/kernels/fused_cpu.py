@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -44,7 +44,7 @@ def enabled() -> bool:
     return not _state["failed"] and os.environ.get("ACTLAB_FUSED_CPU", "1") != "0"
 
 
-def covers(spec: ActivationSpec, x: torch.Tensor, params: dict[str, Any]) -> Implementation | None:
+def covers(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any]) -> Implementation | None:
     """The implementation entry where this path covers the call (its ``fused`` set), else None. The size is checked
     first: every small CPU call of a Function-backed activation passes here."""
     if x.numel() < MIN_NUMEL or x.device.type != "cpu" or x.dtype not in _DTYPES or not x.is_contiguous():
