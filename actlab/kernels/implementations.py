@@ -160,22 +160,17 @@ def _swish_backward(x, grad, params, needs_x, needs_params):
     return grad_x, {"beta": d.reshape(weight.shape).to(weight.dtype)}
 
 
-def _sigmoid_pair(u):
-    """sigmoid(u) and sigmoid(-u) = 1 - sigmoid(u) from one exp, each accurate in its own tail (1 - sigmoid(u)
-    computed as a difference loses all its digits once sigmoid(u) rounds to 1)."""
-    e = torch.exp(-u.abs())
-    r = 1.0 / (1.0 + e)
-    positive = u >= 0
-    return torch.where(positive, r, e * r), torch.where(positive, e * r, r)
-
-
 def _swish_sigmoids(x, beta):
-    """sigmoid(+-beta x). The clamp keeps beta x = +-inf (|x| near the float32 maximum) from giving inf * 0 below;
-    the sigmoids are exactly 0 and 1 beyond 1e4. Forward and derivatives share it, so a loop forming both (a gated
-    backward) computes one exp."""
+    """u = beta x, sigmoid(u) and sigmoid(u) sigmoid(-u) = e / (1 + e)^2 with e = exp(-|u|): one exp, one division,
+    each accurate in both tails (sigmoid(-u) as 1 - sigmoid(u) loses all its digits once sigmoid(u) rounds to 1).
+    The clamp keeps beta x = +-inf (|x| near the float32 maximum) from giving inf * 0 below; the sigmoids are exactly
+    0 and 1 beyond 1e4. Forward and derivatives share it, so a loop forming both (a gated backward) computes one
+    exp."""
     u = (beta * x).clamp(-1e4, 1e4)
-    s, t = _sigmoid_pair(u)
-    return u, s, t
+    e = torch.exp(-u.abs())
+    r = torch.reciprocal(1.0 + e)
+    er = e * r
+    return u, torch.where(u >= 0, r, er), er * r
 
 
 def _swish_fused_forward(x, beta):
@@ -183,13 +178,13 @@ def _swish_fused_forward(x, beta):
 
 
 def _swish_fused_derivative(x, beta):
-    u, s, t = _swish_sigmoids(x, beta)
-    return s * (1.0 + u * t)
+    u, s, st = _swish_sigmoids(x, beta)
+    return s + u * st  # d/dx x sigmoid(beta x) = s + beta x s (1 - s)
 
 
 def _swish_fused_beta_derivative(x, beta):
-    _, s, t = _swish_sigmoids(x, beta)
-    return x * (x * (s * t))  # x * (x * st): no x^2 overflow where st = 0
+    _, _, st = _swish_sigmoids(x, beta)
+    return x * (x * st)  # x * (x * st): no x^2 overflow where st = 0
 
 
 _swish_fused = Fused(_swish_fused_forward, _swish_fused_derivative, {"beta": _swish_fused_beta_derivative})
