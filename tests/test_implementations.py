@@ -78,50 +78,66 @@ def test_fast_path_is_taken_and_equals_the_expression(name, params, dtype, monke
     torch.testing.assert_close(xr.grad, _expression_grad(spec, x, g, p), **tol)
 
 
-def _node(y):
-    return type(y.grad_fn).__name__
+def _general(y):
+    """Whether ``y`` came from the general Function (its backward node)."""
+    return type(y.grad_fn).__name__ == "ActivationFunctionBackward"
+
+
+def _saved_bytes(fn, x):
+    seen = {}
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: seen.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes()) and t,
+            lambda t: t):
+        y = fn(x)
+    return y, sum(seen.values())
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
 @pytest.mark.parametrize("name,params", FAST)
-def test_the_lean_function_serves_plain_cpu_calls_and_equals_the_general_one(name, params, dtype):
-    """Modules and functional calls on a CPU tensor that requires grad take the lean Function (no per-call routing);
-    its values and gradients are the general Function's, bit for bit (the same aten paths)."""
+def test_the_lean_paths_serve_plain_cpu_calls_and_equal_the_general_function(name, params, dtype):
+    """Modules and functional calls on a CPU tensor that requires grad take the lean paths (a lean Function, or the
+    entry's composed ops), which keep one tensor of the input's size; values and gradients are the general
+    Function's, bit for bit."""
     spec = actlab.spec(name)
     p = spec.resolve_params(params)
     x = (torch.randn(6, 2 * 10, generator=torch.Generator().manual_seed(1)) * 4).to(dtype)
     g = torch.randn(6, 10 if spec.kind == "gated" else 20).to(dtype)
     lean_x, general_x = x.clone().requires_grad_(), x.clone().requires_grad_()
     for call in (actlab.get(name, **params), lambda t: actlab.functional.apply(spec, t, **params)):
-        y = call(lean_x)
-        assert _node(y) == "EagerActivationFunctionBackward"
+        y, saved = _saved_bytes(call, lean_x)
+        assert not _general(y) and saved == x.numel() * x.element_size()
+        kind = "EagerActivationFunctionBackward" if IMPLEMENTATIONS[spec].composed is None else "MulBackward0"
+        assert type(y.grad_fn).__name__ == kind
         y.backward(g)
     y_general = function.activation_function(spec).apply(general_x, *p.values())
-    assert "Eager" not in _node(y_general)
+    assert _general(y_general)
     y_general.backward(g)
     assert torch.equal(y.detach(), y_general.detach())
     assert torch.equal(lean_x.grad, 2 * general_x.grad)
 
 
-def test_the_lean_function_is_not_taken_where_the_general_one_is_needed(monkeypatch):
-    module = actlab.get("squared_relu")
+@pytest.mark.parametrize("name", ["softsign", "squared_relu"])  # a lean Function; composed ops
+def test_the_lean_paths_are_not_taken_where_the_general_function_is_needed(name, monkeypatch):
+    module = actlab.get(name)
     x = torch.randn(4, 6, requires_grad=True)
-    assert "Eager" in _node(module(x))
-    assert "Eager" not in _node(actlab.get("swish(beta=1.5)", trainable=True)(x))  # a tensor parameter
+    assert not _general(module(x))
+    assert _general(actlab.get("swish(beta=1.5)", trainable=True)(x))  # a tensor parameter
     with torch.no_grad():
         assert module(x).grad_fn is None
-    with torch.autograd.forward_ad.dual_level():  # forward mode needs the general Function's jvp rule
+    with torch.autograd.forward_ad.dual_level():  # forward mode: the general Function's jvp rule
         dual = torch.autograd.forward_ad.make_dual(x, torch.ones_like(x))
-        assert "Eager" not in _node(module(dual))
+        assert _general(module(dual))
     # torch.func: the general Function (with its vmap rule) runs; the lean one would not batch
     torch.testing.assert_close(torch.func.vmap(module)(x), module(x))
-    torch.testing.assert_close(torch.func.grad(lambda t: module(t).sum())(x.detach()), 2 * torch.relu(x.detach()))
+    expected = torch.autograd.grad(module(x).sum(), x)[0]
+    torch.testing.assert_close(torch.func.grad(lambda t: module(t).sum())(x.detach()), expected)
     traced = torch.jit.trace(module, x.detach())
     assert "EagerFunction" not in str(traced.graph)
-    # the sizes fused_cpu compiles go there
-    monkeypatch.setattr(actlab.kernels.fused_cpu, "covers", lambda *a: IMPLEMENTATIONS[module.spec])
-    monkeypatch.setattr(actlab.kernels.fused_cpu, "forward", lambda *a: None)
-    assert "Eager" not in _node(module(x)) and "Eager" not in _node(actlab.functional.squared_relu(x))
+    if IMPLEMENTATIONS[module.spec].fused is not None:  # the sizes fused_cpu compiles go there
+        monkeypatch.setattr(actlab.kernels.fused_cpu, "covers", lambda *a: IMPLEMENTATIONS[module.spec])
+        monkeypatch.setattr(actlab.kernels.fused_cpu, "forward", lambda *a: None)
+        monkeypatch.setattr(actlab.kernels.fused_cpu, "backward", lambda *a: None)
+        assert _general(module(x)) and _general(actlab.functional.apply(name, x))
 
 
 @pytest.mark.parametrize("name,params", FAST)
@@ -137,15 +153,15 @@ def test_calls_without_autograd_take_the_lean_forward(name, params, monkeypatch)
     assert torch.equal(actlab.functional.apply(spec, x.detach(), **params), expected)
 
 
-def test_the_lean_function_keeps_only_the_input_and_supports_double_backward():
+@pytest.mark.parametrize("name", ["softsign", "squared_relu"])
+def test_the_lean_paths_support_double_backward(name):
     x = torch.randn(5, 8, dtype=torch.float64, requires_grad=True)
-    saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
-        y = actlab.get("softsign")(x)
-    assert "Eager" in _node(y) and len(saved) == 1 and saved[0].data_ptr() == x.data_ptr()
+    y = actlab.get(name)(x)
+    assert not _general(y)
     (dx,) = torch.autograd.grad(y.sum(), x, create_graph=True)
     (ddx,) = torch.autograd.grad(dx.sum(), x)
-    torch.testing.assert_close(ddx, -2 * torch.sign(x) / (1 + x.abs()) ** 3)
+    expected = -2 * torch.sign(x) / (1 + x.abs()) ** 3 if name == "softsign" else 2.0 * (x > 0).double()
+    torch.testing.assert_close(ddx, expected.detach())
 
 
 @pytest.mark.parametrize("beta", [0.0, -0.4, 1.0, 1.3, 3.0])

@@ -103,8 +103,7 @@ def eager_call(spec: ActivationSpec, params: Mapping[str, Any]) -> Callable[[tor
     if paths is None or spec.stochastic or (spec.native is not None and spec.native_covers(**params)) or any(
             isinstance(v, torch.Tensor) for v in params.values()):
         return None
-    apply = super(torch.autograd.Function, paths.function).apply  # type: ignore[misc]  # the C apply, bound
-    forward, values, kwargs = paths.forward, tuple(params.values()), dict(params)
+    autograd, forward, values, kwargs = paths.autograd, paths.forward, tuple(params.values()), dict(params)
     name, gated = spec.name, spec.kind == "gated"
     fused = implementation(spec).fused is not None
 
@@ -113,7 +112,7 @@ def eager_call(spec: ActivationSpec, params: Mapping[str, Any]) -> Callable[[tor
         if lane and not (fused and fused_cpu.covers(spec, x, params) is not None):
             if gated:
                 check_halves(x, name)
-            return apply(x, *values) if lane == _AUTOGRAD else forward(x, kwargs)
+            return autograd(x, *values) if lane == _AUTOGRAD else forward(x, kwargs)
         return run(spec, x, params)
 
     return call
@@ -131,7 +130,7 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
             if spec.kind == "gated":
                 check_halves(x, spec.name)
             if lane == _AUTOGRAD:
-                return _apply_unbound(paths.function, x, *params.values())
+                return paths.autograd(x, *params.values())
             return paths.forward(x, dict(params))
     if isinstance(x, torch.fx.Proxy):
         return spec.native(x, **params) if covered and spec.native_traced else spec.torch_forward(x, **params)

@@ -243,10 +243,10 @@ def _build(spec: ActivationSpec) -> type[torch.autograd.Function]:
 
 
 class EagerPaths(NamedTuple):
-    """The lean paths of one activation: ``function``, an autograd Function called as ``function.apply(x,
-    *param_values)``, and ``forward(x, params)``, the same forward for calls that need no autograd."""
+    """The lean paths of one activation: ``autograd(x, *param_values)``, the call with autograd (a lean Function's
+    apply, or the entry's ``composed`` ops), and ``forward(x, params)``, the forward for calls that need none."""
 
-    function: type[torch.autograd.Function]
+    autograd: Callable[..., torch.Tensor]
     forward: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]
 
 
@@ -298,7 +298,10 @@ def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
             return (grad_x, *nones)
 
     EagerActivationFunction.__name__ = EagerActivationFunction.__qualname__ = f"{_camel(spec.name)}EagerFunction"
-    return EagerPaths(EagerActivationFunction, forward)
+    composed = impl.composed
+    if composed is not None:
+        return EagerPaths(lambda x, *values: composed(x, dict(zip(names, values))), forward)
+    return EagerPaths(super(torch.autograd.Function, EagerActivationFunction).apply, forward)
 
 
 def _camel(name: str) -> str:

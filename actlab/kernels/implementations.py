@@ -75,6 +75,11 @@ class Implementation:
     # False where ``forward`` is already one aten pass (swish's softplus_backward(x, x, beta)): aten's exp is faster
     # than the compiled loop's, so only the backward is compiled.
     fuse_forward: bool = True
+    # ``composed(x, params)``: the forward as PyTorch ops whose own derivatives make a backward that keeps one tensor
+    # of the input's size. Plain CPU calls with autograd run it instead of a Function (autograd then stays in C++,
+    # double backward included), where that measured faster at small sizes: a Python Function costs more per call
+    # than an extra aten pass there.
+    composed: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor] | None = None
 
 
 def _scalars(*values: float) -> tuple[float, float]:
@@ -238,6 +243,12 @@ def _squared_relu_fused_forward(x):
     return r * r
 
 
+def _squared_relu_composed(x, params):
+    # autograd keeps r (relu's result, both of mul's operands): one tensor; grad r + grad r is 2 grad r exactly
+    r = torch.relu(x)
+    return r * r
+
+
 _squared_relu_fused = Fused(_squared_relu_fused_forward, lambda x: 2.0 * torch.relu(x))
 
 
@@ -318,7 +329,7 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     rectifiers.hardswish: Implementation(triton=_plain("hardswish")),
     rectifiers.squared_relu: Implementation(_squared_relu_forward, _squared_relu_backward, _plain("squared_relu"),
                                             closest=lambda x: F.relu(x), half_as_is=True,
-                                            fused=_squared_relu_fused),
+                                            fused=_squared_relu_fused, composed=_squared_relu_composed),
     # exponential
     exponential.elu: Implementation(triton=lambda alpha: KernelCall("elu", _scalars(alpha))),
     exponential.celu: Implementation(triton=lambda alpha: KernelCall("celu", _scalars(alpha))),
