@@ -303,6 +303,15 @@ def _gelu_gate_grad(g, b, params, out):
 
 
 _reglu = _gated(_relu_gate, _relu_gate_grad)
+
+
+def _reglu_composed(x, params):
+    """a relu(b) as threshold_backward(a b, b, 0): a b where b > 0, else 0. Autograd keeps a and b (views of x) and
+    the detached b: the input's storage only. The gate is detached because relu's own derivative contributes
+    nothing (its mask is constant almost everywhere); backward is grad [b > 0] times b and times a, bit for bit
+    the aten path's. At a = +-inf with b <= 0 it gives the limit, 0."""
+    a, b = x.chunk(2, dim=-1)
+    return torch.ops.aten.threshold_backward(a * b, b.detach(), 0.0)
 _swiglu = _gated(_swish_gate, _swish_gate_grad)
 _geglu = _gated(_gelu_gate, _gelu_gate_grad)
 
@@ -344,7 +353,8 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     smooth.mish: Implementation(triton=_plain("mish")),
     # gated: the Triton call describes the gate applied to the second half
     gated.glu: Implementation(triton=_plain("sigmoid")),
-    gated.reglu: Implementation(_reglu[0], _reglu[1], _plain("relu"), closest=lambda x: F.glu(x), half_as_is=True),
+    gated.reglu: Implementation(_reglu[0], _reglu[1], _plain("relu"), closest=lambda x: F.glu(x), half_as_is=True,
+                                composed=_reglu_composed),
     gated.geglu: Implementation(_geglu[0], _geglu[1], _gelu_call, closest=lambda x, approximate: F.glu(x),
                                 fused=_gelu_fused),
     gated.swiglu: Implementation(_swiglu[0], _swiglu[1], lambda beta: KernelCall("swish", _scalars(beta)),
