@@ -109,11 +109,11 @@ def eager_call(spec: ActivationSpec, params: Mapping[str, Any]) -> Callable[[tor
 
     def call(x: torch.Tensor) -> torch.Tensor:
         lane = _lane(x)
-        if lane and not (fused and fused_cpu.covers(spec, x, params) is not None):
+        if lane and not (fused and fused_cpu.covers(spec, x, kwargs) is not None):
             if gated:
                 check_halves(x, name)
             return autograd(x, *values) if lane == _AUTOGRAD else forward(x, kwargs)
-        return run(spec, x, params)
+        return run(spec, x, kwargs)
 
     return call
 
