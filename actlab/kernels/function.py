@@ -12,6 +12,9 @@ saved tensor of the input's size. Which math runs inside:
 
 Forward-mode AD (``jvp``) uses the closed-form derivative, vmap a generated rule, and a backward run under
 ``create_graph`` uses the expressions, so double backward works. There is no host synchronisation anywhere.
+
+:func:`eager_paths` builds the lean counterparts that plain eager CPU calls take (the dispatcher checks when): a
+Function without the routing above, or the entry's composed ops, and the forward alone for calls without autograd.
 """
 
 from __future__ import annotations
