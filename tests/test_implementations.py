@@ -116,12 +116,39 @@ def test_the_lean_paths_serve_plain_cpu_calls_and_equal_the_general_function(nam
     assert torch.equal(lean_x.grad, 2 * general_x.grad)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
+@pytest.mark.parametrize("x_grad,beta_grad", [(True, True), (False, True), (True, False)])
+def test_a_trained_beta_takes_the_lean_function_with_the_general_ones_gradients(dtype, x_grad, beta_grad):
+    """A one-element parameter tensor (swish's trained beta) rides in the lean Function; whichever of the input and
+    the parameter needs a gradient gets the general Function's, bit for bit."""
+    spec = actlab.spec("swish")
+    x = (torch.randn(6, 20, generator=torch.Generator().manual_seed(3)) * 4).to(dtype)
+    g = torch.randn(6, 20).to(dtype)
+    grads = []
+    for lean in (True, False):
+        xi = x.clone().requires_grad_(x_grad)
+        beta = torch.tensor(1.3, dtype=dtype, requires_grad=beta_grad)
+        fn = actlab.functional.swish if lean else function.activation_function(spec).apply
+        y = fn(xi, beta=beta) if lean else fn(xi, beta)
+        assert _general(y) != lean
+        y.backward(g)
+        grads.append((y.detach(), xi.grad, beta.grad))
+    for lean_value, general_value in zip(*grads):
+        assert (lean_value is None) == (general_value is None)
+        assert lean_value is None or torch.equal(lean_value, general_value)
+    module = actlab.get("swish", trainable=True)
+    assert not _general(module(x.requires_grad_(False)))  # the input needs no gradient, beta does
+    with torch.no_grad():
+        assert module(x).grad_fn is None
+
+
 @pytest.mark.parametrize("name", ["softsign", "squared_relu"])  # a lean Function; composed ops
 def test_the_lean_paths_are_not_taken_where_the_general_function_is_needed(name, monkeypatch):
     module = actlab.get(name)
     x = torch.randn(4, 6, requires_grad=True)
     assert not _general(module(x))
-    assert _general(actlab.get("swish(beta=1.5)", trainable=True)(x))  # a tensor parameter
+    stacked = torch.full((4, 1), 1.5, requires_grad=True)  # one beta per row: more than one element
+    assert _general(actlab.functional.swish(x, beta=stacked))
     with torch.no_grad():
         assert module(x).grad_fn is None
     with torch.autograd.forward_ad.dual_level():  # forward mode: the general Function's jvp rule

@@ -3,10 +3,10 @@
 1. PyTorch's native op, where the spec names one and it covers the parameters (``spec.native_covers``): the same
    cost as calling it directly, eager, compiled and exported (in eager mode only where ``spec.native_traced`` is
    False: tracers then record the expression).
-2. Eager calls on a plain CPU tensor with numeric parameters (training and evaluation at the flagship's sizes):
+2. Eager calls on a plain CPU tensor whose parameters are numbers or one-element CPU tensors (a trained beta):
    the lean paths of :func:`~actlab.kernels.function.eager_paths`, a Function with autograd or the forward alone
-   without. Checked first, because at those sizes routing costs as much as the arithmetic; modules bind them
-   once (:func:`eager_call`).
+   without. Checked first, because at the flagship's sizes routing costs as much as the arithmetic; modules with
+   fixed parameters bind them once (:func:`eager_call`).
 3. Under torch.compile, torch.export, torch.jit tracing and ``torch.fx.symbolic_trace``: the spec's torch
    expression, so the tracer records plain ops and inductor fuses them with their neighbours.
 4. Without autograd (no grad mode, or nothing requires grad): the forward math directly, with no Function.
@@ -125,13 +125,16 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
     if not covered and not spec.stochastic:
         lane = _lane(x)
         paths = eager_paths(spec) if lane else None
-        if paths is not None and not any(isinstance(v, torch.Tensor) for v in params.values()) and \
-                fused_cpu.covers(spec, x, params) is None:
-            if spec.kind == "gated":
-                check_halves(x, spec.name)
-            if lane == _AUTOGRAD:
-                return paths.autograd(x, *params.values())
-            return paths.forward(x, dict(params))
+        if paths is not None and fused_cpu.covers(spec, x, params) is None:
+            learned = [v for v in params.values() if isinstance(v, torch.Tensor)]
+            if not learned or all(v.is_cpu and v.numel() == 1 for v in learned):  # a trained swish beta
+                if spec.kind == "gated":
+                    check_halves(x, spec.name)
+                if lane == _AUTOGRAD:
+                    return (paths.function if learned else paths.autograd)(x, *params.values())
+                if learned and torch.is_grad_enabled() and any(v.requires_grad for v in learned):
+                    return paths.function(x, *params.values())
+                return paths.forward(x, dict(params))
     if isinstance(x, torch.fx.Proxy):
         return spec.native(x, **params) if covered and spec.native_traced else spec.torch_forward(x, **params)
     if not isinstance(x, torch.Tensor):

@@ -246,9 +246,11 @@ def _build(spec: ActivationSpec) -> type[torch.autograd.Function]:
 
 
 class EagerPaths(NamedTuple):
-    """The lean paths of one activation: ``autograd(x, *param_values)``, the call with autograd (a lean Function's
-    apply, or the entry's ``composed`` ops), and ``forward(x, params)``, the forward for calls that need none."""
+    """The lean paths of one activation: ``function(x, *param_values)``, a lean Function's apply (one-element
+    parameter tensors included); ``autograd(x, *param_values)``, the call with autograd for numeric parameters
+    (that apply, or the entry's ``composed`` ops); ``forward(x, params)``, the forward for calls without autograd."""
 
+    function: Callable[..., torch.Tensor]
     autograd: Callable[..., torch.Tensor]
     forward: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]
 
@@ -258,11 +260,12 @@ _EAGER: dict[ActivationSpec, tuple[Implementation, EagerPaths | None]] = {}
 
 def eager_paths(spec: ActivationSpec) -> EagerPaths | None:
     """The lean paths for the most common call, or None where the spec's entry has no aten paths on the CPU:
-    eager mode on CPU tensors below :mod:`actlab.kernels.fused_cpu`'s size, every parameter a number, no torch.func
-    transform, tracer or forward-mode level (the caller checks these). They run the entry's aten paths with none
-    of the general Function's per-call routing, which costs as much as the arithmetic at the flagship's tensor
-    sizes. Backward keeps only the input; a backward recorded for double backward (create_graph) or run with
-    batched gradients takes the general path's expressions."""
+    eager mode on CPU tensors below :mod:`actlab.kernels.fused_cpu`'s size, every parameter a number or a
+    one-element CPU tensor, no torch.func transform, tracer or forward-mode level (the caller checks these). They
+    run the entry's aten paths with none of the general Function's per-call routing, which costs as much as the
+    arithmetic at the flagship's tensor sizes. Backward keeps only the input (and parameter tensors); a backward
+    recorded for double backward (create_graph) or run with batched gradients takes the general path's
+    expressions."""
     impl = implementation(spec)
     built = _EAGER.get(spec)
     if built is None or built[0] is not impl:  # built from this entry (an entry replaced at run time: rebuilt)
@@ -272,7 +275,8 @@ def eager_paths(spec: ActivationSpec) -> EagerPaths | None:
 
 def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
     names = tuple(spec.params)
-    nones = (None,) * len(names)
+    slot = {name: i for i, name in enumerate(names, start=1)}  # a parameter's place in apply's arguments
+    trainable = tuple(k for k, p in spec.params.items() if p.trainable_allowed)
     fast_forward, fast_backward = impl.forward, impl.backward
     # Half types go in as they are where the entry takes them so; otherwise through float32.
     as_is = (torch.float32, torch.float64, *HALF_TYPES) if impl.half_as_is else (torch.float32, torch.float64)
@@ -285,26 +289,41 @@ def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
     class EagerActivationFunction(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, *values):
-            params = ctx.params = dict(zip(names, values))
-            ctx.save_for_backward(x)
+            params = dict(zip(names, values))
+            learned = tuple(k for k in trainable if isinstance(params[k], torch.Tensor)) if trainable else ()
+            ctx.learned = learned
+            if learned:  # saved, so an in-place change before backward is caught
+                ctx.params = {k: v for k, v in params.items() if k not in learned}
+                ctx.save_for_backward(x, *(params[k] for k in learned))
+            else:
+                ctx.params = params
+                ctx.save_for_backward(x)
             return forward(x, params)
 
         @staticmethod
         def backward(ctx, grad_out):
-            (x,) = ctx.saved_tensors
-            params = ctx.params
+            x, *tensors = ctx.saved_tensors
+            params, needs, needs_x = ctx.params, {}, ctx.needs_input_grad[0]
+            if tensors:
+                params = {**params, **dict(zip(ctx.learned, tensors))}
+                needs = {k: ctx.needs_input_grad[slot[k]] for k in ctx.learned}
             out = None
             if not (torch.is_grad_enabled() or grad_out.dtype != x.dtype or transformed(grad_out)):
-                out = fast_backward(x, grad_out, params, True, {}) if x.dtype in as_is else _cpu_backward(
-                    impl, x, grad_out, params, True, {})
-            grad_x = (out or expression_backward(spec, x, grad_out, params, True, {}))[0]
-            return (grad_x, *nones)
+                if x.dtype in as_is:
+                    out = fast_backward(x, grad_out, params, needs_x, needs)
+                    if out is not None and not all(k in out[1] for k, needed in needs.items() if needed):
+                        out = None
+                else:
+                    out = _cpu_backward(impl, x, grad_out, params, needs_x, needs)
+            grad_x, grads = out or expression_backward(spec, x, grad_out, params, needs_x, needs)
+            return (grad_x if needs_x else None, *(grads.get(k) for k in names))
 
     EagerActivationFunction.__name__ = EagerActivationFunction.__qualname__ = f"{_camel(spec.name)}EagerFunction"
+    apply = super(torch.autograd.Function, EagerActivationFunction).apply
     composed = impl.composed
     if composed is not None:
-        return EagerPaths(lambda x, *values: composed(x, dict(zip(names, values))), forward)
-    return EagerPaths(super(torch.autograd.Function, EagerActivationFunction).apply, forward)
+        return EagerPaths(apply, lambda x, *values: composed(x, dict(zip(names, values))), forward)
+    return EagerPaths(apply, apply, forward)
 
 
 def _camel(name: str) -> str:
