@@ -303,6 +303,8 @@ def _gelu_gate_grad(g, b, params, out):
 
 
 _reglu = _gated(_relu_gate, _relu_gate_grad)
+_swiglu = _gated(_swish_gate, _swish_gate_grad)
+_geglu = _gated(_gelu_gate, _gelu_gate_grad)
 
 
 def _reglu_composed(x, params):
@@ -312,8 +314,7 @@ def _reglu_composed(x, params):
     the aten path's. At a = +-inf with b <= 0 it gives the limit, 0."""
     a, b = x.chunk(2, dim=-1)
     return torch.ops.aten.threshold_backward(a * b, b.detach(), 0.0)
-_swiglu = _gated(_swish_gate, _swish_gate_grad)
-_geglu = _gated(_gelu_gate, _gelu_gate_grad)
+
 
 IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     # classic
