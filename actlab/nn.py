@@ -116,12 +116,14 @@ class Activation(nn.Module):
     def parameter_values(self) -> dict[str, Any]:
         """The parameters as used in forward, in the spec's order (the order the kernels take them in): Python
         values, or the tensors of trainable ones."""
+        learned = self._learned()
+        return {k: learned[k] if k in learned else self.values[k] for k in self.spec.params}
+
+    def _learned(self) -> dict[str, torch.Tensor]:
         spec = self.spec
         if spec.weight is not None:
-            learned = {spec.weight[0]: self.weight}
-        else:
-            learned = {name: getattr(self, name) for name in self.trainable}
-        return {k: learned[k] if k in learned else self.values[k] for k in spec.params}
+            return {spec.weight[0]: self.weight}
+        return {name: getattr(self, name) for name in self.trainable}
 
     def current_params(self) -> dict[str, Any]:
         """Plain Python values of every parameter (trainable ones read from their tensors)."""
@@ -140,7 +142,7 @@ class Activation(nn.Module):
         if bound is not None and not (self.training and self.spec.stochastic):
             return bound(x)
         if self._native_takes_tensors:  # PReLU: F.prelu with the learned slopes
-            return self.spec.native(x, **self.parameter_values())  # type: ignore[misc]  # set for PReLU
+            return self.spec.native(x, **self.values, **self._learned())  # type: ignore[misc]  # set for PReLU
         # Fixed parameters only: ``values`` is complete and in the spec's order, and run() does not change it.
         params = self.values if not self.trainable else self.parameter_values()
         return run(self.spec, x, params, training=self.training)

@@ -77,9 +77,11 @@ leaky_relu = ActivationSpec(
 
 
 def _prelu_forward(x, num_parameters, init):
+    if isinstance(init, torch.Tensor):  # the learned slopes, on every module call: the cheap test first
+        return F.prelu(x, init if init.dtype == x.dtype else init.to(x.dtype))
     if isinstance(init, numbers.Real):
         return F.prelu(x, torch.full((1,), init, dtype=x.dtype, device=x.device))
-    return F.prelu(x, init.to(x.dtype))  # a tensor, or a traced value
+    return F.prelu(x, init.to(x.dtype))  # a traced value
 
 
 def _prelu_derivative(x, num_parameters, init):
