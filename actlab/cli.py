@@ -730,6 +730,46 @@ def _write(path: Path, text: str, option: str) -> None:
 
 
 _INTERRUPTED = "interrupted; the store keeps every trial that finished (a rerun resumes)"
+_RESEND_S = 0.5
+_ctrl_c = {"handled": False}
+
+
+@contextlib.contextmanager
+def _ctrl_c_not_lost():
+    """Ctrl-C raises KeyboardInterrupt as usual, and again every half second until the command has handled it.
+    CPython prints and drops an exception raised in a weakref callback or a ``__del__``: a Ctrl-C that landed in
+    importlib's module-lock callback during a lazy import was lost that way, and the run went on training. Unix
+    only (a timer signal); elsewhere, and off the main thread, Python's default stands."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _ctrl_c["handled"] = False
+
+    def on_sigint(signum, frame):
+        signal.setitimer(signal.ITIMER_REAL, _RESEND_S, _RESEND_S)
+        raise KeyboardInterrupt
+
+    def on_alarm(signum, frame):
+        if not _ctrl_c["handled"]:
+            raise KeyboardInterrupt
+
+    def unraisable(info):  # the dropped interrupt is raised again: no traceback for it
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            old_hook(info)
+
+    old_sigint, old_alarm = signal.signal(signal.SIGINT, on_sigint), signal.signal(signal.SIGALRM, on_alarm)
+    old_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    try:
+        yield
+    finally:
+        _ctrl_c["handled"] = True
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_alarm)
+        signal.signal(signal.SIGINT, old_sigint)
+        sys.unraisablehook = old_hook
 
 
 def _exit_interrupted() -> NoReturn:
@@ -756,7 +796,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Without standalone mode click *returns* the code of an Exit (typer.Exit(1) after failed groups, the
         # Exit(130) typer makes of Ctrl-C) instead of raising it.
-        code = app(args=argv, standalone_mode=False)
+        with _ctrl_c_not_lost():
+            code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
             raise typer.Exit(code)
     except ActlabError as exc:
