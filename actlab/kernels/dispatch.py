@@ -96,7 +96,7 @@ def _lane(x: Any) -> int:
 
 
 def eager_call(spec: ActivationSpec, params: Mapping[str, Any]) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """For a module with fixed parameters: ``run(spec, x, params)`` with the lean paths' lane checked first and
+    """For a module with fixed parameters: ``run(spec, x, params)`` with the lean paths' lane checked once and
     everything about the spec and its parameters decided once. None where the lane never applies (a native op,
     a stochastic or tensor parameter, an entry without aten paths)."""
     paths = eager_paths(spec)
@@ -113,7 +113,7 @@ def eager_call(spec: ActivationSpec, params: Mapping[str, Any]) -> Callable[[tor
             if gated:
                 check_halves(x, name)
             return autograd(x, *values) if lane == _AUTOGRAD else forward(x, kwargs)
-        return run(spec, x, kwargs)
+        return _route(spec, x, kwargs, False, False)  # no native covers these, and none is stochastic
 
     return call
 
@@ -135,8 +135,13 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
                 if learned and torch.is_grad_enabled() and any(v.requires_grad for v in learned):
                     return paths.function(x, *params.values())
                 return paths.forward(x, dict(params))
+    return _route(spec, x, params, covered, training)
+
+
+def _route(spec: ActivationSpec, x: Any, params: Mapping[str, Any], covered: bool, training: bool) -> torch.Tensor:
+    """Every path but the lean ones (whose lane the caller has checked)."""
     if isinstance(x, torch.fx.Proxy):
-        return spec.native(x, **params) if covered and spec.native_traced else spec.torch_forward(x, **params)
+        return spec.native(x, **params) if covered and spec.native_traced else spec.torch_forward(x, **params)  # type: ignore[misc]  # covered implies native is set
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{spec.name}: expected a torch.Tensor input, got {type(x).__name__}")
     if spec.stochastic and training:
