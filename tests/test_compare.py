@@ -168,7 +168,7 @@ def test_cli_compare_prints_table_verdicts_and_exports(tmp_path):
     out = result.output
     assert "test acc % mean [95% CI over seeds]" in out and "Verdicts" in out and "leaky_relu" in out
     assert "pinned (not tuned): the verdicts hold at lr 0.01 only" in out.replace("\n", " ")
-    assert "only 3 seed(s)" in out  # honest warning below 5 seeds
+    assert "only 3 seeds" in out  # honest warning below 5 seeds
     csv = tmp_path / "t.csv"
     assert runner.invoke(app, ["export", "--store", str(db), "-o", str(csv)]).exit_code == 0
     import pandas as pd

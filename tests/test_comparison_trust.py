@@ -4,6 +4,7 @@ comparison."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from actlab.experiments.training.trainer import train_group
 from actlab.experiments.workload.recipe import Recipe
 from actlab.experiments.workload.tasks import resolve_task
 from actlab.report.data import load_study
+from actlab.report.markdown import render_markdown
+from actlab.report.tables import method_line, row_cells
 
 TINY = {"epochs": 2, "batch_size": 200}
 
@@ -102,6 +105,38 @@ def test_baseline_against_each_other_with_holm_over_k_minus_1_and_friedman(tmp_p
 def test_power_warning_counts_the_baseline_family():
     assert stats.n_tests(8, all_pairs=False) == 7 and stats.n_tests(8, all_pairs=True) == 28
     assert stats.min_seeds_for_significance(7) < stats.min_seeds_for_significance(28)
+
+
+def test_one_seed_gives_no_interval_and_no_verdict():
+    """A t interval needs two values: one seed used to print a zero-width interval [m, m], and its verdict read
+    "no significant difference" with that interval, as if the difference were known exactly."""
+    assert all(math.isnan(v) for v in stats.mean_interval([0.7]))
+    assert stats.mean_interval([0.7, 0.7]) == (0.7, 0.7)  # all equal: the t interval is the point itself
+    (summary,) = stats.summarize({"relu": {0: 0.686}})
+    assert math.isnan(summary.ci_low) and math.isnan(summary.ci_high)
+    assert stats.interval_text(summary.mean, summary.ci_low, summary.ci_high, lambda v: f"{100 * v:.2f}") == \
+        "68.60 (no interval)"
+    (pair,) = stats.pairwise({"relu": {0: 0.686}, "gelu": {0: 0.745}})
+    text = pair.verdict()
+    assert not pair.significant and "undecided with 1 paired seed (no interval, no test)" in text
+    assert "[" not in text and "no significant difference" not in text
+
+
+def test_a_one_seed_comparison_says_so_in_every_output(tmp_path):
+    db = tmp_path / "one.db"
+    res = run_comparison(config(db, "relu", "gelu", seeds=1, recipe={"lr": 1e-2}), command="t")
+    assert res.outcome.rows[0]["ci_low"] != res.outcome.rows[0]["ci_low"]  # NaN: no interval
+    assert row_cells(res.outcome.rows[0])["accuracy"].endswith("(no interval)")
+    # both warnings, each a sentence, in the terminal's outcome and in the report rebuilt from the store
+    warning = res.outcome.warning
+    assert "only 1 seed:" in warning and "conclusion. With 1 seed and 1 paired test," in warning
+    assert load_study(db).warning == warning
+    summary = render_markdown(load_study(db))
+    assert "(no interval)" in summary and "undecided with 1 paired seed" in summary
+
+
+def test_one_activation_gets_no_verdict_header_over_nothing():
+    assert method_line("relu", False, 1).startswith("Verdicts: none; one activation")
 
 
 def test_accuracies_are_exact_counts_and_best_is_gone(tmp_path):

@@ -74,6 +74,10 @@ class Pairwise:
         if self.significant and self.a_is_worse:
             return self.flipped().verdict(metric, scale, unit, digits)
         f = lambda v: f"{v * scale:+.{digits}f}"  # noqa: E731
+        if self.n < 2:
+            seeds = "no paired seed" if self.n == 0 else "1 paired seed"
+            shown = "" if self.n == 0 else f": difference {f(self.mean_diff)}{unit} on that seed"
+            return f"{self.a} vs {self.b} on {metric}: undecided with {seeds} (no interval, no test){shown}"
         d = f"{f(self.mean_diff)}{unit} [{f(self.ci_low)}, {f(self.ci_high)}]"
         tail = f"p(Holm) = {self.p_holm:.3g}, P({self.a} better on a seed) = {self.prob_improvement:.2f}"
         if self.significant:
@@ -86,14 +90,22 @@ class Pairwise:
 
 def mean_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Student-t interval of the mean (95% unless ``confidence`` says otherwise, e.g. Bonferroni-corrected).
-    Degenerate samples (n < 2, or all equal) give (mean, mean)."""
+    Fewer than two values give no interval: (NaN, NaN), shown as missing (one seed says nothing about seed-to-seed
+    variation; a zero-width interval would claim certainty). All-equal values give (mean, mean)."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    if len(x) == 0:
+    if len(x) < 2:
         return math.nan, math.nan
-    if len(x) < 2 or np.ptp(x) == 0:
+    if np.ptp(x) == 0:
         return float(x.mean()), float(x.mean())
     lo, hi = mean_intervals(x, confidence)
     return float(lo), float(hi)
+
+
+def interval_text(mean: float, low: float, high: float, fmt) -> str:
+    """"mean [low, high]" with ``fmt`` applied, or "mean (no interval)" where the sample gave none (one seed)."""
+    if math.isfinite(mean) and not (math.isfinite(low) and math.isfinite(high)):
+        return f"{fmt(mean)} (no interval)"
+    return f"{fmt(mean)} [{fmt(low)}, {fmt(high)}]"
 
 
 def mean_intervals(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
@@ -216,8 +228,8 @@ def pairwise(scores: Mapping[str, Mapping[int, float]], pairs: Sequence[tuple[st
 
 def seed_warning(n: int) -> str | None:
     if n < MIN_SEEDS:
-        return (f"only {n} seed(s): intervals and tests are unreliable below {MIN_SEEDS} seeds; "
-                "use --seeds 10 or more before drawing a conclusion")
+        return (f"only {n} seed{'' if n == 1 else 's'}: intervals and tests are unreliable below {MIN_SEEDS} seeds; "
+                "use --seeds 10 or more before drawing a conclusion.")
     return None
 
 
@@ -234,6 +246,7 @@ def power_warning(n: int, n_tests: int) -> str | None:
     """Said before training when the design cannot reach significance at all."""
     needed = min_seeds_for_significance(max(n_tests, 1))
     if n_tests and n < needed:
-        return (f"with {n} seeds and {n_tests} paired test(s), no difference can reach significance (the smallest "
-                f"exact Wilcoxon p is 2/2^{n}, times {n_tests} for Holm); use at least {needed} seeds")
+        return (f"With {n} seed{'' if n == 1 else 's'} and {n_tests} paired test{'' if n_tests == 1 else 's'}, no "
+                f"difference can reach significance (the smallest exact Wilcoxon p is 2/2^{n}, times {n_tests} for "
+                f"Holm); use at least {needed} seeds.")
     return None

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from actlab.atomic import write_text
+from actlab.experiments.stats import interval_text
 from actlab.report.data import ReportData, cost_points, pareto_front
 from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 
@@ -174,7 +175,7 @@ def _summary(data: ReportData) -> tuple[list[str], list[list[tuple[str, Any]]]]:
 
 def _pairs(data: ReportData) -> list[dict[str, Any]]:
     m = data.outcome.metric
-    return [{"a": p.a, "b": p.b, "difference": f"{m.fmt(p.mean_diff)} [{m.fmt(p.ci_low)}, {m.fmt(p.ci_high)}]",
+    return [{"a": p.a, "b": p.b, "difference": interval_text(p.mean_diff, p.ci_low, p.ci_high, m.fmt),
              "p_holm": f"{p.p_holm:.3g}", "prob": f"{p.prob_improvement:.2f}",
              "verdict": verdict_line(p, data.chosen_lr, data.lr_grid is None, m, data.chosen_settings)}
             for p in data.pairs]

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from actlab.experiments.comparison.config import setting_value, settings_text
+from actlab.experiments.stats import interval_text
 from actlab.report.text import terminal_safe
 
 
@@ -35,7 +36,7 @@ def row_cells(r: Mapping[str, Any], metric=None) -> dict[str, str]:
         "activation": str(r["activation"]),
         "parameters": "-" if r.get("parameters") is None else f"{r['parameters']:,}",
         "lr": "-" if r["lr"] is None else f"{r['lr']:.3g}",
-        "accuracy": f"{f(r['mean'])} [{f(r['ci_low'])}, {f(r['ci_high'])}]",
+        "accuracy": interval_text(r["mean"], r["ci_low"], r["ci_high"], f),
         "test_set": "-" if r.get("test_set_pm") is None else f"±{_pct(r['test_set_pm'])}",
         "epochs_to_target": "-" if r["epochs_to_target"] is None else
         f"{r['epochs_to_target']:.1f} ({r['reached']}/{r['n']})",
@@ -112,6 +113,8 @@ def verdict_line(pair, chosen: Mapping[str, float], pinned: bool, metric=None,
 
 
 def method_line(baseline: str, all_pairs: bool, n_labels: int) -> str:
+    if n_labels < 2:
+        return "Verdicts: none; one activation has nothing to be compared with (name two or more)."
     family = "every pair" if all_pairs or n_labels <= 2 else f"each against the baseline {baseline}"
     return (f"Verdicts ({family}; paired by seed; difference in the final test value with its 95% t interval over "
             "seeds on this test set; Wilcoxon signed-rank, Holm-corrected over these comparisons; P(a better on a "

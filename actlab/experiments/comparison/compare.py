@@ -263,7 +263,6 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
                                 {lab: final[lab][0][0] for lab in labels}, config.base_seed)
         parameters = {label: identity[label]["parameters"] for label in labels}
         outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost, metric, parameters)
-        outcome.warning = " ".join(w for w in (outcome.warning, underpowered) if w) or None
         store.write_study(study, members, {
             "activations": labels, "task": task.text, "recipe": recipe.as_dict(), "seeds": config.seeds,
             "tune_seeds": config.tune_seeds, "base_seed": config.base_seed, "lr_grid": grid,

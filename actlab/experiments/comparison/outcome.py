@@ -131,8 +131,9 @@ def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline
     rows = [_row(s, by_label[s.activation], (chosen_lr or {}).get(s.activation), binomial,
                  (cost or {}).get(s.activation), (parameters or {}).get(s.activation)) for s in summaries]
     notes = sorted({t["note"] for t in trials if not t["vectorized"] and t["note"]})
+    warnings = [stats.seed_warning(n), stats.power_warning(n, stats.n_tests(len(labels), all_pairs))]
     return Outcome(labels, base, all_pairs, m, scores, binomial, summaries, pairs, stats.friedman(scores), rows,
-                   stats.seed_warning(n), notes)
+                   " ".join(w for w in warnings if w) or None, notes)
 
 
 class OutcomeView:

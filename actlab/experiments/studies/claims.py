@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from actlab.experiments import stats
 from actlab.experiments.studies.declaration import Context, Measurement, Study, declare
 from actlab.experiments.studies.papers import DEEP, DEPTH_ACTS, QUICK_DEPTHS, compare_lm, depth_scores
 from actlab.experiments.studies.rules import AllOf, Bound, Equivalent, Paired
@@ -215,8 +216,6 @@ def _bn_scale(ctx: Context) -> Measurement:
         for a in ("swish", "relu"):
             scores[f"{a}, BN {tag}"] = dict(result.outcome.scores[a])
         lines.append(f"BN {tag}: {accuracies(result)}")
-    from actlab.experiments import stats
-
     ctrl = stats.pairwise(scores, [("relu, BN with scale", "relu, BN without scale")])[0]
     lines.append("for comparison (not part of the rule), relu: " + ctrl.verdict("accuracy"))
     return Measurement(scores, lines)
@@ -484,7 +483,7 @@ _tutorial(
 def _transformer(ctx: Context) -> Measurement:
     result = compare_lm(ctx, ("relu", "gelu", "swish"), "claim:transformer")
     m = result.outcome.metric
-    lines = ["test bits/char: " + ", ".join(f"{s.activation} {m.fmt(s.mean)} [{m.fmt(s.ci_low)}, {m.fmt(s.ci_high)}]"
+    lines = ["test bits/char: " + ", ".join(f"{s.activation} {stats.interval_text(s.mean, s.ci_low, s.ci_high, m.fmt)}"
                                             f" (lr {result.chosen_lr[s.activation]:g})" for s in result.summaries)]
     return Measurement(dict(result.outcome.scores), lines)
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from actlab.experiments import stats
 from actlab.experiments.studies.declaration import Context, Measurement, Study, declare
 from actlab.experiments.studies.rules import Exact, Paired
 from actlab.experiments.studies.running import compare, trained
@@ -231,8 +232,6 @@ def distinct_activations() -> tuple[list[str], dict[str, str]]:
 def _ranking(ctx: Context) -> Measurement:
     from scipy import stats as sstats
 
-    from actlab.experiments import stats
-
     same: dict[str, str] = {}
     if ctx.quick:
         acts = ["relu", "swish", "mish", "gelu", "sigmoid", "tanh"]
@@ -250,8 +249,8 @@ def _ranking(ctx: Context) -> Measurement:
     lines = [f"{'rank':>5}  {'activation':16s} accuracy % [95% CI]  lr (chosen on validation)"]
     for lab in order:
         s = summ[lab]
-        lines.append(f"{ranks[lab]:5.2f}  {lab:16s} {100 * s.mean:.2f} [{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}]"
-                     f"  {result.chosen_lr[lab]:g}")
+        accuracy = stats.interval_text(s.mean, s.ci_low, s.ci_high, lambda v: f"{100 * v:.2f}")
+        lines.append(f"{ranks[lab]:5.2f}  {lab:16s} {accuracy}  {result.chosen_lr[lab]:g}")
     if fried:
         lines.append(fried.sentence())
     if same:
@@ -346,7 +345,7 @@ def _glu_variants(ctx: Context) -> Measurement:
     lines = [f"task {result.task.text}; parameters " + ", ".join(f"{r['activation']} {r['parameters']:,}"
                                                                  for r in result.outcome.rows),
              "test bits/char (mean [95% CI]): " + ", ".join(
-                 f"{s.activation} {m.fmt(s.mean)} [{m.fmt(s.ci_low)}, {m.fmt(s.ci_high)}]" for s in result.summaries),
+                 f"{s.activation} {stats.interval_text(s.mean, s.ci_low, s.ci_high, m.fmt)}" for s in result.summaries),
              "chosen lr: " + ", ".join(f"{k} {v:g}" for k, v in result.chosen_lr.items())]
     scores = result.outcome.scores
     return Measurement(dict(scores), lines, {"bits_per_char": {k: list(v.values()) for k, v in scores.items()},

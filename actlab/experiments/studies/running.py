@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from actlab.errors import ActlabError
+from actlab.experiments import stats
 from actlab.experiments.studies import rules
 from actlab.experiments.studies.declaration import Context, Finding, Study, get_study
 
@@ -41,7 +42,8 @@ def compare(ctx: Context, activations: Sequence[str], task: str, name: str, *, t
 
 def accuracies(result) -> str:
     """"swish 72.15% [71.11, 73.19] (lr 0.03), ...": each activation's test accuracy and its chosen lr."""
-    return ", ".join(f"{s.activation} {100 * s.mean:.2f}% [{100 * s.ci_low:.2f}, {100 * s.ci_high:.2f}] "
+    pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
+    return ", ".join(f"{s.activation} {stats.interval_text(s.mean, s.ci_low, s.ci_high, pct)} "
                      f"(lr {result.chosen_lr[s.activation]:g})" for s in result.summaries)
 
 
