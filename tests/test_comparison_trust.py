@@ -135,6 +135,18 @@ def test_a_one_seed_comparison_says_so_in_every_output(tmp_path):
     assert "(no interval)" in summary and "undecided with 1 paired seed" in summary
 
 
+def test_diverged_runs_are_named_next_to_the_verdict(tmp_path):
+    res = run_comparison(config(tmp_path / "d.db", "relu", "gelu", seeds=2, recipe={"lr": 1e300}), command="t")
+    assert [r["diverged"] for r in res.outcome.rows] == [2, 2]
+    assert "relu: 2 of 2 runs diverged (non-finite training loss); they count with the accuracy they ended at" \
+        in res.outcome.notes
+
+
+def test_a_learning_rate_grid_that_lists_a_rate_twice_is_refused(tmp_path):
+    with pytest.raises(actlab.ActlabError, match=r"tune_lr = \[0.01, 0.01\] lists a value twice"):
+        config(tmp_path / "g.db", "relu", "gelu", tune_lr=(0.01, 0.01))
+
+
 def test_one_activation_gets_no_verdict_header_over_nothing():
     assert method_line("relu", False, 1).startswith("Verdicts: none; one activation")
 

@@ -89,6 +89,8 @@ class StudyConfig:
         for lr in self.tune_lr or ():
             if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (lr > 0 and math.isfinite(lr)):
                 raise ConfigError(f"tune_lr: {lr!r} is not allowed; every learning rate must be a number > 0")
+        if self.tune_lr is not None and len({float(lr) for lr in self.tune_lr}) < len(self.tune_lr):
+            raise ConfigError(f"tune_lr = {list(self.tune_lr)!r} lists a value twice")
         if not (isinstance(self.validation_fraction, float) and 0 < self.validation_fraction < 1):
             raise ConfigError(f"validation_fraction = {self.validation_fraction!r}; expected a number in (0, 1)")
         if self.backend not in ("local", "ray"):

@@ -131,6 +131,7 @@ def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline
     rows = [_row(s, by_label[s.activation], (chosen_lr or {}).get(s.activation), binomial,
                  (cost or {}).get(s.activation), (parameters or {}).get(s.activation)) for s in summaries]
     notes = sorted({t["note"] for t in trials if not t["vectorized"] and t["note"]})
+    notes += _divergence_notes(by_label, scores, m)
     warnings = [stats.seed_warning(n), stats.power_warning(n, stats.n_tests(len(labels), all_pairs))]
     return Outcome(labels, base, all_pairs, m, scores, binomial, summaries, pairs, stats.friedman(scores), rows,
                    " ".join(w for w in warnings if w) or None, notes)
@@ -186,6 +187,22 @@ def _row(s: stats.Summary, trials: Sequence[Mapping[str, Any]], lr: float | None
         "dead": (sum(finite("dead_final")) / len(finite("dead_final"))) if finite("dead_final") else None,
         "diverged": sum(1 for t in trials if t["status"] == "diverged"),
     }
+
+
+def _divergence_notes(by_label: Mapping[str, Sequence[Mapping[str, Any]]], scores: Mapping[str, Mapping[int, float]],
+                      m: Metric) -> list[str]:
+    """What the statistics did with diverged runs, per activation that had any: a verdict between runs that all
+    diverged is a statement about divergence, and the reader should see that next to it."""
+    notes = []
+    for lab, trials in by_label.items():
+        diverged = sum(1 for t in trials if t["status"] == "diverged")
+        if not diverged:
+            continue
+        left_out = len(trials) - len(scores[lab])
+        fate = (f"they count with the {m.name} they ended at" if not left_out else
+                f"{left_out} without a finite {m.name} {'is' if left_out == 1 else 'are'} left out of the statistics")
+        notes.append(f"{lab}: {diverged} of {len(trials)} runs diverged (non-finite training loss); {fate}")
+    return notes
 
 
 def tuning_curves(trials: Sequence[Mapping[str, Any]], metric: str = "accuracy") -> dict[str, dict[float, float]]:
