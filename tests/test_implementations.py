@@ -78,6 +78,25 @@ def test_fast_path_is_taken_and_equals_the_expression(name, params, dtype, monke
     torch.testing.assert_close(xr.grad, _expression_grad(spec, x, g, p), **tol)
 
 
+HALF_AS_IS = [(n, p) for n, p in FAST if IMPLEMENTATIONS[actlab.spec(n)].half_as_is]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("name,params", HALF_AS_IS)
+def test_entries_that_take_half_types_as_they_are_round_once(name, params, dtype):
+    """``half_as_is`` promises that the aten paths on a half tensor give the float32 result rounded once (no
+    intermediate rounding to the half type, such as beta x): forward and backward equal the same entry run on the
+    float32 copies, rounded, bit for bit."""
+    spec = actlab.spec(name)
+    impl, p = IMPLEMENTATIONS[spec], spec.resolve_params(params)
+    x = torch.cat([torch.randn(2000, generator=torch.Generator().manual_seed(2)) * 5,
+                   torch.tensor([0.0, -0.0, 1e-3, -1e-3, 3.0, -3.0, 300.0, -300.0])]).to(dtype).reshape(-1, 2)
+    g = torch.randn(x.shape if spec.kind == "elementwise" else (x.shape[0], 1)).to(dtype)
+    assert torch.equal(impl.forward(x, p), impl.forward(x.float(), p).to(dtype))
+    half, single = impl.backward(x, g, p, True, {}), impl.backward(x.float(), g.float(), p, True, {})
+    assert half[0].dtype == dtype and torch.equal(half[0], single[0].to(dtype))
+
+
 def _general(y):
     """Whether ``y`` came from the general Function (its backward node)."""
     return type(y.grad_fn).__name__ == "ActivationFunctionBackward"

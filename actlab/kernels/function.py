@@ -30,10 +30,9 @@ import torch.autograd.forward_ad as fwAD
 from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
 from actlab.kernels import fused_cpu
-from actlab.kernels.implementations import Implementation, implementation, kernel_call
+from actlab.kernels.implementations import HALF_TYPES, Implementation, implementation, kernel_call
 from actlab.kernels.transforms import transformed
 
-HALF_TYPES = (torch.float16, torch.bfloat16)
 _FAST_DTYPES = (torch.float32, torch.float64, *HALF_TYPES)
 
 # Devices whose tensors go to the Triton kernels (the tests add "cpu" to run them in Triton's interpreter).

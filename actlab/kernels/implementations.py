@@ -69,7 +69,8 @@ class Implementation:
     # them with (swish at any beta costs what F.silu costs, a GLU variant what F.glu costs).
     closest: Callable[..., torch.Tensor] | None = None
     # The paths take half types as they are: each result comes from aten kernels that compute in float32 and
-    # round once (or from exact steps: relu, a product by 2). Otherwise half types are converted to float32 first.
+    # round once (or from exact steps: relu, a product by 2; or the path converts the one step that would round,
+    # as swish's backward forms beta x in float32). Otherwise half types are converted to float32 first.
     half_as_is: bool = False
     fused: Fused | None = None
     # False where ``forward`` is already one aten pass (swish's softplus_backward(x, x, beta)): aten's exp is faster
@@ -80,6 +81,9 @@ class Implementation:
     # double backward included), where that measured faster at small sizes: a Python Function costs more per call
     # than an extra aten pass there.
     composed: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor] | None = None
+
+
+HALF_TYPES = (torch.float16, torch.bfloat16)
 
 
 def _scalars(*values: float) -> tuple[float, float]:
@@ -151,18 +155,26 @@ def _swish_forward(x, params):
 
 
 def _swish_backward(x, grad, params, needs_x, needs_params):
+    """Half types: beta x is formed in float32 (its rounding to the half type would be a second rounding), and
+    silu_backward of a half gradient and a float32 u computes in float32; the result is rounded once."""
     beta = _beta_value(params["beta"])
     if beta is None:
         return None
+    half = x.dtype in HALF_TYPES
+    if half:
+        x = x.float()
     if not needs_params.get("beta"):
-        return _swish_grad(grad, x, beta), {}
+        if not half:
+            return _swish_grad(grad, x, beta), {}
+        u = x.mul_(beta).clamp_(-1e4, 1e4) if beta > 1.0 else x.mul_(beta)  # x is a fresh float32 copy here
+        return torch.ops.aten.silu_backward.grad_input(grad, u, grad_input=u).to(grad.dtype), {}
     u = _scaled(x, beta)
     grad_x = torch.ops.aten.silu_backward(grad, u) if needs_x else None
     # d/dbeta = sum(grad x^2 sigmoid'(beta x)), formed in place in u's buffer and ended with a dot product.
     u = torch.ops.aten.sigmoid_backward.grad_input(grad, torch.sigmoid_(u), grad_input=u).mul_(x)
     d = torch.dot(u.reshape(-1), x.reshape(-1)) if x.is_contiguous() else (u * x).sum()
     weight = params["beta"]
-    return grad_x, {"beta": d.reshape(weight.shape).to(weight.dtype)}
+    return (None if grad_x is None else grad_x.to(grad.dtype)), {"beta": d.reshape(weight.shape).to(weight.dtype)}
 
 
 def _swish_sigmoids(x, beta):
@@ -348,7 +360,7 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
         triton=lambda beta, threshold: KernelCall("softplus", _scalars(beta, threshold))),
     # smooth
     smooth.swish: Implementation(_swish_forward, _swish_backward, lambda beta: _slot("swish", beta),
-                                 closest=lambda x, beta: F.silu(x), fused=_swish_fused,
+                                 closest=lambda x, beta: F.silu(x), half_as_is=True, fused=_swish_fused,
                                  fuse_forward=False),
     smooth.gelu: Implementation(triton=_gelu_call),
     smooth.mish: Implementation(triton=_plain("mish")),
