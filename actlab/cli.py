@@ -498,6 +498,10 @@ def _print_finding(name: str, finding, quick: bool) -> None:
     console.print(f"claim:    {terminal_safe(finding.claim)}", soft_wrap=True)
     console.print(f"source:   {terminal_safe(finding.source)}", soft_wrap=True)
     console.print(f"protocol: {terminal_safe(finding.declaration.get('protocol', ''))}", soft_wrap=True)
+    if quick:  # the numbers below come from the small version, not from the protocol above
+        changes = finding.declaration.get("quick") or "a smaller run"
+        console.print(f"quick:    {terminal_safe(changes)} (what --quick changes from the protocol above; the "
+                      "measurement below is this run's)", soft_wrap=True)
     console.print("measured:", soft_wrap=True)
     for line in finding.lines:
         console.print("  " + terminal_safe(line), soft_wrap=True, highlight=False)

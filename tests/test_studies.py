@@ -141,6 +141,8 @@ def test_study_cli_prints_claim_protocol_and_verdict(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "claim:" in out and "Hayou" in out and "protocol:" in out and "verdict:" in out and "supported" in out
+    # a quick run says what it changed next to the full protocol, so its numbers are not read as the protocol's
+    assert f"quick:    {get_study('edge-of-chaos').quick} (what --quick changes from the protocol above" in out
     bad = subprocess.run([sys.executable, "-m", "actlab.cli", "study", "selu"], capture_output=True, text=True)
     assert bad.returncode == 2 and "did you mean 'selu-fixed-point'" in bad.stderr
     assert get_study("depth").trains and not get_study("edge-of-chaos").trains
