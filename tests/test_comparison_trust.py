@@ -23,6 +23,7 @@ from actlab.experiments.training.trainer import train_group
 from actlab.experiments.workload.recipe import Recipe
 from actlab.experiments.workload.tasks import resolve_task
 from actlab.report.data import load_study
+from actlab.report.html import render
 from actlab.report.markdown import render_markdown
 from actlab.report.tables import method_line, row_cells
 
@@ -133,6 +134,8 @@ def test_a_one_seed_comparison_says_so_in_every_output(tmp_path):
     assert load_study(db).warning == warning
     summary = render_markdown(load_study(db))
     assert "(no interval)" in summary and "undecided with 1 paired seed" in summary
+    page = render(load_study(db))
+    assert "(no interval)</td><td>-</td>" in page and "undecided with 1 paired seed" in page  # no test, no p
 
 
 def test_diverged_runs_are_named_next_to_the_verdict(tmp_path):

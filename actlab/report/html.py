@@ -176,7 +176,7 @@ def _summary(data: ReportData) -> tuple[list[str], list[list[tuple[str, Any]]]]:
 def _pairs(data: ReportData) -> list[dict[str, Any]]:
     m = data.outcome.metric
     return [{"a": p.a, "b": p.b, "difference": interval_text(p.mean_diff, p.ci_low, p.ci_high, m.fmt),
-             "p_holm": f"{p.p_holm:.3g}", "prob": f"{p.prob_improvement:.2f}",
+             "p_holm": f"{p.p_holm:.3g}" if p.n >= 2 else "-", "prob": f"{p.prob_improvement:.2f}",
              "verdict": verdict_line(p, data.chosen_lr, data.lr_grid is None, m, data.chosen_settings)}
             for p in data.pairs]
 
