@@ -145,6 +145,18 @@ def test_diverged_runs_are_named_next_to_the_verdict(tmp_path):
         in res.outcome.notes
 
 
+def test_models_of_different_sizes_are_named_next_to_the_verdict(tmp_path):
+    """A gated activation doubles the MLP layer before it: swiglu's model is about twice relu's, which the verdicts
+    must not pass off as the activation's doing."""
+    db = tmp_path / "s.db"
+    res = run_comparison(config(db, "relu", "swiglu", "prelu", seeds=2, recipe={"lr": 1e-2}), command="t")
+    params = {r["activation"]: r["parameters"] for r in res.outcome.rows}
+    (note,) = [n for n in res.outcome.notes if "parameters" in n]  # prelu's few slopes stay within 1%
+    assert note.startswith(f"swiglu's model has {params['swiglu']:,} parameters") and f"relu's {params['relu']:,}" \
+        in note
+    assert load_study(db).outcome.notes == res.outcome.notes
+
+
 def test_a_learning_rate_grid_that_lists_a_rate_twice_is_refused(tmp_path):
     with pytest.raises(actlab.ActlabError, match=r"tune_lr = \[0.01, 0.01\] lists a value twice"):
         config(tmp_path / "g.db", "relu", "gelu", tune_lr=(0.01, 0.01))

@@ -131,7 +131,7 @@ def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline
     rows = [_row(s, by_label[s.activation], (chosen_lr or {}).get(s.activation), binomial,
                  (cost or {}).get(s.activation), (parameters or {}).get(s.activation)) for s in summaries]
     notes = sorted({t["note"] for t in trials if not t["vectorized"] and t["note"]})
-    notes += _divergence_notes(by_label, scores, m)
+    notes += _divergence_notes(by_label, scores, m) + _size_notes(labels, base, parameters or {})
     warnings = [stats.seed_warning(n), stats.power_warning(n, stats.n_tests(len(labels), all_pairs))]
     return Outcome(labels, base, all_pairs, m, scores, binomial, summaries, pairs, stats.friedman(scores), rows,
                    " ".join(w for w in warnings if w) or None, notes)
@@ -187,6 +187,21 @@ def _row(s: stats.Summary, trials: Sequence[Mapping[str, Any]], lr: float | None
         "dead": (sum(finite("dead_final")) / len(finite("dead_final"))) if finite("dead_final") else None,
         "diverged": sum(1 for t in trials if t["status"] == "diverged"),
     }
+
+
+def _size_notes(labels: Sequence[str], baseline: str, parameters: Mapping[str, int]) -> list[str]:
+    """Models that differ in size from the baseline's by more than 1% (a gated activation in a task that does not
+    match widths doubles the layer before it): a verdict then compares sizes as well as activations."""
+    base = parameters.get(baseline)
+    if not base:
+        return []
+    notes = []
+    for lab in labels:
+        n = parameters.get(lab)
+        if lab != baseline and n and abs(n - base) > 0.01 * base:
+            notes.append(f"{lab}'s model has {n:,} parameters, {n / base:.2f}x {baseline}'s {base:,}: a difference "
+                         "between them may come from the size as well as the activation")
+    return notes
 
 
 def _divergence_notes(by_label: Mapping[str, Sequence[Mapping[str, Any]]], scores: Mapping[str, Mapping[int, float]],
