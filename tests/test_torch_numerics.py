@@ -189,6 +189,17 @@ def test_gated_odd_last_dimension_is_a_clear_error():
             actlab.functional.apply(name, torch.randn(3, 5))
 
 
+def test_a_tensor_parameter_that_does_not_fit_the_input_is_a_clear_error():
+    """Per-channel or per-seed parameters broadcast to the input without enlarging it; anything else names the
+    parameter and both shapes (it was torch's "size of tensor a (2) must match ..." from inside the math)."""
+    with pytest.raises(actlab.ShapeError, match=r"swish: parameter 'beta' has shape \(2,\).*\(3,\)"):
+        AF.swish(torch.randn(3), beta=torch.tensor([1.0, 2.0]))
+    with pytest.raises(actlab.ShapeError, match=r"shape \(2, 3\)"):  # would enlarge the output
+        AF.swish(torch.randn(3), beta=torch.ones(2, 3))
+    assert AF.swish(torch.randn(2, 4, 3), beta=torch.ones(2, 1, 1)).shape == (2, 4, 3)  # per seed
+    assert AF.swish(torch.randn(4, 3), beta=torch.ones(3)).shape == (4, 3)
+
+
 def test_integer_input_is_a_clear_error_or_follows_the_native_op():
     with pytest.raises(TypeError, match="swish.*int64.*floating"):
         AF.swish(torch.arange(4), beta=1.5)

@@ -25,6 +25,7 @@ import torch.fx
 
 from actlab.catalog.definitions.gated import check_halves
 from actlab.catalog.spec import ActivationSpec
+from actlab.errors import ShapeError
 from actlab.kernels import fused_cpu
 from actlab.kernels.function import (
     activation_function,
@@ -138,6 +139,19 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
     return _route(spec, x, params, covered, training)
 
 
+def _check_broadcast(spec: ActivationSpec, name: str, value: torch.Tensor, x: torch.Tensor) -> None:
+    """A tensor parameter with several elements (per-channel, per-seed) must broadcast to the shape it acts on
+    without enlarging it: the output keeps the input's shape."""
+    shape = tuple(x.shape[:-1]) + (x.shape[-1] // 2,) if spec.kind == "gated" else tuple(x.shape)
+    try:
+        fits = torch.broadcast_shapes(value.shape, shape) == shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"{spec.name}: parameter '{name}' has shape {tuple(value.shape)}, which does not broadcast "
+                         f"to the shape it acts on, {shape}; give one element, or a shape that broadcasts to it")
+
+
 def _route(spec: ActivationSpec, x: Any, params: Mapping[str, Any], covered: bool, training: bool) -> torch.Tensor:
     """Every path but the lean ones (whose lane the caller has checked)."""
     if isinstance(x, torch.fx.Proxy):
@@ -157,6 +171,9 @@ def _route(spec: ActivationSpec, x: Any, params: Mapping[str, Any], covered: boo
             f"{spec.name}: input dtype {x.dtype} is not supported; use a floating type "
             "(float16, bfloat16, float32 or float64)"
         )
+    for name, value in params.items():
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            _check_broadcast(spec, name, value, x)
     if spec.kind == "normalizing" or _tracing(x):
         return expression_forward(spec, x, dict(params))
     if not _needs_autograd(x, params):
