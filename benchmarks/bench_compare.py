@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 import actlab
+from actlab.experiments.training.trainer import train_group
 from actlab.experiments.workload.recipe import Recipe
 from actlab.experiments.workload.tasks import resolve_task
-from actlab.experiments.training.trainer import train_group
 
 HERE = Path(__file__).resolve().parent
 

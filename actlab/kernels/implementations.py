@@ -132,10 +132,10 @@ def _swish_into(b: torch.Tensor, beta: float, out: torch.Tensor | None = None) -
     return torch.ops.aten.softplus_backward.grad_input(b, b, beta, _SWISH_THRESHOLD, grad_input=out)
 
 
-def _scaled(b: torch.Tensor, beta: float) -> torch.Tensor:
-    """beta * b in a fresh buffer; for beta > 1 clamped to +-1e4 (silu' is exactly 0 and 1 beyond, and beta b could
-    overflow to inf, which silu_backward turns into NaN)."""
-    u = torch.mul(b, beta)
+def _scaled(b: torch.Tensor, beta: float, own: bool = False) -> torch.Tensor:
+    """beta * b in a fresh buffer (in ``b``'s own where ``own``: a copy the caller made); for beta > 1 clamped to
+    +-1e4 (silu' is exactly 0 and 1 beyond, and beta b could overflow to inf, which silu_backward turns into NaN)."""
+    u = b.mul_(beta) if own else torch.mul(b, beta)
     return u.clamp_(-1e4, 1e4) if beta > 1.0 else u
 
 
@@ -166,7 +166,7 @@ def _swish_backward(x, grad, params, needs_x, needs_params):
     if not needs_params.get("beta"):
         if not half:
             return _swish_grad(grad, x, beta), {}
-        u = x.mul_(beta).clamp_(-1e4, 1e4) if beta > 1.0 else x.mul_(beta)  # x is a fresh float32 copy here
+        u = _scaled(x, beta, own=True)  # x is the float32 copy made above
         return torch.ops.aten.silu_backward.grad_input(grad, u, grad_input=u).to(grad.dtype), {}
     u = _scaled(x, beta)
     grad_x = torch.ops.aten.silu_backward(grad, u) if needs_x else None
