@@ -81,8 +81,9 @@ def _measure_elementwise(spec: Any, p: dict[str, Any]) -> Properties:
         monotonic = bool(np.all(np.diff(y) >= -1e-12 * scale))
         continuous = not _has_jump(f, df, _DENSE)
         smooth = continuous and not _has_jump(df, None, _DENSE)
-        lo = float(min(finite.min(initial=np.inf), np.nanmin(limits)))
-        hi = float(max(finite.max(initial=-np.inf), np.nanmax(limits)))
+        # + 0.0 turns a -0.0 bound (log_sigmoid's sup) into 0
+        lo = float(min(finite.min(initial=np.inf), np.nanmin(limits))) + 0.0
+        hi = float(max(finite.max(initial=-np.inf), np.nanmax(limits))) + 0.0
         zero = float(f(np.array([0.0]))[0])
         h = 1e-6
         fm, fp = f(np.array([-h, h]))
