@@ -249,6 +249,34 @@ def test_python_api_with_own_tensors_and_model_factory(tmp_path):
         actlab.compare("relu", data=data)
 
 
+def test_own_data_and_model_that_cannot_serve_a_comparison_fail_before_training(tmp_path):
+    """Each failed in every trial group (or, for a factory that never called make_act, trained one network twice
+    and compared it with itself) before these checks."""
+    import torch
+    from torch import nn
+
+    x, xt = torch.randn(60, 6), torch.randn(20, 6)
+    y, yt = (x[:, 0] > 0).long(), (xt[:, 0] > 0).long()
+    good = lambda make_act: nn.Sequential(nn.Linear(6, 8), make_act(), nn.Linear(8, 2))  # noqa: E731
+    cases = [
+        ((x, y, xt, yt), lambda make_act: nn.Linear(6, 2), "never called make_act"),
+        ((x, y, xt, yt), lambda make_act: nn.Sequential(nn.Linear(6, 8), make_act(), nn.Linear(8, 1)),
+         r"output for two examples is \(2, 1\); expected \(2, C\) logits with C >= 2"),
+        ((x, y, xt, yt), lambda: None, r"model\(make_act\) failed \(TypeError"),
+        ((x, y, xt, yt), lambda make_act: 3, "returned int, not an nn.Module"),
+        ((x, y, xt, yt), lambda make_act: nn.Sequential(nn.Linear(5, 8), make_act()), "forward pass on two"),
+        ((x, y, xt[:, :5], yt), good, r"test inputs have shape \(20, 5\) and train inputs \(60, 6\)"),
+        ((x, y - 5, xt, yt), good, "train labels must be one class index per example"),
+        ((x, y.float() + 0.5, xt, yt), good, "train labels must be one class index per example"),
+    ]
+    for data, model, message in cases:
+        with pytest.raises(actlab.ActlabError, match=message):
+            actlab.compare("relu", "gelu", data=data, model=model, seeds=2, epochs=1, store=str(tmp_path / "x.db"))
+    assert not (tmp_path / "x.db").exists()  # nothing was written
+    with pytest.raises(actlab.ActlabError, match="unknown option 'report'; options: .*recipe keys: batch_size"):
+        actlab.compare("relu", "gelu", data=(x, y, xt, yt), model=good, report=False)
+
+
 def test_fallback_to_per_seed_training_is_reported(tmp_path):
     result = runner.invoke(app, ["compare", "relu", "--task", "mnist1d-mlp(depth=2, width=16, norm=batch)",
                                  "--seeds", "2", "--epochs", "1", "--lr", "3e-3", "--store", str(tmp_path / "b.db")])

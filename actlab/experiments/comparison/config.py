@@ -263,6 +263,11 @@ def load_study_file(path: str | Path) -> StudyConfig:
 def merge(config: StudyConfig, **changes: Any) -> StudyConfig:
     """Override fields (CLI flags given explicitly win over the study file); recipe keys go to the recipe."""
     recipe_keys = {f.name for f in fields(Recipe)}
+    config_keys = {f.name for f in fields(StudyConfig)} - {"recipe_overrides"}
+    unknown = sorted(k for k in changes if k not in recipe_keys | config_keys)
+    if unknown:
+        raise ConfigError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                          f"options: {', '.join(sorted(config_keys))}; recipe keys: {', '.join(sorted(recipe_keys))}")
     recipe = dict(config.recipe_overrides)
     top: dict[str, Any] = {}
     for k, v in changes.items():

@@ -270,6 +270,39 @@ def _as_tensors(data) -> tuple:
                       "torch.utils.data.Dataset objects (train, test)")
 
 
+def _check_model(model: Callable[[models.ActFactory], nn.Module], x, n_classes: int) -> None:
+    """Build the model once and run two training examples through it, so a factory that cannot serve the
+    comparison fails here, before anything trains, rather than in every trial group."""
+    import torch
+
+    sites = []
+
+    def make_act() -> nn.Module:
+        sites.append(1)
+        return nn.ReLU()
+
+    try:
+        net = model(make_act)
+    except Exception as error:
+        raise ActlabError(f"model: model(make_act) failed ({type(error).__name__}: {error}); expected a function "
+                          "of one argument, make_act, that returns an nn.Module") from error
+    if not isinstance(net, nn.Module):
+        raise ActlabError(f"model: model(make_act) returned {type(net).__name__}, not an nn.Module")
+    if not sites:
+        raise ActlabError("model: the factory never called make_act(), so every activation would train the same "
+                          "network; call make_act() where each activation goes")
+    try:
+        with torch.no_grad():
+            out = net.eval()(x[:2])
+    except Exception as error:
+        raise ActlabError(f"model: a forward pass on two training examples of shape {tuple(x[:2].shape)} failed "
+                          f"({type(error).__name__}: {error})") from error
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] < n_classes:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ActlabError(f"model: its output for two examples is {shape}; expected (2, C) logits with C >= "
+                          f"{n_classes}, the number of classes in the labels")
+
+
 def custom_task(data, model: Callable[[models.ActFactory], nn.Module], *, name: str | None = None,
                 target_accuracy: float = 0.5, recipe: Recipe | None = None) -> Task:
     """Register a task from Python data and a model factory; ``model(make_act)`` builds the network, calling
@@ -279,12 +312,20 @@ def custom_task(data, model: Callable[[models.ActFactory], nn.Module], *, name: 
     import torch
 
     x_train, y_train, x_test, y_test = _as_tensors(data)
-    x_train, x_test = x_train.float(), x_test.float()
-    y_train, y_test = y_train.long(), y_test.long()
     for what, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if len(x) != len(y) or len(x) == 0:
             raise ActlabError(f"data: {what} inputs ({len(x)}) and labels ({len(y)}) must be non-empty and match")
+        if y.ndim != 1 or y.is_complex() or bool((y != y.round()).any() if y.is_floating_point() else False) \
+                or bool((y < 0).any()):
+            raise ActlabError(f"data: {what} labels must be one class index per example (integers >= 0); got "
+                              f"shape {tuple(y.shape)}, dtype {y.dtype}")
+    if x_test.shape[1:] != x_train.shape[1:]:
+        raise ActlabError(f"data: test inputs have shape {tuple(x_test.shape)} and train inputs "
+                          f"{tuple(x_train.shape)}; they must agree beyond the first dimension")
+    x_train, x_test = x_train.float(), x_test.float()
+    y_train, y_test = y_train.long(), y_test.long()
     n_classes = int(torch.cat([y_train, y_test]).max()) + 1
+    _check_model(model, x_train, n_classes)
     h = hashlib.sha256()
     for t in (x_train, y_train, x_test, y_test):
         h.update(t.contiguous().numpy().tobytes())
