@@ -35,6 +35,29 @@ def test_elu_edge_of_chaos_at_sigma_b_02():
     assert fp.converged and fp.chi == pytest.approx(1.0, abs=1e-8)
 
 
+def test_tanh_edge_of_chaos_at_sigma_b_0_is_1():
+    """Poole et al. (2016): at sigma_b = 0, tanh's order-to-chaos transition is sigma_w = 1 (chi = sigma_w^2 at
+    q* = 0 below it). The variance iterates converge algebraically there; taking an unconverged iterate for q* gave
+    1.0017."""
+    assert edge_of_chaos("tanh").sigma_w == pytest.approx(1.0, abs=1e-7)
+    below, above = fixed_point("tanh", 0.9995, 0.0), fixed_point("tanh", 1.0005, 0.0)
+    assert below.converged and below.q == 0.0 and below.chi == pytest.approx(0.9995**2, rel=1e-9)
+    # just above, q* = (1 - 1/sigma_w^2) / 2 to first order
+    assert above.converged and above.q == pytest.approx((1 - 1 / 1.0005**2) / 2, rel=2e-3) and above.chi > 1
+
+
+def test_standard_deviations_must_be_finite_and_non_negative():
+    for call in (lambda: edge_of_chaos("relu", sigma_b=-1.0), lambda: fixed_point("tanh", -1.0, 0.0),
+                 lambda: edge_of_chaos("relu", sigma_b=math.nan)):
+        with pytest.raises(actlab.ActlabError, match="is not allowed; it is a standard deviation"):
+            call()
+
+
+def test_propagation_needs_an_elementwise_activation():
+    with pytest.raises(actlab.ActlabError, match="propagate: swiglu is gated"):
+        propagate("swiglu", depth=2, width=8)
+
+
 def test_no_edge_of_chaos_is_a_clear_message():
     eoc = edge_of_chaos("sigmoid")
     assert eoc.sigma_w is None and "does not change sign" in eoc.message

@@ -102,26 +102,61 @@ class FixedPoint:
         return self.q is not None and self.slope is not None and abs(self.slope) < 1.0
 
 
-def fixed_point(act: ActivationLike, sigma_w: float, sigma_b: float, q0: float = 1.0, max_iter: int = 2000,
+_Q_TINY = 1e-14  # q* = 0 is evaluated as this limit: chi at q = 0 itself would read f' at a kink
+
+
+def _check_sigmas(sigma_w: float, sigma_b: float) -> None:
+    for name, v in (("sigma_w", sigma_w), ("sigma_b", sigma_b)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v >= 0):
+            raise ActlabError(f"{name} = {v!r} is not allowed; it is a standard deviation: a finite number >= 0")
+
+
+def fixed_point(act: ActivationLike, sigma_w: float, sigma_b: float, q0: float = 1.0, max_iter: int = 300,
                 tol: float = 1e-12) -> FixedPoint:
-    """The variance fixed point q* reached by iterating the variance map from q0, and its stability."""
+    """The variance fixed point q* reached by iterating the variance map from q0, and its stability. Near a
+    bifurcation the iteration converges slowly (algebraically, as tanh's at sigma_w = 1, sigma_b = 0); then q* is
+    solved for directly between the last iterate and where the iterates head (0 or beyond), instead of taking an
+    unconverged iterate for q*. q* = 0 (f(0) = 0 and sigma_b = 0, the variance dying out) reports its slope and
+    chi as their limits at q -> 0+."""
+    _check_sigmas(sigma_w, sigma_b)
     f, df, text = _fn(act)
     vmap = lambda q: sigma_w**2 * gaussian_mean(lambda x: f(x) ** 2, q, f.kinks) + sigma_b**2  # noqa: E731
+    unbounded = FixedPoint(None, None, None, False, f"{text}: the variance grows without bound for "
+                           f"sigma_w={sigma_w:g}, sigma_b={sigma_b:g} (no finite fixed point)")
     q = q0
     for _ in range(max_iter):
         nq = vmap(q)
         if not math.isfinite(nq) or nq > 1e12:
-            return FixedPoint(None, None, None, False, f"{text}: the variance grows without bound for "
-                              f"sigma_w={sigma_w:g}, sigma_b={sigma_b:g} (no finite fixed point)")
+            return unbounded
         if abs(nq - q) <= tol * max(1.0, q):
             q = nq
             break
         q = nq
     else:
-        return FixedPoint(q, None, None, False, f"{text}: no convergence in {max_iter} iterations (q = {q:.4g})")
-    h = 1e-6 * max(q, 1e-6)
-    slope = (vmap(q + h) - vmap(max(q - h, 0.0))) / (q + h - max(q - h, 0.0))
-    return FixedPoint(q, slope, sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, q, df.kinks), True)
+        solved = _solve_fixed_point(vmap, q)
+        if solved is None:
+            return unbounded
+        q = solved
+    at = max(q, _Q_TINY)
+    h = 1e-6 * at
+    slope = (vmap(at + h) - vmap(max(at - h, 0.0))) / (at + h - max(at - h, 0.0))
+    return FixedPoint(q, slope, sigma_w**2 * gaussian_mean(lambda x: df(x) ** 2, at, df.kinks), True)
+
+
+def _solve_fixed_point(vmap: Callable[[float], float], q: float) -> float | None:
+    """The root of vmap(q) - q toward which iterates starting at ``q`` move: below q (0 when the map stays under
+    the diagonal all the way down) or above it (None when no finite one is found)."""
+    gap = lambda v: vmap(v) - v  # noqa: E731
+    if gap(q) < 0:  # moving down
+        if gap(_Q_TINY) <= 0:
+            return 0.0 if vmap(0.0) == 0.0 else optimize.brentq(gap, 0.0, _Q_TINY, xtol=1e-300)
+        return optimize.brentq(gap, _Q_TINY, q, xtol=1e-15, rtol=1e-13)
+    hi = 2.0 * max(q, 1e-12)
+    while gap(hi) > 0:
+        if hi > 1e12:
+            return None
+        hi *= 2.0
+    return optimize.brentq(gap, q, hi, xtol=1e-15, rtol=1e-13)
 
 
 def correlation_map(act: ActivationLike, c: float, q_star: float, sigma_w: float, sigma_b: float, n: int = 64) -> float:
@@ -152,6 +187,7 @@ class EdgeOfChaos:
 
 def edge_of_chaos(act: ActivationLike, sigma_b: float = 0.0, bracket: tuple[float, float] = (0.3, 4.0)) -> EdgeOfChaos:
     """sigma_w with chi = 1 at the variance fixed point for this sigma_b, or a message saying why there is none."""
+    _check_sigmas(1.0, sigma_b)
     _, _, text = _fn(act)
 
     def excess(sw: float) -> float:
@@ -168,7 +204,8 @@ def edge_of_chaos(act: ActivationLike, sigma_b: float = 0.0, bracket: tuple[floa
         return EdgeOfChaos(text, sigma_b, None, None,
                            f"{text}: chi - 1 does not change sign for sigma_w in [{lo}, {hi}] at sigma_b = {sigma_b:g} "
                            "(no edge of chaos there)")
-    sw = optimize.brentq(excess, lo, hi, xtol=1e-12)
+    # maxiter: where chi - 1 leaves zero quadratically on one side (tanh at sigma_b = 0) Brent's steps crawl
+    sw = optimize.brentq(excess, lo, hi, xtol=1e-12, maxiter=1000)
     fp = fixed_point(act, sw, sigma_b)
     return EdgeOfChaos(text, sigma_b, sw, fp.q)
 

@@ -14,6 +14,7 @@ from torch import nn
 from actlab import catalog
 from actlab.analysis import meanfield
 from actlab.catalog import ActivationSpec
+from actlab.errors import ActlabError
 from actlab.nn import Activation, get
 
 
@@ -53,6 +54,9 @@ def propagate(act: str | ActivationSpec, depth: int = 20, width: int = 512, sigm
     if not -1.0 <= input_correlation <= 1.0:
         raise ValueError(f"propagate: input_correlation = {input_correlation!r} must be in [-1, 1]")
     resolved = catalog.resolve(act)
+    if resolved.spec.kind != "elementwise":  # a gated kind halves the width, softmax couples the units
+        raise ActlabError(f"propagate: {resolved.spec.name} is {resolved.spec.kind}; signal propagation through a "
+                          "fixed-width MLP needs an elementwise activation")
     gen = torch.Generator().manual_seed(seed)
     layers = [nn.Linear(width, width).double() for _ in range(depth)]
     for layer in layers:
