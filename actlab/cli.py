@@ -390,6 +390,8 @@ def default_report_path(store: str | Path, study: str) -> Path:
 @app.command("report")
 def report_command(
     store: Path = typer.Argument(Path("runs/actlab.db"), help="results database"),
+    store_option: Path | None = typer.Option(None, "--store", help="results database, as compare names it (the same "
+                                             "as the argument)"),
     output: list[Path] = typer.Option([], "-o", "--output", help="report.html and/or summary.md (repeatable; '-': "
                                       "the markdown summary on standard output)"),
     study: str | None = typer.Option(None, "--study", help="study name (default: the most recent)"),
@@ -406,6 +408,10 @@ def report_command(
 
     if fmt is not None and fmt not in FORMATS:
         raise ActlabError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if store_option is not None:
+        if store != Path("runs/actlab.db") and store != store_option:
+            raise ActlabError(f"two stores given: {str(store)!r} and --store {str(store_option)!r}; give one")
+        store = store_option
     if as_json and any(str(out) == "-" for out in output):
         raise ActlabError("--json and -o - would both write to standard output; give -o a file")
     for out in output:

@@ -308,6 +308,10 @@ def test_json_output_of_compare_report_and_export(tmp_path):
     summary = json.loads(reported.stdout)
     assert summary["study"] == out["study"] and summary["outcome"]["rows"] == outcome["rows"]
     assert summary["chosen_lr"] == out["chosen_lr"]
+    by_option = runner.invoke(app, ["report", "--store", store, "--json"])  # --store, as compare and export name it
+    assert by_option.exit_code == 0 and json.loads(by_option.stdout) == summary
+    both = runner.invoke(app, ["report", store, "--store", str(tmp_path / "other.db")])
+    assert isinstance(both.exception, actlab.ActlabError) and "two stores given" in str(both.exception)
 
     exported = runner.invoke(app, ["export", "--store", store, "-o", "-", "--format", "json"])
     assert exported.exit_code == 0, exported.output
