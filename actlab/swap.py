@@ -284,10 +284,10 @@ def _placement(site: Site, model: nn.Module) -> tuple[torch.device | None, torch
 
 def _factory(to: Any) -> Callable[[], nn.Module]:
     if isinstance(to, nn.Module):
-        _refuse_gated(to)
+        _refuse_non_elementwise(to)
         return lambda: copy.deepcopy(to)
     if isinstance(to, (str, catalog.ActivationSpec)):
-        _refuse_gated(get(to))  # validate once, before anything in the model changes
+        _refuse_non_elementwise(get(to))  # validate once, before anything in the model changes
         return lambda: get(to)
     if isinstance(to, type) and issubclass(to, nn.Module):
         return to
@@ -322,12 +322,15 @@ def _update_configs(model: nn.Module, to: Any, replaced: list[Site], every: list
         config.hidden_act = hf.hidden_act(to)
 
 
-def _refuse_gated(module: nn.Module) -> None:
+def _refuse_non_elementwise(module: nn.Module) -> None:
     spec = getattr(module, "spec", None)
     if spec is not None and spec.kind == "gated":
         raise ValueError(f"swap: {spec.name} is gated: it halves the last dimension, so the layer after each site "
                          "would get half the features it expects; swap cannot resize the layers around a site. Build "
                          "the model with the gated activation (its layer before doubled) instead")
+    if spec is not None and spec.kind == "normalizing":
+        raise ValueError(f"swap: {spec.name} is normalizing: it makes each row a distribution (attention weights, "
+                         "class probabilities), not a hidden activation; swap replaces hidden activations")
 
 
 def _pick(to: Any) -> Callable[[Site], Callable[[], nn.Module] | None]:

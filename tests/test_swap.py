@@ -256,3 +256,6 @@ def test_gated_kinds_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="halves the last dimension"):
         actlab.swap(model, "swiglu")
     assert isinstance(model[1], nn.ReLU)  # nothing half-written
+    with pytest.raises(ValueError, match="softmax is normalizing: .* not a hidden activation"):
+        actlab.swap(model, "softmax")  # it swapped every ReLU for a softmax over the features
+    assert isinstance(model[1], nn.ReLU)
