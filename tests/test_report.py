@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import actlab
 from actlab.cli import app
-from actlab.report.data import load_study, pareto_front
+from actlab.report.data import cost_intervals, load_study, pareto_front
 from actlab.report.html import render
 
 runner = CliRunner()
@@ -47,6 +47,19 @@ def test_report_numbers_match_the_store(store):
         mean = frame[(frame.activation == row["activation"]) & (frame.phase == "test")].final_acc.mean()
         assert row["mean"] == pytest.approx(mean)
         assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+
+
+def test_cost_against_accuracy_carries_both_intervals(store):
+    """The Pareto plot's points are means; their 95% intervals (the interleaved timing's and over seeds) are drawn
+    as error bars, so overlapping points are not read as ordered."""
+    data = load_study(store)
+    bars = cost_intervals(data)
+    for row in data.rows:
+        c_lo, c_hi, a_lo, a_hi = bars[row["activation"]]
+        assert (c_lo, c_hi) == (row["cost"]["low"], row["cost"]["high"]) and c_lo <= row["cost"]["ratio"] <= c_hi
+        assert (a_lo, a_hi) == (row["ci_low"], row["ci_high"])
+    page = render(data)
+    assert page.count('"error_y": {"type": "data"') == 2 and "where bars overlap, the order is not established" in page
 
 
 def test_report_errors(store, tmp_path):

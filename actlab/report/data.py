@@ -169,6 +169,15 @@ def cost_points(data: ReportData) -> tuple[dict[str, tuple[float, float]], str]:
     return points, (f"training step time / {data.outcome.baseline}'s" if timed else "s / epoch (per seed)")
 
 
+def cost_intervals(data: ReportData) -> dict[str, tuple[float, float, float, float]]:
+    """label -> (cost low, cost high, score low, score high): the 95% intervals drawn as error bars around
+    :func:`cost_points` (NaN where there is none: seconds per epoch, one seed)."""
+    timed = bool(data.rows) and all(r.get("cost") for r in data.rows)
+    nan = math.nan
+    return {r["activation"]: (r["cost"]["low"] if timed else nan, r["cost"]["high"] if timed else nan,
+                              r["ci_low"], r["ci_high"]) for r in data.rows}
+
+
 def pareto_front(points: dict[str, tuple[float, float]], higher_is_better: bool = True) -> list[str]:
     """Labels not dominated in (lower cost, better score)."""
     sign = 1.0 if higher_is_better else -1.0

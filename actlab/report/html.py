@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from actlab.atomic import write_text
 from actlab.experiments.stats import interval_text
-from actlab.report.data import ReportData, cost_points, pareto_front
+from actlab.report.data import ReportData, cost_intervals, cost_points, pareto_front
 from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -97,17 +97,29 @@ def figures(data: ReportData) -> list[tuple[str, str, dict]]:
                   "layout": {"title": {"text": "Probability of improvement"}, "height": 380,
                              "yaxis": {"autorange": "reversed"}}}))
     points, cost_axis = cost_points(data)
+    bars = cost_intervals(data)
     front = pareto_front(points, m.higher_is_better)
+
+    def error(centre: float, low: float, high: float, scale: float = 1.0) -> dict:
+        if not all(math.isfinite(v) for v in (centre, low, high)):
+            return {"visible": False}
+        return {"type": "data", "symmetric": False, "array": [scale * (high - centre)],
+                "arrayminus": [scale * (centre - low)], "thickness": 1}
+
     scatter = [{"type": "scatter", "mode": "markers+text", "x": [points[lab][0]], "y": [m.scale * points[lab][1]],
                 "text": [_e(lab)], "textposition": "top center", "name": _e(lab),
+                "error_x": error(points[lab][0], bars[lab][0], bars[lab][1]),
+                "error_y": error(points[lab][1], bars[lab][2], bars[lab][3], m.scale),
                 "marker": {"size": 12, "color": PALETTE[i % len(PALETTE)],
                            "symbol": "star" if lab in front else "circle"}} for i, lab in enumerate(labels)]
     ordered = sorted(front, key=lambda lab: points[lab][0])
     scatter.append({"type": "scatter", "mode": "lines", "x": [points[lab][0] for lab in ordered],
                     "y": [m.scale * points[lab][1] for lab in ordered], "name": "Pareto front",
                     "line": {"dash": "dash", "color": "#444"}})
-    figs.append(("cost-accuracy", f"Cost against accuracy: {cost_axis} and mean final test accuracy; stars and the "
-                 "dashed line mark the Pareto front (nothing is both cheaper and better).",
+    figs.append(("cost-accuracy", f"Cost against accuracy: {cost_axis} and mean final test accuracy, with 95% "
+                 "intervals (the interleaved timing's; over seeds); stars and the dashed line mark the Pareto front "
+                 "of the means (nothing is both cheaper and better); where bars overlap, the order is not "
+                 "established.",
                  {"data": scatter, "layout": {"title": {"text": "Cost vs accuracy"}, "height": 380,
                                               "xaxis": {"title": {"text": cost_axis}},
                                               "yaxis": {"title": {"text": _metric_axis(m)}}}}))
