@@ -145,3 +145,20 @@ def test_register_rejects_alias_collisions_and_non_specs():
         actlab.register(ActivationSpec(**{**_third_party("x_act").__dict__, "aliases": ("silu",)}))
     with pytest.raises(TypeError):
         actlab.register("relu")
+
+
+def test_register_runs_the_expression_once_and_refuses_a_wrong_one():
+    """A torch_forward that fails, or returns a scalar, an array or another dtype, was registered and then failed
+    (or silently returned a scalar) at a user's first call."""
+    base = _third_party("probe_act").__dict__
+    cases = [(lambda x: x.sum(), r"returned a torch.float64 tensor of shape \(\); expected a float64 tensor of "
+              r"shape \(2, 4\)"),
+             (lambda x: x.numpy(), "returned ndarray"),
+             (lambda x: x.float(), "returned a torch.float32 tensor"),
+             (lambda x: x.no_such_method(), r"failed \(AttributeError")]
+    for fn, message in cases:
+        with pytest.raises(ValueError, match=f"cannot register 'probe_act': torch_forward on a \\(2, 4\\) .*{message}"):
+            actlab.register(ActivationSpec(**{**base, "torch_forward": fn}))
+        assert "probe_act" not in actlab.names()
+    with pytest.raises(ValueError, match="torch_forward = None; it is required"):
+        ActivationSpec(**{**base, "torch_forward": None})

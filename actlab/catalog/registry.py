@@ -47,6 +47,7 @@ def register(spec: ActivationSpec, *, replace: bool = False) -> ActivationSpec:
     """
     if not isinstance(spec, ActivationSpec):
         raise TypeError(f"register() takes an ActivationSpec, got {type(spec).__name__}")
+    _probe(spec)
     keys: dict[str, tuple[str, dict[str, Any]]] = {normalize(spec.name): (spec.name, {})}
     for alias in spec.aliases:
         keys[normalize(alias)] = (spec.name, dict(spec.alias_presets.get(alias, {})))
@@ -66,6 +67,27 @@ def register(spec: ActivationSpec, *, replace: bool = False) -> ActivationSpec:
     _SPECS[spec.name] = spec
     _KEYS.update(keys)
     return spec
+
+
+def _probe(spec: ActivationSpec) -> None:
+    """Run ``torch_forward`` once at the defaults on a small float64 tensor: a function that fails or returns the
+    wrong thing is refused here, not at a user's first call (or, for a scalar result, never)."""
+    import torch
+
+    shape = (2, 8) if spec.kind == "gated" else (2, 4)
+    want = (2, 4)
+    try:
+        out = spec.torch_forward(torch.linspace(-3.0, 3.0, shape[0] * shape[1], dtype=torch.float64).reshape(shape),
+                                 **spec.defaults)
+    except Exception as error:
+        raise ValueError(f"cannot register {spec.name!r}: torch_forward on a {shape} float64 tensor at the default "
+                         f"parameters failed ({type(error).__name__}: {error})") from error
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != want or out.dtype != torch.float64:
+        got = f"a {out.dtype} tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else \
+            type(out).__name__
+        raise ValueError(f"cannot register {spec.name!r}: torch_forward on a {shape} float64 tensor returned {got}; "
+                         f"expected a float64 tensor of shape {want}"
+                         + (" (a gated kind halves the last dimension)" if spec.kind == "gated" else ""))
 
 
 def unregister(name: str) -> None:

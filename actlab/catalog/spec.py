@@ -185,6 +185,9 @@ class ActivationSpec:
             raise ValueError(f"ActivationSpec {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
         if not _safe_name(self.name):
             raise ValueError(f"ActivationSpec name {self.name!r}: use a non-empty printable string")
+        if not callable(self.torch_forward):
+            raise ValueError(f"ActivationSpec {self.name!r}: torch_forward = {self.torch_forward!r}; it is required: "
+                             "a function of a tensor (and the parameters as keywords) that returns a tensor")
         missing = {pname: _derived_param_derivative(self.torch_forward, pname) for pname, p in self.params.items()
                    if p.trainable_allowed and self.kind == "elementwise" and pname not in self.torch_param_derivatives}
         if missing:
