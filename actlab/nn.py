@@ -70,6 +70,27 @@ class Activation(nn.Module):
                 self.register_parameter(name, nn.Parameter(torch.tensor(float(values[name]))))
         self._bind()
 
+    def __getattr__(self, name: str) -> Any:
+        """A fixed parameter reads as an attribute (``act.beta``), as PyTorch's modules show theirs."""
+        values = self.__dict__.get("values")
+        if values is not None and name in values:
+            return values[name]
+        return super().__getattr__(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a fixed parameter (``act.beta = 2.0``) validates it and rebinds forward, as assigning
+        ``negative_slope`` on nn.LeakyReLU changes what it computes; it was stored and never read."""
+        values = self.__dict__.get("values")
+        if values is not None and name in values:
+            spec = self.spec
+            if spec.weight is not None and name == spec.weight[1]:
+                raise AttributeError(f"{type(self).__name__}.{name} sizes the learned weight; build a new module")
+            resolved = spec.resolve_params({**values, name: value})
+            self.__dict__["values"] = {k: resolved[k] for k in values}
+            self._bind()
+            return
+        super().__setattr__(name, value)
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_bound"] = None  # a bound closure: rebuilt on load

@@ -80,6 +80,28 @@ def test_a_trainable_parameter_before_a_fixed_one_keeps_its_place():
         registry.unregister("test_affine_order")
 
 
+def test_assigning_a_fixed_parameter_changes_what_the_module_computes():
+    """As with nn.LeakyReLU's negative_slope: ``act.beta = 2.0`` takes effect (validated, forward rebound). It was
+    stored as a plain attribute that forward never read, so the module kept computing beta = 1.5."""
+    x = torch.randn(5, 7)
+    act = actlab.get("swish(beta=1.5)")
+    assert act.beta == 1.5
+    act.beta = 2.0
+    assert "beta=2.0" in repr(act) and torch.allclose(act(x), x * torch.sigmoid(2.0 * x))
+    act.beta = 1.0  # PyTorch's own op from here on
+    assert torch.equal(act(x), torch.nn.functional.silu(x))
+    with pytest.raises(actlab.InvalidParameterError, match="'beta' = -1.0 is not allowed"):
+        act.beta = -1.0
+    assert act.beta == 1.0
+    leaky = actlab.get("leaky_relu")
+    leaky.negative_slope = 0.2
+    assert leaky(torch.tensor([-1.0])).item() == pytest.approx(-0.2)
+    with pytest.raises(AttributeError, match="sizes the learned weight"):
+        actlab.get("prelu(num_parameters=4)").num_parameters = 8
+    with pytest.raises(TypeError, match="cannot assign 'float' as parameter 'beta'"):
+        actlab.get("swish", trainable=True).beta = 2.0  # a learned one is an nn.Parameter, as in PyTorch
+
+
 def test_prelu_is_per_channel_and_matches_torch():
     m = actlab.get("prelu", num_parameters=3, init=0.1)
     assert m.weight.shape == (3,)
