@@ -178,6 +178,13 @@ def cost_intervals(data: ReportData) -> dict[str, tuple[float, float, float, flo
                               r["ci_low"], r["ci_high"]) for r in data.rows}
 
 
+def error_bar(centre: float, low: float, high: float, scale: float = 1.0) -> tuple[float, float] | None:
+    """(below, above) lengths of an error bar from ``centre`` to an interval, scaled; None where there is none."""
+    if not all(math.isfinite(v) for v in (centre, low, high)):
+        return None
+    return scale * (centre - low), scale * (high - centre)
+
+
 def pareto_front(points: dict[str, tuple[float, float]], higher_is_better: bool = True) -> list[str]:
     """Labels not dominated in (lower cost, better score)."""
     sign = 1.0 if higher_is_better else -1.0

@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from actlab.atomic import write_text
 from actlab.experiments.stats import interval_text
-from actlab.report.data import ReportData, cost_intervals, cost_points, pareto_front
+from actlab.report.data import ReportData, cost_intervals, cost_points, error_bar, pareto_front
 from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -101,10 +101,10 @@ def figures(data: ReportData) -> list[tuple[str, str, dict]]:
     front = pareto_front(points, m.higher_is_better)
 
     def error(centre: float, low: float, high: float, scale: float = 1.0) -> dict:
-        if not all(math.isfinite(v) for v in (centre, low, high)):
+        bar = error_bar(centre, low, high, scale)
+        if bar is None:
             return {"visible": False}
-        return {"type": "data", "symmetric": False, "array": [scale * (high - centre)],
-                "arrayminus": [scale * (centre - low)], "thickness": 1}
+        return {"type": "data", "symmetric": False, "array": [bar[1]], "arrayminus": [bar[0]], "thickness": 1}
 
     scatter = [{"type": "scatter", "mode": "markers+text", "x": [points[lab][0]], "y": [m.scale * points[lab][1]],
                 "text": [_e(lab)], "textposition": "top center", "name": _e(lab),

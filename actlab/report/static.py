@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actlab.report.data import ReportData, cost_intervals, cost_points, pareto_front
+from actlab.report.data import ReportData, cost_intervals, cost_points, error_bar, pareto_front
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -86,9 +86,10 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
     fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
     for i, (lab, (cost, acc)) in enumerate(points.items()):
         ax.scatter([cost], [acc], s=80, marker="*" if lab in front else "o", color=f"C{i % 10}", label=lab)
-        c_lo, c_hi, a_lo, a_hi = bars[lab][0], bars[lab][1], m.scale * bars[lab][2], m.scale * bars[lab][3]
-        xerr = [[cost - c_lo], [c_hi - cost]] if math.isfinite(c_lo) and math.isfinite(c_hi) else None
-        yerr = [[acc - a_lo], [a_hi - acc]] if math.isfinite(a_lo) and math.isfinite(a_hi) else None
+        across = error_bar(cost, bars[lab][0], bars[lab][1])
+        up = error_bar(acc, m.scale * bars[lab][2], m.scale * bars[lab][3])
+        xerr = None if across is None else [[across[0]], [across[1]]]
+        yerr = None if up is None else [[up[0]], [up[1]]]
         if xerr is not None or yerr is not None:  # 95% intervals: the timing's and over seeds
             ax.errorbar([cost], [acc], xerr=xerr, yerr=yerr, fmt="none", ecolor=f"C{i % 10}", elinewidth=1,
                         capsize=3)
