@@ -11,7 +11,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import actlab
 from actlab.catalog import registry
-from actlab.kernels import dispatch, function, implementations
+from actlab.kernels import compiled, dispatch, function, implementations
 from actlab.kernels.implementations import IMPLEMENTATIONS, NOT_IMPLEMENTED
 
 BUILTINS = [actlab.spec(n) for n in actlab.names()]
@@ -102,6 +102,15 @@ def _general(y):
     return type(y.grad_fn).__name__ == "ActivationFunctionBackward"
 
 
+def _lean_node(spec, y) -> bool:
+    """Whether ``y``'s backward node is the lean path the entry takes: its compiled node where that is built, else
+    its composed ops' or the lean Function."""
+    impl = IMPLEMENTATIONS[spec]
+    if impl.compiled is not None and compiled.load() is not None:
+        return y.grad_fn.name() == f"{impl.compiled}_lean_backward"
+    return (type(y.grad_fn).__name__ == "EagerActivationFunctionBackward") != (impl.composed is not None)
+
+
 def _saved_bytes(fn, x):
     seen = {}
     with torch.autograd.graph.saved_tensors_hooks(
@@ -125,8 +134,7 @@ def test_the_lean_paths_serve_plain_cpu_calls_and_equal_the_general_function(nam
     for call in (actlab.get(name, **params), lambda t: actlab.functional.apply(spec, t, **params)):
         y, saved = _saved_bytes(call, lean_x)
         assert not _general(y) and saved == x.numel() * x.element_size()
-        composed = IMPLEMENTATIONS[spec].composed is not None
-        assert (type(y.grad_fn).__name__ == "EagerActivationFunctionBackward") != composed
+        assert _lean_node(spec, y)
         y.backward(g)
     y_general = function.activation_function(spec).apply(general_x, *p.values())
     assert _general(y_general)

@@ -29,7 +29,7 @@ import torch.autograd.forward_ad as fwAD
 
 from actlab.catalog.definitions.gated import split_halves
 from actlab.catalog.spec import ActivationSpec
-from actlab.kernels import fused_cpu
+from actlab.kernels import compiled, fused_cpu
 from actlab.kernels.implementations import HALF_TYPES, Implementation, implementation, kernel_call
 from actlab.kernels.transforms import transformed
 
@@ -318,11 +318,30 @@ def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
             return (grad_x if needs_x else None, *(grads.get(k) for k in names))
 
     EagerActivationFunction.__name__ = EagerActivationFunction.__qualname__ = f"{_camel(spec.name)}EagerFunction"
+    op = compiled.lean_op(impl.compiled, _compiled_fallback) if impl.compiled else None
+    if op is not None:  # the same aten calls as the Function, in one C++ autograd node
+        _COMPILED_SPECS[impl.compiled] = spec
+        return EagerPaths(op, op, forward)
     apply = super(torch.autograd.Function, EagerActivationFunction).apply
     composed = impl.composed
     if composed is not None:
         return EagerPaths(apply, lambda x, *values: composed(x, dict(zip(names, values))), forward)
     return EagerPaths(apply, apply, forward)
+
+
+_COMPILED_SPECS: dict[str | None, ActivationSpec] = {}
+
+
+def _compiled_fallback(op: str, x: torch.Tensor, grad_out: torch.Tensor, values: tuple[Any, ...], needs_x: bool,
+                       needs_values: tuple[bool, ...]) -> tuple[torch.Tensor | None, ...]:
+    """The backwards a compiled lean op leaves to Python (a graph recorded for double backward, batched gradients):
+    the general path's, as the lean Function's would run."""
+    spec = _COMPILED_SPECS[op]
+    names = tuple(spec.params)
+    params = dict(zip(names, values))
+    needs = {k: needed for k, needed, v in zip(names, needs_values, values) if isinstance(v, torch.Tensor)}
+    grad_x, grads = backward_math(spec, x, grad_out, params, needs_x, needs)
+    return (grad_x if needs_x else None, *(grads.get(k) for k in names))
 
 
 def _camel(name: str) -> str:

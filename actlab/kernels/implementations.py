@@ -81,6 +81,10 @@ class Implementation:
     # double backward included), where that measured faster at small sizes: a Python Function costs more per call
     # than an extra aten pass there.
     composed: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor] | None = None
+    # The name of the op in actlab's compiled lean paths (:mod:`actlab.kernels.compiled`, ``lean_ops.cpp``) that runs
+    # ``forward`` and ``backward`` as one C++ autograd node, ``op(x, *parameter values)``; plain CPU calls with
+    # autograd take it where it is built. For entries whose Python Function alone costs more than the speed bound.
+    compiled: str | None = None
 
 
 HALF_TYPES = (torch.float16, torch.bfloat16)
@@ -347,11 +351,13 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
         triton=lambda threshold: KernelCall("threshold_relu", _scalars(threshold))),
     rectifiers.relu6: Implementation(triton=_plain("relu6")),
     rectifiers.hardsigmoid: Implementation(_hardsigmoid_forward, _hardsigmoid_backward, _plain("hardsigmoid"),
-                                           closest=lambda x: F.hardsigmoid(x), half_as_is=True),
+                                           closest=lambda x: F.hardsigmoid(x), half_as_is=True,
+                                           compiled="hardsigmoid"),
     rectifiers.hardswish: Implementation(triton=_plain("hardswish")),
     rectifiers.squared_relu: Implementation(_squared_relu_forward, _squared_relu_backward, _plain("squared_relu"),
                                             closest=lambda x: F.relu(x), half_as_is=True,
-                                            fused=_squared_relu_fused, composed=_squared_relu_composed),
+                                            fused=_squared_relu_fused, composed=_squared_relu_composed,
+                                            compiled="squared_relu"),
     # exponential
     exponential.elu: Implementation(triton=lambda alpha: KernelCall("elu", _scalars(alpha))),
     exponential.celu: Implementation(triton=lambda alpha: KernelCall("celu", _scalars(alpha))),
@@ -361,7 +367,7 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     # smooth
     smooth.swish: Implementation(_swish_forward, _swish_backward, lambda beta: _slot("swish", beta),
                                  closest=lambda x, beta: F.silu(x), half_as_is=True, fused=_swish_fused,
-                                 fuse_forward=False),
+                                 fuse_forward=False, compiled="swish"),
     smooth.gelu: Implementation(triton=_gelu_call),
     smooth.mish: Implementation(triton=_plain("mish")),
     # gated: the Triton call describes the gate applied to the second half
@@ -369,9 +375,10 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     gated.reglu: Implementation(_reglu[0], _reglu[1], _plain("relu"), closest=lambda x: F.glu(x), half_as_is=True,
                                 composed=_reglu_composed),
     gated.geglu: Implementation(_geglu[0], _geglu[1], _gelu_call, closest=lambda x, approximate: F.glu(x),
-                                fused=_gelu_fused),
+                                fused=_gelu_fused, compiled="geglu"),
     gated.swiglu: Implementation(_swiglu[0], _swiglu[1], lambda beta: KernelCall("swish", _scalars(beta)),
-                                 closest=lambda x, beta: F.glu(x), fused=_swish_fused),
+                                 closest=lambda x, beta: F.glu(x), fused=_swish_fused,
+                                 compiled="swiglu"),
 }
 
 # Built-ins with no entry, and why (the completeness test reads this).

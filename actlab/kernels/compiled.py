@@ -1,0 +1,101 @@
+"""actlab's compiled lean paths (``lean_ops.cpp``): C++ autograd nodes for the eager CPU paths of the activations
+whose Python ``autograd.Function`` alone costs more than the speed bound allows at small tensor sizes (swish at any
+beta, a trained beta, squared ReLU, hardsigmoid, SwiGLU, GEGLU). They run the same aten calls as the entries' Python
+paths, so values and gradients are bit-identical; only the per-call cost changes.
+
+They are built on request, for the installed torch, with its C++ toolchain (a C++ compiler and ninja; about a
+minute on two cores): ``actlab build-ext`` or :func:`build`. Without a build, or with ``ACTLAB_COMPILED=0``,
+actlab runs its Python paths, which give the same numbers. The build lives in ``$ACTLAB_COMPILED_DIR``, else
+``~/.cache/actlab/compiled`` (``$XDG_CACHE_HOME`` respected), under a name made from the source, the torch version
+and the Python version, so a new torch or a changed source is never matched with an old build.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.machinery
+import importlib.util
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+SOURCE = Path(__file__).with_name("lean_ops.cpp")
+_DISABLE = "ACTLAB_COMPILED"
+
+
+def module_name() -> str:
+    """The extension's module name: the source's hash, the torch version and the Python version in one key."""
+    key = hashlib.sha256(SOURCE.read_bytes())
+    key.update(f"{torch.__version__}|{sys.implementation.cache_tag}|{sysconfig.get_platform()}".encode())
+    return f"actlab_lean_{key.hexdigest()[:16]}"
+
+
+def build_directory() -> Path:
+    root = os.environ.get("ACTLAB_COMPILED_DIR")
+    if root:
+        return Path(root) / module_name()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "actlab" / "compiled" / module_name()
+
+
+def _library_path() -> Path:
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0] if os.name != "posix" else ".so"
+    return build_directory() / f"{module_name()}{suffix}"
+
+
+def _import(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def load() -> ModuleType | None:
+    """The built extension, or None where none is built for this source, torch and Python, or where
+    ``ACTLAB_COMPILED=0``. A build that fails to load (a torch changed in place) counts as none."""
+    if os.environ.get(_DISABLE, "1") == "0":
+        return None
+    path = _library_path()
+    if not path.is_file():
+        return None
+    try:
+        return _import(path)
+    except ImportError:
+        return None
+
+
+def build(verbose: bool = False) -> Path:
+    """Compile the extension for the installed torch (or find it built) and return the library's path. Raises
+    RuntimeError, with the compiler's message, where the toolchain is missing or the build fails."""
+    from torch.utils import cpp_extension
+
+    directory = build_directory()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        cpp_extension.load(module_name(), sources=[str(SOURCE)], build_directory=str(directory),
+                           extra_cflags=["-O3"], verbose=verbose)
+    except (OSError, ImportError, subprocess.SubprocessError) as exc:  # the toolchain's own errors
+        raise RuntimeError(f"{type(exc).__name__}: {exc}") from exc
+    load.cache_clear()
+    return _library_path()
+
+
+def lean_op(name: str, fallback: Callable[..., Any]) -> Callable[..., torch.Tensor] | None:
+    """The compiled op ``name`` (``op(x, *parameter values)``), or None where none is built. ``fallback(name, x,
+    grad, params, needs_x, needs_params) -> (grad_x, *param grads)`` runs the backwards the op leaves to Python
+    (double backward, batched gradients)."""
+    module = load()
+    if module is None:
+        return None
+    module.set_fallback(fallback)
+    return getattr(module, name)
