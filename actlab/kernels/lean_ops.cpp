@@ -50,10 +50,14 @@ bool plain(const Tensor& grad, const Tensor& x) {
 variable_list call_fallback(const char* name, const Tensor& x, const Tensor& grad, const py::tuple& params,
                             bool needs_x, const py::tuple& needs_params) {
   TORCH_CHECK(fallback != nullptr, "actlab: the compiled lean paths' fallback is not set");
-  py::tuple out = (*fallback)(name, x, grad, params, needs_x, needs_params);
-  variable_list grads;
-  for (auto item : out) grads.push_back(item.is_none() ? Tensor() : item.cast<Tensor>());
-  return grads;
+  try {
+    py::tuple out = (*fallback)(name, x, grad, params, needs_x, needs_params);
+    variable_list grads;
+    for (auto item : out) grads.push_back(item.is_none() ? Tensor() : item.cast<Tensor>());
+    return grads;
+  } catch (py::error_already_set& e) {  // a C++ error the engine reports, not a Python one outliving the GIL
+    throw std::runtime_error(e.what());
+  }
 }
 
 // ----- swish at any beta: softplus_backward(x, x, beta, 40) = x sigmoid(beta x); d/dx = silu'(beta x) -----------
@@ -265,12 +269,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     fallback = new py::object(std::move(f));
   });
   // The Tensor overload first: pybind's float conversion would also take a one-element tensor.
-  m.def("swish", [](const Tensor& x, const Tensor& beta) { return lean_apply(x, beta, SwishLearnedOp{}); });
-  m.def("swish", [](const Tensor& x, double beta) { return lean_apply(x, Tensor(), SwishOp{beta}); });
-  m.def("squared_relu", [](const Tensor& x) { return lean_apply(x, Tensor(), SquaredReluOp{}); });
-  m.def("hardsigmoid", [](const Tensor& x) { return lean_apply(x, Tensor(), HardsigmoidOp{}); });
-  m.def("swiglu", [](const Tensor& x, double beta) { return lean_apply(x, Tensor(), GatedOp<SwishGate>{{beta}}); });
+  // The GIL is released while aten runs, as torch's own bindings do.
+  auto release = py::call_guard<py::gil_scoped_release>();
+  m.def("swish", [](const Tensor& x, const Tensor& beta) { return lean_apply(x, beta, SwishLearnedOp{}); }, release);
+  m.def("swish", [](const Tensor& x, double beta) { return lean_apply(x, Tensor(), SwishOp{beta}); }, release);
+  m.def("squared_relu", [](const Tensor& x) { return lean_apply(x, Tensor(), SquaredReluOp{}); }, release);
+  m.def("hardsigmoid", [](const Tensor& x) { return lean_apply(x, Tensor(), HardsigmoidOp{}); }, release);
+  m.def("swiglu", [](const Tensor& x, double beta) {
+    return lean_apply(x, Tensor(), GatedOp<SwishGate>{{beta}});
+  }, release);
   m.def("geglu", [](const Tensor& x, std::string approximate) {
     return lean_apply(x, Tensor(), GatedOp<GeluGate>{{std::move(approximate)}});
-  });
+  }, release);
 }
