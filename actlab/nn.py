@@ -19,7 +19,7 @@ from torch import nn
 from actlab import catalog
 from actlab.catalog.spec import ActivationSpec
 from actlab.errors import InvalidParameterError
-from actlab.kernels import eager_call, native_call, run
+from actlab.kernels import eager_call, learned_call, native_call, run
 
 __all__ = ["Activation", "get", "module_class"]
 
@@ -93,7 +93,7 @@ class Activation(nn.Module):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_bound"] = None  # a bound closure: rebuilt on load
+        state["_bound"] = state["_bound_learned"] = None  # bound closures: rebuilt on load
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -104,14 +104,17 @@ class Activation(nn.Module):
     def _bind(self) -> None:
         """Forward's shortcuts, decided once: ``_bound``, PyTorch's op bound to fixed parameters (the native
         module's cost), or else the lean eager path of an activation PyTorch lacks (:func:`eager_call`);
-        ``_native_takes_tensors``, an op that takes the learned tensors itself (F.prelu)."""
+        ``_native_takes_tensors``, an op that takes the learned tensors itself (F.prelu); ``_bound_learned``, the
+        lean paths for trained tensors otherwise (:func:`learned_call`, a trained swish beta)."""
         spec = self.spec
-        self._bound = None
+        self._bound = self._bound_learned = None
         if not self.trainable:
             inplace = native_call(spec, self.values, inplace=True) if self.inplace else None
             self._bound = inplace or native_call(spec, self.values) or eager_call(spec, self.values)
         self._native_takes_tensors = bool(self.trainable) and spec.native is not None and spec.native_covers(
             **self.parameter_values())
+        if self.trainable and not self._native_takes_tensors and spec.weight is None:
+            self._bound_learned = learned_call(spec, self.values, self.trainable)
 
     def _trainable_names(self, trainable: bool | Iterable[str]) -> tuple[str, ...]:
         spec = self.spec
@@ -162,6 +165,10 @@ class Activation(nn.Module):
         bound = self._bound
         if bound is not None and not (self.training and self.spec.stochastic):
             return bound(x)
+        learned = self._bound_learned
+        if learned is not None:  # a trained beta: the lean paths with the module's decisions made once
+            parameters = self._parameters
+            return learned(x, *[parameters[name] for name in self.trainable])
         if self._native_takes_tensors:  # PReLU: F.prelu with the learned slopes
             return self.spec.native(x, **self.values, **self._learned())  # type: ignore[misc]  # set for PReLU
         # Fixed parameters only: ``values`` is complete and in the spec's order, and run() does not change it.

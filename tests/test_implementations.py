@@ -328,3 +328,32 @@ def test_empty_and_scalar_shapes_and_dtypes(name, params, dtype):
         assert y.shape == expected and y.dtype == dtype
         y.sum().backward()
         assert x.grad.shape == x.shape and x.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
+def test_a_module_with_a_trained_beta_binds_the_lean_path_and_equals_the_general_function(dtype):
+    """A trained beta's module decides its lean path once (``learned_call``); values and both gradients are the
+    general Function's, bit for bit, and a pickled module binds again."""
+    import pickle
+
+    module = actlab.get("swish", trainable=True).to(dtype)
+    with torch.no_grad():
+        module.beta.fill_(1.7)
+    assert module._bound_learned is not None
+    x = (torch.randn(6, 20, generator=torch.Generator().manual_seed(9)) * 4).to(dtype)
+    g = torch.randn(6, 20).to(dtype)
+    lean_x, general_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y, saved = _saved_bytes(module, lean_x)
+    assert not _general(y) and saved == x.numel() * x.element_size() + module.beta.numel() * module.beta.element_size()
+    y.backward(g)
+    beta = module.beta.detach().clone().requires_grad_()
+    y_general = function.activation_function(module.spec).apply(general_x, beta)
+    assert _general(y_general)
+    y_general.backward(g)
+    assert torch.equal(y.detach(), y_general.detach()) and torch.equal(lean_x.grad, general_x.grad)
+    torch.testing.assert_close(module.beta.grad, beta.grad, rtol=1e-6, atol=0)
+    with torch.no_grad():
+        assert torch.equal(module(x), y.detach())
+    assert torch.equal(module(x), y.detach())  # x without grad, beta with: still recorded for beta
+    restored = pickle.loads(pickle.dumps(module))
+    assert restored._bound_learned is not None and torch.equal(restored(x), y.detach())

@@ -7,6 +7,6 @@
 - :mod:`~actlab.kernels.triton_kernels` / :mod:`~actlab.kernels.triton_math`: the CUDA kernels (imported lazily);
 """
 
-from actlab.kernels.dispatch import compute_dtype, eager_call, native_call, run
+from actlab.kernels.dispatch import compute_dtype, eager_call, learned_call, native_call, run
 
-__all__ = ["compute_dtype", "eager_call", "native_call", "run"]
+__all__ = ["compute_dtype", "eager_call", "learned_call", "native_call", "run"]

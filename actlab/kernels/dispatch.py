@@ -37,7 +37,7 @@ from actlab.kernels.function import (
 from actlab.kernels.implementations import implementation
 from actlab.kernels.transforms import transformed, transforms_active
 
-__all__ = ["compute_dtype", "eager_call", "native_call", "run"]
+__all__ = ["compute_dtype", "eager_call", "learned_call", "native_call", "run"]
 
 
 def _apply_unbound(fn: type[torch.autograd.Function], *args: Any) -> torch.Tensor:
@@ -115,6 +115,36 @@ def eager_call(spec: ActivationSpec, params: Mapping[str, Any]) -> Callable[[tor
                 check_halves(x, name)
             return autograd(x, *values) if lane == _AUTOGRAD else forward(x, kwargs)
         return _route(spec, x, kwargs, False, False)  # no native covers these, and none is stochastic
+
+    return call
+
+
+def learned_call(spec: ActivationSpec, fixed: Mapping[str, Any], learned: tuple[str, ...]
+                 ) -> Callable[..., torch.Tensor] | None:
+    """For a module whose parameters ``learned`` are trained tensors (a trained swish beta) and the rest ``fixed``:
+    ``call(x, *tensors)`` (the tensors in ``learned``'s order) is ``run(spec, x, params)`` with what does not depend
+    on the call decided once, as :func:`eager_call` does for fixed parameters. None where the lean paths never apply
+    (a stochastic activation, an entry without aten paths)."""
+    paths = eager_paths(spec)
+    if paths is None or spec.stochastic or set(learned) & set(fixed) or set(learned) | set(fixed) != set(spec.params):
+        return None
+    names = tuple(spec.params)
+    function, forward = paths.function, paths.forward
+    gated, fused = spec.kind == "gated", implementation(spec).fused is not None
+
+    def call(x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
+        given = dict(fixed)
+        given.update(zip(learned, tensors))
+        params = {k: given[k] for k in names}
+        lane = _lane(x)
+        if lane and all(t.is_cpu and t.numel() == 1 for t in tensors) and not (
+                fused and fused_cpu.covers(spec, x, params) is not None):
+            if gated:
+                check_halves(x, spec.name)
+            if lane == _AUTOGRAD or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+                return function(x, *params.values())
+            return forward(x, params)
+        return run(spec, x, params)
 
     return call
 
