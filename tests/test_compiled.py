@@ -173,3 +173,27 @@ def test_a_failed_build_is_one_error_line_and_exit_1(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "actlab", "build-ext"], capture_output=True, text=True, env=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout
     assert "error: build-ext: the build failed" in proc.stderr
+
+
+@built
+def test_threads_run_the_nodes_and_the_fallback_at_once():
+    """Forward releases the GIL while aten runs and the fallback takes it back from autograd's threads: two Python
+    threads training through both give what one thread gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    module = actlab.get("swish(beta=1.5)")
+    x = torch.randn(64, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+
+    def work(_):
+        grads = []
+        for _ in range(20):
+            t = x.clone().requires_grad_()
+            (g,) = torch.autograd.grad(module(t).sum(), t, create_graph=True)  # second order: the fallback
+            (h,) = torch.autograd.grad(g.sum(), t)
+            grads.append((g.detach(), h))
+        return grads
+
+    expected = work(0)
+    with ThreadPoolExecutor(2) as pool:
+        for result in pool.map(work, range(4)):
+            assert all(torch.equal(g, ge) and torch.equal(h, he) for (g, h), (ge, he) in zip(result, expected))

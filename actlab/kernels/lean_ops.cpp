@@ -31,7 +31,7 @@ namespace {
 constexpr double kSwishThreshold = 40.0;  // softplus_backward's threshold: e^-40 < 2^-53
 constexpr double kClamp = 1e4;            // silu' is exactly 0 and 1 beyond; beta x must not overflow to inf
 
-py::object* fallback = nullptr;  // set once, never freed (freeing would need the GIL at exit)
+py::object* fallback = nullptr;  // set once, never replaced or freed
 
 bool is_half(const Tensor& t) {
   return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
@@ -264,9 +264,10 @@ Tensor lean_apply(const Tensor& x, const Tensor& w, Op op) {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "actlab's compiled lean paths (see actlab.kernels.compiled)";
+  // Set once: a backward on another thread may be inside the fallback (it holds the GIL only while Python runs),
+  // so the object is never replaced or freed. actlab always passes the same function.
   m.def("set_fallback", [](py::object f) {
-    delete fallback;
-    fallback = new py::object(std::move(f));
+    if (fallback == nullptr) fallback = new py::object(std::move(f));
   });
   // The Tensor overload first: pybind's float conversion would also take a one-element tensor.
   // The GIL is released while aten runs, as torch's own bindings do.
