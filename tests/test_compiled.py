@@ -65,6 +65,10 @@ def test_the_compiled_node_equals_the_python_lean_function_bit_for_bit(name, par
         g = torch.randn(y.shape, generator=torch.Generator().manual_seed(4)).to(dtype)
         y.backward(g)
         out[label], grads[label] = y, x.grad
+    resolved = dict(spec.resolve_params(params))
+    forward = {label: paths.forward(_input(spec, dtype, contiguous), resolved) for label, paths in ops.items()}
+    assert forward["compiled"].grad_fn is None and _same(forward["compiled"], forward["python"])
+    assert _same(forward["compiled"], out["compiled"].detach())
     assert out["compiled"].grad_fn.name() == f"{IMPLEMENTATIONS[spec].compiled}_lean_backward"
     assert out["compiled"].dtype == dtype and out["compiled"].shape == out["python"].shape
     assert _same(out["compiled"], out["python"]) and _same(grads["compiled"], grads["python"])

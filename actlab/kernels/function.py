@@ -319,9 +319,9 @@ def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
 
     EagerActivationFunction.__name__ = EagerActivationFunction.__qualname__ = f"{_camel(spec.name)}EagerFunction"
     op = compiled.lean_op(impl.compiled, _compiled_fallback) if impl.compiled else None
-    if op is not None:  # the same aten calls as the Function, in one C++ autograd node
+    if op is not None:  # the same aten calls as the Function, in one C++ autograd node (none without autograd)
         _COMPILED_SPECS[impl.compiled] = spec
-        return EagerPaths(op, op, forward)
+        return EagerPaths(op, op, _positional(op, names))
     apply = super(torch.autograd.Function, EagerActivationFunction).apply
     composed = impl.composed
     if composed is not None:
@@ -330,6 +330,18 @@ def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
 
 
 _COMPILED_SPECS: dict[str | None, ActivationSpec] = {}
+
+
+def _positional(op: Callable[..., torch.Tensor], names: tuple[str, ...]
+                ) -> Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]:
+    """``op(x, *values)`` as ``forward(x, params)``: the values in the spec's order, with the common arities spelled
+    out (a generator per call costs about what a small activation's arithmetic does)."""
+    if not names:
+        return lambda x, params: op(x)
+    if len(names) == 1:
+        (name,) = names
+        return lambda x, params: op(x, params[name])
+    return lambda x, params: op(x, *[params[k] for k in names])
 
 
 def _compiled_fallback(op: str, x: torch.Tensor, grad_out: torch.Tensor, values: tuple[Any, ...], needs_x: bool,
