@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.machinery
 import importlib.util
 import os
 import subprocess
@@ -47,7 +46,7 @@ def build_directory() -> Path:
 
 
 def _library_path() -> Path:
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0] if os.name != "posix" else ".so"
+    suffix = ".pyd" if os.name == "nt" else ".so"  # what torch.utils.cpp_extension names its library
     return build_directory() / f"{module_name()}{suffix}"
 
 
