@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ from actlab.catalog.spec import ActivationSpec
 from actlab.errors import ShapeError
 from actlab.kernels import fused_cpu
 from actlab.kernels.function import (
+    EagerPaths,
     activation_function,
     compute_dtype,
     eager_paths,
@@ -129,21 +130,14 @@ def learned_call(spec: ActivationSpec, fixed: Mapping[str, Any], learned: tuple[
     if paths is None or spec.stochastic or set(learned) & set(fixed) or set(learned) | set(fixed) != set(spec.params):
         return None
     names = tuple(spec.params)
-    function, forward = paths.function, paths.forward
-    gated, fused = spec.kind == "gated", implementation(spec).fused is not None
 
     def call(x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
         given = dict(fixed)
         given.update(zip(learned, tensors))
         params = {k: given[k] for k in names}
         lane = _lane(x)
-        if lane and all(t.is_cpu and t.numel() == 1 for t in tensors) and not (
-                fused and fused_cpu.covers(spec, x, params) is not None):
-            if gated:
-                check_halves(x, spec.name)
-            if lane == _AUTOGRAD or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
-                return function(x, *params.values())
-            return forward(x, params)
+        if lane and all(t.is_cpu and t.numel() == 1 for t in tensors) and fused_cpu.covers(spec, x, params) is None:
+            return _lean(spec, paths, x, params, lane, tensors)
         return run(spec, x, params)
 
     return call
@@ -159,14 +153,21 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
         if paths is not None and fused_cpu.covers(spec, x, params) is None:
             learned = [v for v in params.values() if isinstance(v, torch.Tensor)]
             if not learned or all(v.is_cpu and v.numel() == 1 for v in learned):  # a trained swish beta
-                if spec.kind == "gated":
-                    check_halves(x, spec.name)
-                if lane == _AUTOGRAD:
-                    return (paths.function if learned else paths.autograd)(x, *params.values())
-                if learned and torch.is_grad_enabled() and any(v.requires_grad for v in learned):
-                    return paths.function(x, *params.values())
-                return paths.forward(x, dict(params))
+                return _lean(spec, paths, x, params, lane, learned)
     return _route(spec, x, params, covered, training)
+
+
+def _lean(spec: ActivationSpec, paths: EagerPaths, x: torch.Tensor, params: Mapping[str, Any], lane: int,
+          learned: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The lean paths' call once its lane is checked: with autograd where the input or a trained tensor (in
+    ``learned``) needs it, else the forward alone."""
+    if spec.kind == "gated":
+        check_halves(x, spec.name)
+    if lane == _AUTOGRAD:
+        return (paths.function if learned else paths.autograd)(x, *params.values())
+    if learned and torch.is_grad_enabled() and any(v.requires_grad for v in learned):
+        return paths.function(x, *params.values())
+    return paths.forward(x, dict(params))
 
 
 def _check_broadcast(spec: ActivationSpec, name: str, value: torch.Tensor, x: torch.Tensor) -> None:
