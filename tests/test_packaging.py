@@ -68,3 +68,13 @@ def test_version_is_written_once_and_the_license_ships():
     assert actlab.__version__.count(".") == 2
     assert "Apache License" in (ROOT / "LICENSE").read_text()[:200]
     assert (ROOT / "actlab" / "py.typed").exists() and (ROOT / "CHANGELOG.md").exists()
+
+
+def test_the_compiled_paths_source_ships_with_the_package():
+    """`actlab build-ext` compiles the installed package's own C++ source: a wheel must carry it."""
+    text = (ROOT / "pyproject.toml").read_text()
+    package_data = text.split("[tool.setuptools.package-data]")[1].split("\n[")[0]
+    assert '"kernels/lean_ops.cpp"' in package_data
+    from actlab.kernels import compiled
+
+    assert compiled.SOURCE.is_file() and compiled.SOURCE.parent == ROOT / "actlab" / "kernels"
