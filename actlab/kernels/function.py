@@ -281,6 +281,11 @@ def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
     as_is = (torch.float32, torch.float64, *HALF_TYPES) if impl.half_as_is else (torch.float32, torch.float64)
     assert fast_forward is not None and fast_backward is not None
 
+    op = compiled.lean_op(impl.compiled, _compiled_fallback) if impl.compiled else None
+    if op is not None:  # the same aten calls as the Function below, in one C++ autograd node (none without autograd)
+        _COMPILED_SPECS[impl.compiled] = spec
+        return EagerPaths(op, op, _positional(op, names))
+
     def forward(x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         y = fast_forward(x, params) if x.dtype in as_is else _cpu_forward(impl, x, params)
         return expression_forward(spec, x, params) if y is None else y
@@ -318,10 +323,6 @@ def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
             return (grad_x if needs_x else None, *(grads.get(k) for k in names))
 
     EagerActivationFunction.__name__ = EagerActivationFunction.__qualname__ = f"{_camel(spec.name)}EagerFunction"
-    op = compiled.lean_op(impl.compiled, _compiled_fallback) if impl.compiled else None
-    if op is not None:  # the same aten calls as the Function, in one C++ autograd node (none without autograd)
-        _COMPILED_SPECS[impl.compiled] = spec
-        return EagerPaths(op, op, _positional(op, names))
     apply = super(torch.autograd.Function, EagerActivationFunction).apply
     composed = impl.composed
     if composed is not None:
