@@ -489,8 +489,9 @@ def build_ext_command(
     verbose: bool = typer.Option(False, "--verbose", help="show the compiler's output"),
 ) -> None:
     """Compile actlab's C++ lean paths for the installed torch (about a minute on two cores; needs a C++ compiler and
-    ninja). Small CPU calls of swish at any beta, a trained beta, squared ReLU, hardsigmoid, SwiGLU and GEGLU then
-    cost less; values and gradients are the same, bit for bit."""
+    ninja). CPU calls of swish at any beta, a trained beta, squared ReLU, hardsigmoid, SwiGLU and GEGLU then cost
+    less: one fused pass forward and one backward, within the same numerics policy as the Python paths (though not
+    their bits; a comparison's trial keys record which ran)."""
     from actlab.kernels import compiled
 
     console.print("compiling actlab's lean paths for this torch (about a minute)...")
@@ -498,8 +499,8 @@ def build_ext_command(
         path = compiled.build(verbose)
     except RuntimeError as exc:  # build() reports every toolchain error so; a failure, not a usage error: exit 1
         err_console.print(f"[red]error:[/red] build-ext: the build failed ({terminal_safe(_first_line(exc))}); rerun "
-                          "with --verbose for the compiler's output. actlab keeps running its Python paths, which give "
-                          "the same numbers", highlight=False)
+                          "with --verbose for the compiler's output. actlab keeps running its Python paths",
+                          highlight=False)
         raise typer.Exit(1) from None
     console.print(f"built {path}", highlight=False, soft_wrap=True)
     if compiled.load() is None:

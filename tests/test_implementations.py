@@ -111,6 +111,17 @@ def _lean_node(spec, y) -> bool:
     return (type(y.grad_fn).__name__ == "EagerActivationFunctionBackward") != (impl.composed is not None)
 
 
+def _agree(spec, lean, general) -> bool:
+    """The lean paths' values against the general Function's: the same bits where both make the same aten calls;
+    where the compiled fused loops run (an entry's compiled op, built, on float32 or half types) within 4 ulps of the
+    type at the values' scale: their formulas are aten's, evaluated in one pass."""
+    if IMPLEMENTATIONS[spec].compiled is None or compiled.load() is None or lean.dtype == torch.float64:
+        return torch.equal(lean, general)
+    eps = torch.finfo(lean.dtype).eps
+    torch.testing.assert_close(lean, general, rtol=4 * eps, atol=4 * eps * general.abs().max().item())
+    return True
+
+
 def _saved_bytes(fn, x):
     seen = {}
     with torch.autograd.graph.saved_tensors_hooks(
@@ -125,7 +136,7 @@ def _saved_bytes(fn, x):
 def test_the_lean_paths_serve_plain_cpu_calls_and_equal_the_general_function(name, params, dtype):
     """Modules and functional calls on a CPU tensor that requires grad take the lean paths (a lean Function, or the
     entry's composed ops), which keep one tensor of the input's size; values and gradients are the general
-    Function's, bit for bit."""
+    Function's (:func:`_agree`)."""
     spec = actlab.spec(name)
     p = spec.resolve_params(params)
     x = (torch.randn(6, 2 * 10, generator=torch.Generator().manual_seed(1)) * 4).to(dtype)
@@ -139,15 +150,16 @@ def test_the_lean_paths_serve_plain_cpu_calls_and_equal_the_general_function(nam
     y_general = function.activation_function(spec).apply(general_x, *p.values())
     assert _general(y_general)
     y_general.backward(g)
-    assert torch.equal(y.detach(), y_general.detach())
-    assert torch.equal(lean_x.grad, 2 * general_x.grad)
+    assert _agree(spec, y.detach(), y_general.detach())
+    assert _agree(spec, lean_x.grad, 2 * general_x.grad)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
 @pytest.mark.parametrize("x_grad,beta_grad", [(True, True), (False, True), (True, False)])
 def test_a_trained_beta_takes_the_lean_function_with_the_general_ones_gradients(dtype, x_grad, beta_grad):
     """A one-element parameter tensor (swish's trained beta) rides in the lean Function; whichever of the input and
-    the parameter needs a gradient gets the general Function's, bit for bit."""
+    the parameter needs a gradient gets the general Function's (:func:`_agree`; beta's, a sum, within a few ulps of
+    its terms' sizes)."""
     spec = actlab.spec("swish")
     x = (torch.randn(6, 20, generator=torch.Generator().manual_seed(3)) * 4).to(dtype)
     g = torch.randn(6, 20).to(dtype)
@@ -160,9 +172,13 @@ def test_a_trained_beta_takes_the_lean_function_with_the_general_ones_gradients(
         assert _general(y) != lean
         y.backward(g)
         grads.append((y.detach(), xi.grad, beta.grad))
-    for lean_value, general_value in zip(*grads):
+    for i, (lean_value, general_value) in enumerate(zip(*grads)):
         assert (lean_value is None) == (general_value is None)
-        assert lean_value is None or torch.equal(lean_value, general_value)
+        if i == 2 and lean_value is not None and dtype != torch.float64:  # a sum: a few ulps of its terms' sizes
+            terms = (g.float().abs() * x.float() ** 2 / 4).sum().item()  # sigmoid' <= 1/4
+            torch.testing.assert_close(lean_value, general_value, rtol=0, atol=4 * torch.finfo(dtype).eps * terms)
+        else:
+            assert lean_value is None or _agree(spec, lean_value, general_value)
     module = actlab.get("swish", trainable=True)
     assert not _general(module(x.requires_grad_(False)))  # the input needs no gradient, beta does
     with torch.no_grad():
@@ -203,8 +219,8 @@ def test_calls_without_autograd_take_the_lean_forward(name, params, monkeypatch)
         monkeypatch.setattr(module, "forward_math", lambda *a: pytest.fail("the general routing ran"))
     module = actlab.get(name, **params)
     with torch.no_grad():
-        assert torch.equal(module(x.requires_grad_()), expected)
-    assert torch.equal(actlab.functional.apply(spec, x.detach(), **params), expected)
+        assert _agree(spec, module(x.requires_grad_()), expected)
+    assert _agree(spec, actlab.functional.apply(spec, x.detach(), **params), expected)
 
 
 @pytest.mark.parametrize("name", ["softsign", "squared_relu"])
@@ -333,7 +349,7 @@ def test_empty_and_scalar_shapes_and_dtypes(name, params, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
 def test_a_module_with_a_trained_beta_binds_the_lean_path_and_equals_the_general_function(dtype):
     """A trained beta's module decides its lean path once (``learned_call``); values and both gradients are the
-    general Function's, bit for bit, and a pickled module binds again."""
+    general Function's (:func:`_agree`), and a pickled module binds again."""
     import pickle
 
     module = actlab.get("swish", trainable=True).to(dtype)
@@ -350,8 +366,9 @@ def test_a_module_with_a_trained_beta_binds_the_lean_path_and_equals_the_general
     y_general = function.activation_function(module.spec).apply(general_x, beta)
     assert _general(y_general)
     y_general.backward(g)
-    assert torch.equal(y.detach(), y_general.detach()) and torch.equal(lean_x.grad, general_x.grad)
-    torch.testing.assert_close(module.beta.grad, beta.grad, rtol=1e-6, atol=0)
+    assert _agree(module.spec, y.detach(), y_general.detach()) and _agree(module.spec, lean_x.grad, general_x.grad)
+    terms = (g.float().abs() * x.float() ** 2 / 4).sum().item()  # a sum: a few ulps of its terms' sizes
+    torch.testing.assert_close(module.beta.grad, beta.grad, rtol=0, atol=4 * torch.finfo(dtype).eps * terms)
     with torch.no_grad():
         assert torch.equal(module(x), y.detach())
     assert torch.equal(module(x), y.detach())  # x without grad, beta with: still recorded for beta

@@ -1,11 +1,13 @@
 """actlab's compiled lean paths (``lean_ops.cpp``): C++ autograd nodes for the eager CPU paths of the activations
 whose Python ``autograd.Function`` alone costs more than the speed bound allows at small tensor sizes (swish at any
-beta, a trained beta, squared ReLU, hardsigmoid, SwiGLU, GEGLU). They run the same aten calls as the entries' Python
-paths, so values and gradients are bit-identical; only the per-call cost changes.
+beta, a trained beta, squared ReLU, hardsigmoid, SwiGLU, GEGLU). For contiguous float32 and half-type tensors they run
+fused loops, one pass forward and one backward, with aten's vector math: within the same numerics policy as the
+Python paths, not their bits (a comparison's trial key records which ran). float64 and strided tensors make the
+Python paths' aten calls, bit for bit.
 
 They are built on request, for the installed torch, with its C++ toolchain (a C++ compiler and ninja; about a
 minute on two cores): ``actlab build-ext`` or :func:`build`. Without a build, or with ``ACTLAB_COMPILED=0``,
-actlab runs its Python paths, which give the same numbers. The build lives in ``$ACTLAB_COMPILED_DIR``, else
+actlab runs its Python paths. The build lives in ``$ACTLAB_COMPILED_DIR``, else
 ``~/.cache/actlab/compiled`` (``$XDG_CACHE_HOME`` respected), under a name made from the source, the torch version
 and the Python version, so a new torch or a changed source is never matched with an old build.
 """
@@ -30,10 +32,22 @@ SOURCE = Path(__file__).with_name("lean_ops.cpp")
 _DISABLE = "ACTLAB_COMPILED"
 
 
+def vector_flags() -> list[str]:
+    """The compiler flags of the fused loops' vector width: AVX2 where the CPU has it (the width aten's own kernels
+    use there; AVX-512 CPUs run it too), else aten's portable vector type, which the compiler lowers as it can."""
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+        return []
+    if os.name == "nt":
+        return ["/arch:AVX2", "/DCPU_CAPABILITY=AVX2", "/DCPU_CAPABILITY_AVX2"]
+    return ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+
+
 def module_name() -> str:
-    """The extension's module name: the source's hash, the torch version and the Python version in one key."""
+    """The extension's module name: the source's hash, the torch version, the Python version and the vector flags
+    in one key."""
     key = hashlib.sha256(SOURCE.read_bytes())
-    key.update(f"{torch.__version__}|{sys.implementation.cache_tag}|{sysconfig.get_platform()}".encode())
+    key.update(f"{torch.__version__}|{sys.implementation.cache_tag}|{sysconfig.get_platform()}|"
+               f"{' '.join(vector_flags())}".encode())
     return f"actlab_lean_{key.hexdigest()[:16]}"
 
 
@@ -82,7 +96,7 @@ def build(verbose: bool = False) -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         cpp_extension.load(module_name(), sources=[str(SOURCE)], build_directory=str(directory),
-                           extra_cflags=["-O3"], verbose=verbose)
+                           extra_cflags=["-O3", *vector_flags()], verbose=verbose)
     except (OSError, ImportError, subprocess.SubprocessError) as exc:  # the toolchain's own errors
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from exc
     load.cache_clear()

@@ -130,15 +130,27 @@ def learned_call(spec: ActivationSpec, fixed: Mapping[str, Any], learned: tuple[
     if paths is None or spec.stochastic or set(learned) & set(fixed) or set(learned) | set(fixed) != set(spec.params):
         return None
     names = tuple(spec.params)
+    template = [fixed.get(name) for name in names]
+    slots = [names.index(name) for name in learned]
+    function, forward, gated = paths.function, paths.forward, spec.kind == "gated"
+    min_fused = fused_cpu.MIN_NUMEL if implementation(spec).fused is not None else None
+
+    def fused_takes(x: torch.Tensor, values: list[Any]) -> bool:  # fused_cpu's compiled loops take large tensors
+        return min_fused is not None and x.numel() >= min_fused and \
+            fused_cpu.covers(spec, x, dict(zip(names, values))) is not None
 
     def call(x: torch.Tensor, *tensors: torch.Tensor) -> torch.Tensor:
-        given = dict(fixed)
-        given.update(zip(learned, tensors))
-        params = {k: given[k] for k in names}
+        values = template.copy()
+        for slot, tensor in zip(slots, tensors):
+            values[slot] = tensor
         lane = _lane(x)
-        if lane and all(t.is_cpu and t.numel() == 1 for t in tensors) and fused_cpu.covers(spec, x, params) is None:
-            return _lean(spec, paths, x, params, lane, tensors)
-        return run(spec, x, params)
+        if lane and all(t.is_cpu and t.numel() == 1 for t in tensors) and not fused_takes(x, values):
+            if gated:
+                check_halves(x, spec.name)
+            if lane == _AUTOGRAD or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+                return function(x, *values)
+            return forward(x, dict(zip(names, values)))
+        return run(spec, x, dict(zip(names, values)))
 
     return call
 

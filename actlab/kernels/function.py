@@ -282,7 +282,7 @@ def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
     assert fast_forward is not None and fast_backward is not None
 
     op = compiled.lean_op(impl.compiled, _compiled_fallback) if impl.compiled else None
-    if op is not None:  # the same aten calls as the Function below, in one C++ autograd node (none without autograd)
+    if op is not None:  # the Function below's work in one C++ autograd node (fused loops where it can)
         _COMPILED_SPECS[impl.compiled] = spec
         return EagerPaths(op, op, _positional(op, names))
 

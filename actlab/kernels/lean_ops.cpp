@@ -1,9 +1,10 @@
 // actlab's compiled lean paths: the eager CPU paths of activations PyTorch has no op for (or whose op lacks a
-// derivative of its own), as autograd nodes written in C++. They run the same aten calls, in the same order, as the
-// entries' Python paths in actlab/kernels/implementations.py (bit for bit; tests/test_compiled.py checks it),
-// without a Python autograd.Function: at the flagship's tensor sizes (100 x 256) that Function costs a quarter of
-// F.silu's whole forward and backward by itself. A node is built the way PyTorch's generated code builds its own
-// (next edges, a SavedVariable, the output's history), which measured as cheap as a native op's node.
+// derivative of its own), as autograd nodes written in C++, without a Python autograd.Function: at the flagship's
+// tensor sizes (100 x 256) that Function costs a quarter of F.silu's whole forward and backward by itself. A node is
+// built the way PyTorch's generated code builds its own (next edges, a SavedVariable, the output's history), which
+// measured as cheap as a native op's node. For contiguous float32 and half-type inputs a node runs fused loops (one
+// pass each way, aten's vector math); for float64 and strided inputs, the aten calls of the entries' Python paths in
+// actlab/kernels/implementations.py, in the same order (bit for bit). tests/test_compiled.py checks both.
 //
 // Backward runs here only in the plain case: grad mode off (no create_graph), a plain CPU gradient of the input's
 // type, and a call the op covers. Otherwise (double backward, autograd's batched gradients, float64 hardsigmoid)
@@ -13,12 +14,18 @@
 // Built on request by actlab.kernels.compiled.build() (`actlab build-ext`), for the installed torch.
 
 #include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/functional.h>
+#include <ATen/cpu/vec/vec.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/saved_variable.h>
 
+#include <algorithm>
 #include <optional>
+#include <type_traits>
 #include <typeinfo>
+#include <vector>
 
 namespace py = pybind11;
 using at::Tensor;
@@ -60,6 +67,297 @@ variable_list call_fallback(const char* name, const Tensor& x, const Tensor& gra
   }
 }
 
+
+// ----- fused loops: one pass forward and one backward where the aten calls would make several ---------------------
+// Used for contiguous float32, bfloat16 and float16 inputs (half types loaded to float32 and rounded once on the
+// store; a strided gradient made contiguous first); float64 and strided inputs take the aten calls below. Accuracy,
+// not bits, is what they share with those calls: the formulas of aten's kernels (its vectorised erf, exp and tanh),
+// with 1 - sigmoid(u) formed without cancellation and the inputs of derivatives clamped to +-1e4, where every
+// derivative here has reached its limit.
+
+using Vec = at::vec::Vectorized<float>;
+constexpr int64_t kLanes = Vec::size();
+constexpr int64_t kGrain = 32768;  // elements per task, as aten's own elementwise loops split work
+
+bool fusable(const Tensor& t) {
+  auto s = t.scalar_type();
+  return t.is_contiguous() && (s == at::kFloat || s == at::kBFloat16 || s == at::kHalf);
+}
+
+// Loops go 16 elements at a time, two float32 vectors: aten converts half types 16 at a time. The helpers are
+// always inlined: called, they pass their vectors through memory, which made a loop several times slower.
+constexpr int64_t kBlock = 2 * kLanes;
+struct Block {
+  Vec v[2];
+};
+
+template <typename T>
+C10_ALWAYS_INLINE Block load(const T* p, int64_t n) {  // the missing lanes of a tail are zeros
+  Block b;
+  if constexpr (std::is_same_v<T, float>) {
+    if (n == kBlock) {
+      b.v[0] = Vec::loadu(p);
+      b.v[1] = Vec::loadu(p + kLanes);
+    } else {
+      b.v[0] = Vec::loadu(p, std::min(n, kLanes));
+      b.v[1] = n > kLanes ? Vec::loadu(p + kLanes, n - kLanes) : Vec(0.0f);
+    }
+  } else if (n == kBlock) {
+    at::vec::load_to_float<T>(p, b.v[0], b.v[1]);
+  } else {
+    T buf[kBlock];
+    std::fill(buf, buf + kBlock, T(0.0f));
+    std::copy(p, p + n, buf);
+    at::vec::load_to_float<T>(buf, b.v[0], b.v[1]);
+  }
+  return b;
+}
+
+template <typename T>
+C10_ALWAYS_INLINE void store(T* p, const Block& b, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (n == kBlock) {
+      b.v[0].store(p);
+      b.v[1].store(p + kLanes);
+    } else {
+      b.v[0].store(p, std::min(n, kLanes));
+      if (n > kLanes) b.v[1].store(p + kLanes, n - kLanes);
+    }
+  } else {
+    auto h = at::vec::convert_from_float<T>(b.v[0], b.v[1]);  // rounded to nearest even, once
+    n == kBlock ? h.store(p) : h.store(p, n);
+  }
+}
+
+// f(type tag) for the fused dtypes
+template <typename F>
+void dispatch_fused(at::ScalarType s, F f) {
+  switch (s) {
+    case at::kFloat: f(float{}); break;
+    case at::kBFloat16: f(c10::BFloat16{}); break;
+    case at::kHalf: f(c10::Half{}); break;
+    default: TORCH_CHECK(false, "actlab: no fused loop for ", s);
+  }
+}
+
+const Vec kOne(1.0f), kZero(0.0f), kHalfV(0.5f), kBig(static_cast<float>(kClamp)), kMinusBig(-static_cast<float>(kClamp));
+
+// y = f(x) and gx = f'(x) grad, elementwise in one pass each
+template <typename T, typename F>
+void map_loop(const T* x, T* y, int64_t n, const F& f) {
+  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i += kBlock) {
+      const int64_t m = std::min(kBlock, end - i);
+      Block in = load(x + i, m);
+      store(y + i, Block{{f(in.v[0]), f(in.v[1])}}, m);
+    }
+  });
+}
+
+template <typename T, typename F>
+void grad_loop(const T* g, const T* x, T* gx, int64_t n, const F& f) {
+  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i += kBlock) {
+      const int64_t m = std::min(kBlock, end - i);
+      Block gb = load(g + i, m), xb = load(x + i, m);
+      store(gx + i, Block{{f(gb.v[0], xb.v[0]), f(gb.v[1], xb.v[1])}}, m);
+    }
+  });
+}
+
+template <typename F>
+Tensor map_fused(const Tensor& x, const F& f) {
+  Tensor y = at::empty_like(x);
+  dispatch_fused(x.scalar_type(), [&](auto tag) {
+    using T = decltype(tag);
+    map_loop<T>(x.const_data_ptr<T>(), y.mutable_data_ptr<T>(), x.numel(), f);
+  });
+  return y;
+}
+
+template <typename F>
+Tensor grad_fused(const Tensor& grad, const Tensor& x, const F& f) {
+  Tensor gx = at::empty_like(x), g = grad.contiguous();
+  dispatch_fused(x.scalar_type(), [&](auto tag) {
+    using T = decltype(tag);
+    grad_loop<T>(g.const_data_ptr<T>(), x.const_data_ptr<T>(), gx.mutable_data_ptr<T>(), x.numel(), f);
+  });
+  return gx;
+}
+
+// sigmoid(u) and 1 - sigmoid(u), the latter as e sigmoid(u) (e = exp(-u)) where sigmoid(u) >= 1/2
+C10_ALWAYS_INLINE void sigmoid_pair(const Vec& u, Vec& s, Vec& one_minus_s) {
+  Vec e = (kZero - u).exp();
+  s = kOne / (kOne + e);
+  one_minus_s = Vec::blendv(e * s, kOne - s, u < kZero);
+}
+
+// swish's gradients in one pass: grad_x = grad silu'(beta x); with want_beta also the sum of grad x^2 sigmoid'(beta x)
+// (in fixed chunks, each summed in float32 lanes and the chunks in double, so the result does not depend on threads)
+template <typename T>
+double swish_backward_loop(const T* g, const T* x, T* gx, int64_t n, float beta, bool want_beta) {
+  constexpr int64_t kChunk = 4096;  // a multiple of kBlock
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(want_beta ? chunks : 0, 0.0);
+  const Vec vb(beta);
+  at::parallel_for(0, chunks, std::max<int64_t>(1, kGrain / kChunk), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      Vec acc(0.0f);
+      const int64_t end = std::min(n, (c + 1) * kChunk);
+      for (int64_t i = c * kChunk; i < end; i += kBlock) {
+        const int64_t m = std::min(kBlock, end - i);
+        Block xb = load(x + i, m), gb = load(g + i, m), out;
+        for (int k = 0; k < 2; ++k) {
+          const Vec &vx = xb.v[k], &vg = gb.v[k];
+          Vec s, oms, u = at::vec::clamp(vx * vb, kMinusBig, kBig);
+          sigmoid_pair(u, s, oms);
+          out.v[k] = vg * (s * (kOne + u * oms));
+          if (want_beta) acc = acc + vg * (s * oms) * vx * vx;  // the tail's lanes are zeros: they add 0
+        }
+        if (gx != nullptr) store(gx + i, out, m);
+      }
+      if (want_beta) {
+        float lanes[kLanes];
+        acc.store(lanes);
+        double sum = 0.0;
+        for (float v : lanes) sum += v;
+        partial[c] = sum;
+      }
+    }
+  });
+  double total = 0.0;
+  for (double v : partial) total += v;
+  return total;
+}
+
+// grad_x (undefined where not needed) for contiguous grad and x of one fused dtype; with w, also d/dbeta summed,
+// in w's shape and type
+std::pair<Tensor, Tensor> swish_backward_fused(const Tensor& grad, const Tensor& x, double beta, bool needs_x,
+                                               const Tensor& w = Tensor()) {
+  Tensor gx = needs_x ? at::empty_like(x) : Tensor(), g = grad.contiguous();
+  double total = 0.0;
+  dispatch_fused(x.scalar_type(), [&](auto tag) {
+    using T = decltype(tag);
+    total = swish_backward_loop<T>(g.const_data_ptr<T>(), x.const_data_ptr<T>(),
+                                   needs_x ? gx.mutable_data_ptr<T>() : nullptr, x.numel(),
+                                   static_cast<float>(beta), w.defined());
+  });
+  return {gx, w.defined() ? at::full(w.sizes(), total, w.options()) : Tensor()};
+}
+
+// Gates for the fused gated loops: value(b) and, with the derivative, both at once.
+struct FusedSwishGate {
+  Vec beta;
+  C10_ALWAYS_INLINE Vec value(const Vec& b) const {
+    Vec s, oms;
+    sigmoid_pair(at::vec::clamp(b * beta, kMinusBig, kBig), s, oms);
+    return b * s;
+  }
+  C10_ALWAYS_INLINE void both(const Vec& b, Vec& v, Vec& d) const {
+    Vec s, oms, u = at::vec::clamp(b * beta, kMinusBig, kBig);
+    sigmoid_pair(u, s, oms);
+    v = b * s;
+    d = s * (kOne + u * oms);
+  }
+};
+
+struct FusedGeluGate {  // aten's gelu formulas; tanh: the "tanh" approximation
+  bool tanh;
+  static constexpr float kSqrtHalf = 0.70710678118654752f, kInvSqrt2Pi = 0.39894228040143268f;
+  static constexpr float kSqrt2OverPi = 0.79788456080286536f, kKappa = 0.044715f;
+  C10_ALWAYS_INLINE Vec value(const Vec& b) const {
+    if (tanh) {
+      Vec bc = at::vec::clamp(b, kMinusBig, kBig);
+      Vec t = (Vec(kSqrt2OverPi) * (bc + Vec(kKappa) * bc * bc * bc)).tanh();
+      return kHalfV * b * (kOne + t);
+    }
+    return b * (kHalfV * (kOne + (b * Vec(kSqrtHalf)).erf()));
+  }
+  C10_ALWAYS_INLINE void both(const Vec& b, Vec& v, Vec& d) const {
+    Vec bc = at::vec::clamp(b, kMinusBig, kBig);
+    if (tanh) {
+      Vec sq = bc * bc;
+      Vec t = (Vec(kSqrt2OverPi) * (bc + Vec(kKappa) * sq * bc)).tanh();
+      Vec right = kOne + t;
+      v = kHalfV * b * right;
+      d = kHalfV * right + kHalfV * bc * (kOne - t * t) * Vec(kSqrt2OverPi) * (kOne + Vec(3.0f * kKappa) * sq);
+      return;
+    }
+    Vec cdf = kHalfV * (kOne + (bc * Vec(kSqrtHalf)).erf());
+    v = b * cdf;
+    d = cdf + bc * Vec(kInvSqrt2Pi) * (Vec(-0.5f) * bc * bc).exp();
+  }
+};
+
+int64_t grain_rows(int64_t width) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, width)); }
+
+// y = a gate(b) over rows of x = [a | b] (each 2h wide)
+template <typename T, typename Gate>
+void gated_forward_loop(const T* x, T* y, int64_t rows, int64_t h, const Gate& gate) {
+  at::parallel_for(0, rows, grain_rows(2 * h), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* a = x + r * 2 * h;
+      const T* b = a + h;
+      T* out = y + r * h;
+      for (int64_t j = 0; j < h; j += kBlock) {
+        const int64_t m = std::min(kBlock, h - j);
+        Block ab = load(a + j, m), bb = load(b + j, m);
+        store(out + j, Block{{ab.v[0] * gate.value(bb.v[0]), ab.v[1] * gate.value(bb.v[1])}}, m);
+      }
+    }
+  });
+}
+
+// dx = [grad gate(b) | grad a gate'(b)]
+template <typename T, typename Gate>
+void gated_backward_loop(const T* x, const T* g, T* dx, int64_t rows, int64_t h, const Gate& gate) {
+  at::parallel_for(0, rows, grain_rows(3 * h), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* a = x + r * 2 * h;
+      const T* b = a + h;
+      const T* gr = g + r * h;
+      T* da = dx + r * 2 * h;
+      T* db = da + h;
+      for (int64_t j = 0; j < h; j += kBlock) {
+        const int64_t m = std::min(kBlock, h - j);
+        Block gb = load(gr + j, m), ab = load(a + j, m), bb = load(b + j, m), outa, outb;
+        for (int k = 0; k < 2; ++k) {
+          Vec v, d;
+          gate.both(bb.v[k], v, d);
+          outa.v[k] = gb.v[k] * v;
+          outb.v[k] = gb.v[k] * ab.v[k] * d;
+        }
+        store(da + j, outa, m);
+        store(db + j, outb, m);
+      }
+    }
+  });
+}
+
+template <typename Gate>
+Tensor gated_forward_fused(const Tensor& x, const Gate& gate) {
+  const int64_t h = x.size(-1) / 2, rows = h == 0 ? 0 : x.numel() / (2 * h);
+  auto shape = x.sizes().vec();
+  shape.back() = h;
+  Tensor y = at::empty(shape, x.options());
+  dispatch_fused(x.scalar_type(), [&](auto tag) {
+    using T = decltype(tag);
+    gated_forward_loop<T>(x.const_data_ptr<T>(), y.mutable_data_ptr<T>(), rows, h, gate);
+  });
+  return y;
+}
+
+template <typename Gate>
+Tensor gated_backward_fused(const Tensor& x, const Tensor& grad, const Gate& gate) {
+  const int64_t h = x.size(-1) / 2, rows = h == 0 ? 0 : x.numel() / (2 * h);
+  Tensor dx = at::empty_like(x), g = grad.contiguous();
+  dispatch_fused(x.scalar_type(), [&](auto tag) {
+    using T = decltype(tag);
+    gated_backward_loop<T>(x.const_data_ptr<T>(), g.const_data_ptr<T>(), dx.mutable_data_ptr<T>(), rows, h, gate);
+  });
+  return dx;
+}
+
 // ----- swish at any beta: softplus_backward(x, x, beta, 40) = x sigmoid(beta x); d/dx = silu'(beta x) -----------
 
 Tensor swish_into(const Tensor& b, double beta) {
@@ -89,17 +387,29 @@ struct SwishOp {
   static constexpr const char* name = "swish";
   Tensor forward(const Tensor& x, const Tensor&) const { return swish_into(x, beta); }
   Grads backward(const Tensor& grad, const Tensor& x, const Tensor&, bool, bool) const {
+    if (fusable(x)) return variable_list{swish_backward_fused(grad, x, beta, true).first};
     return variable_list{swish_grad(grad, x, beta)};
   }
   py::tuple params(const Tensor&) const { return py::make_tuple(beta); }
 };
 
-// A trained one-element beta: read from memory (a CPU load, not a device synchronisation).
+// A trained one-element beta's value: read from memory (a CPU load, not a device synchronisation), directly for
+// the usual types.
+double value_of(const Tensor& w) {
+  if (w.scalar_type() == at::kFloat) return *w.const_data_ptr<float>();
+  if (w.scalar_type() == at::kDouble) return *w.const_data_ptr<double>();
+  return w.item<double>();
+}
+
 struct SwishLearnedOp {
   static constexpr const char* name = "swish";
-  Tensor forward(const Tensor& x, const Tensor& w) const { return swish_into(x, w.item<double>()); }
+  Tensor forward(const Tensor& x, const Tensor& w) const { return swish_into(x, value_of(w)); }
   Grads backward(const Tensor& grad, const Tensor& x, const Tensor& w, bool needs_x, bool needs_w) const {
-    double beta = w.item<double>();
+    double beta = value_of(w);
+    if (fusable(x)) {
+      auto [grad_x, d] = swish_backward_fused(grad, x, beta, needs_x, needs_w ? w : Tensor());
+      return variable_list{grad_x, d};
+    }
     if (!needs_w) return variable_list{needs_x ? swish_grad(grad, x, beta) : Tensor(), Tensor()};
     Tensor xc = is_half(x) ? x.to(at::kFloat) : x;
     Tensor u = scaled(xc, beta, /*own=*/false);
@@ -118,10 +428,17 @@ struct SwishLearnedOp {
 struct SquaredReluOp {
   static constexpr const char* name = "squared_relu";
   Tensor forward(const Tensor& x, const Tensor&) const {
+    if (fusable(x)) return map_fused(x, [](const Vec& v) {
+      Vec r = at::vec::clamp_min(v, kZero);  // NaN stays NaN, as relu's
+      return r * r;
+    });
     Tensor t = at::relu(x);
     return t.mul_(t);
   }
   Grads backward(const Tensor& grad, const Tensor& x, const Tensor&, bool, bool) const {
+    if (fusable(x)) return variable_list{grad_fused(grad, x, [](const Vec& g, const Vec& v) {
+      return (Vec(2.0f) * at::vec::clamp_min(v, kZero)) * g;
+    })};
     // addcmul from a broadcast 0-d zero: 2 relu(x) grad in one pass, rounded once
     return variable_list{at::addcmul(at::zeros({}, x.options()), at::relu(x), grad, 2.0)};
   }
@@ -133,8 +450,16 @@ struct SquaredReluOp {
 
 struct HardsigmoidOp {
   static constexpr const char* name = "hardsigmoid";
-  Tensor forward(const Tensor& x, const Tensor&) const { return at::hardsigmoid(x); }
+  Tensor forward(const Tensor& x, const Tensor&) const {
+    if (fusable(x)) return map_fused(x, [](const Vec& v) {  // aten's formula; maximum/minimum keep NaN
+      return at::vec::minimum(at::vec::maximum(v + Vec(3.0f), kZero), Vec(6.0f)) / Vec(6.0f);
+    });
+    return at::hardsigmoid(x);
+  }
   Grads backward(const Tensor& grad, const Tensor& x, const Tensor&, bool, bool) const {
+    if (fusable(x)) return variable_list{grad_fused(grad, x, [](const Vec& g, const Vec& v) {
+      return Vec::blendv(kZero, g / Vec(6.0f), (v > Vec(-3.0f)) & (v < Vec(3.0f)));  // 0 at +-3, as aten's
+    })};
     if (x.scalar_type() == at::kDouble) return std::nullopt;
     return variable_list{at::hardsigmoid_backward(grad, x)};
   }
@@ -148,6 +473,7 @@ struct SwishGate {
   double beta;
   static constexpr const char* name = "swiglu";
   py::tuple params() const { return py::make_tuple(beta); }
+  FusedSwishGate fused() const { return FusedSwishGate{Vec(static_cast<float>(beta))}; }
   Tensor forward(const Tensor& b) const { return swish_into(b, beta); }
   void forward_into(Tensor& out, const Tensor& b) const {
     if (beta == 1.0) at::silu_out(out, b);
@@ -163,6 +489,7 @@ struct GeluGate {
   std::string approximate;
   static constexpr const char* name = "geglu";
   py::tuple params() const { return py::make_tuple(approximate); }
+  FusedGeluGate fused() const { return FusedGeluGate{approximate == "tanh"}; }
   Tensor forward(const Tensor& b) const { return at::gelu(b, approximate); }
   void forward_into(Tensor& out, const Tensor& b) const { at::gelu_out(out, b, approximate); }
   void grad_into(Tensor& g, const Tensor& b) const { at::gelu_backward_out(g, g, b, approximate); }
@@ -191,10 +518,12 @@ struct GatedOp {
   Gate gate;
   static constexpr const char* name = Gate::name;
   Tensor forward(const Tensor& x, const Tensor&) const {
+    if (fusable(x)) return gated_forward_fused(x, gate.fused());
     if (is_half(x)) return gated_forward(x.to(at::kFloat), gate).to(x.scalar_type());
     return gated_forward(x, gate);
   }
   Grads backward(const Tensor& grad, const Tensor& x, const Tensor&, bool, bool) const {
+    if (fusable(x)) return variable_list{gated_backward_fused(x, grad, gate.fused())};
     if (is_half(x)) return variable_list{gated_backward(x.to(at::kFloat), grad.to(at::kFloat), gate).to(x.scalar_type())};
     return variable_list{gated_backward(x, grad, gate)};
   }

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from actlab.kernels import compiled
+
 
 @dataclass(frozen=True)
 class GroupJob:
@@ -79,12 +81,22 @@ def load_data(task_text: str, data_dir: str | None, phase: str, fraction: float,
 
 
 @lru_cache(maxsize=1)
-def trainer_version() -> str:
-    """A digest of the training code (this room's modules): a trial trained by other code is another trial."""
+def _code_digest() -> str:
+    package = Path(__file__).resolve().parents[2]
+    sources = [*Path(__file__).parent.glob("*.py"), *(package / "kernels").glob("*.py"),
+               *(package / "kernels").glob("*.cpp"), *(package / "catalog").rglob("*.py")]
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted(sources):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def trainer_version() -> str:
+    """A digest of the code that decides a trial's numbers: the training room's modules, the activations'
+    definitions and implementations (actlab/catalog, actlab/kernels), and whether the compiled lean paths run (their
+    fused loops round differently from the Python paths, so a trial trained with ``actlab build-ext``'s build is
+    another trial than one trained without)."""
+    return f"{_code_digest()}-{'compiled' if compiled.load() is not None else 'python'}"
 
 
 def model_fingerprint(model, build: Callable | None = None) -> str:
