@@ -185,6 +185,36 @@ def test_fused_loops_at_every_tail_and_across_threads(name, params, dtype):
 
 
 @built
+@pytest.mark.parametrize("name,params", CASES, ids=[f"{n}{p}" for n, p in CASES])
+def test_the_compiled_ops_also_take_the_tensors_fused_cpu_would(name, params, monkeypatch):
+    """Built, the compiled ops serve every size: their fused loops run on every thread and measured faster than
+    fused_cpu's compiled loops at 2^22 (benchmarks/RESULTS.md). MIN_NUMEL lowered so a small tensor stands in."""
+    from actlab.kernels import fused_cpu
+
+    monkeypatch.setattr(fused_cpu, "MIN_NUMEL", 1)
+    monkeypatch.setattr(fused_cpu, "_kernel", lambda *a, **k: pytest.fail("fused_cpu's loop taken"))
+    x = torch.randn(8, 32, requires_grad=True)
+    for call in (actlab.get(name, **params), lambda t: actlab.functional.apply(name, t, **params)):
+        y = call(x)
+        assert y.grad_fn.name().endswith("_lean_backward")
+        y.backward(torch.ones_like(y))
+    beta = torch.tensor(1.3, requires_grad=True)
+    assert actlab.functional.swish(x, beta=beta).grad_fn.name() == "swish_lean_backward"
+    assert actlab.get("swish", trainable=True)(x).grad_fn.name() == "swish_lean_backward"
+
+
+@built
+def test_inputs_near_the_float32_limit_give_the_derivatives_limits():
+    x = torch.tensor([-3e38, -1e38, -100.0, 0.0, 100.0, 1e38, 3e38]).repeat(8).requires_grad_()
+    actlab.functional.swish(x, beta=10.0).sum().backward()
+    assert x.grad[:7].tolist() == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0]
+    for name in ("swiglu", "geglu", "geglu(approximate='tanh')"):
+        z = torch.stack([torch.ones(7), x.detach()[:7]], dim=-1).reshape(7, 2).requires_grad_()
+        actlab.get(name)(z).sum().backward()
+        assert z.grad[:, 1].tolist() == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0], name
+
+
+@built
 def test_a_trained_beta_gradient_is_the_same_on_one_thread_and_two():
     x0 = torch.randn(90001, generator=torch.Generator().manual_seed(10)) * 3
     grads = []

@@ -8,7 +8,7 @@ import torch
 from test_reference import PARAM_CASES
 
 import actlab
-from actlab.kernels import fused_cpu
+from actlab.kernels import compiled, function, fused_cpu
 from actlab.kernels.implementations import IMPLEMENTATIONS
 
 FUSED = [s for s, impl in IMPLEMENTATIONS.items() if impl.fused is not None]
@@ -18,9 +18,12 @@ CASES = [(s.name, p) for s in FUSED for p in [{}] + PARAM_CASES.get(s.name, [])
 
 @pytest.fixture
 def small_threshold(monkeypatch):
-    """The compiled path for tensors of any size, so the tests stay small (what is compiled does not depend on it)."""
+    """The compiled path for tensors of any size, so the tests stay small (what is compiled does not depend on it),
+    and actlab as without ``actlab build-ext``, whose compiled ops take these tensors where they are built."""
     monkeypatch.setattr(fused_cpu, "MIN_NUMEL", 1)
     monkeypatch.delenv("ACTLAB_FUSED_CPU", raising=False)
+    monkeypatch.setattr(compiled, "load", lambda: None)
+    monkeypatch.setattr(function, "_EAGER", {})  # lean paths rebuilt without the compiled ops, restored after
 
 
 def _grid(spec, rows=7, dtype=torch.float32):

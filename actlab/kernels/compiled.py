@@ -42,12 +42,19 @@ def vector_flags() -> list[str]:
     return ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
 
 
+def parallel_flags() -> list[str]:
+    """OpenMP for aten's parallel_for, whose loop over threads is written in its headers: torch's Linux builds use
+    it, and the extension then shares the libgomp torch loaded (the same soname). Elsewhere the loops run on one
+    thread."""
+    return ["-fopenmp"] if sys.platform.startswith("linux") and torch.backends.openmp.is_available() else []
+
+
 def module_name() -> str:
-    """The extension's module name: the source's hash, the torch version, the Python version and the vector flags
+    """The extension's module name: the source's hash, the torch version, the Python version and the compiler flags
     in one key."""
     key = hashlib.sha256(SOURCE.read_bytes())
     key.update(f"{torch.__version__}|{sys.implementation.cache_tag}|{sysconfig.get_platform()}|"
-               f"{' '.join(vector_flags())}".encode())
+               f"{' '.join(vector_flags() + parallel_flags())}".encode())
     return f"actlab_lean_{key.hexdigest()[:16]}"
 
 
@@ -96,7 +103,8 @@ def build(verbose: bool = False) -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         cpp_extension.load(module_name(), sources=[str(SOURCE)], build_directory=str(directory),
-                           extra_cflags=["-O3", *vector_flags()], verbose=verbose)
+                           extra_cflags=["-O3", *vector_flags(), *parallel_flags()], extra_ldflags=parallel_flags(),
+                           verbose=verbose)
     except (OSError, ImportError, subprocess.SubprocessError) as exc:  # the toolchain's own errors
         raise RuntimeError(f"{type(exc).__name__}: {exc}") from exc
     load.cache_clear()

@@ -107,7 +107,7 @@ def eager_call(spec: ActivationSpec, params: Mapping[str, Any]) -> Callable[[tor
         return None
     autograd, forward, values, kwargs = paths.autograd, paths.forward, tuple(params.values()), dict(params)
     name, gated = spec.name, spec.kind == "gated"
-    fused = implementation(spec).fused is not None
+    fused = implementation(spec).fused is not None and not paths.every_size
 
     def call(x: torch.Tensor) -> torch.Tensor:
         lane = _lane(x)
@@ -133,7 +133,7 @@ def learned_call(spec: ActivationSpec, fixed: Mapping[str, Any], learned: tuple[
     template = [fixed.get(name) for name in names]
     slots = [names.index(name) for name in learned]
     function, forward, gated = paths.function, paths.forward, spec.kind == "gated"
-    min_fused = fused_cpu.MIN_NUMEL if implementation(spec).fused is not None else None
+    min_fused = fused_cpu.MIN_NUMEL if implementation(spec).fused is not None and not paths.every_size else None
 
     def fused_takes(x: torch.Tensor, values: list[Any]) -> bool:  # fused_cpu's compiled loops take large tensors
         return min_fused is not None and x.numel() >= min_fused and \
@@ -162,7 +162,7 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
     if not covered and not spec.stochastic:
         lane = _lane(x)
         paths = eager_paths(spec) if lane else None
-        if paths is not None and fused_cpu.covers(spec, x, params) is None:
+        if paths is not None and (paths.every_size or fused_cpu.covers(spec, x, params) is None):
             learned = [v for v in params.values() if isinstance(v, torch.Tensor)]
             if not learned or all(v.is_cpu and v.numel() == 1 for v in learned):  # a trained swish beta
                 return _lean(spec, paths, x, params, lane, learned)

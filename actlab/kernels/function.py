@@ -247,11 +247,14 @@ def _build(spec: ActivationSpec) -> type[torch.autograd.Function]:
 class EagerPaths(NamedTuple):
     """The lean paths of one activation: ``function(x, *param_values)``, a lean Function's apply (one-element
     parameter tensors included); ``autograd(x, *param_values)``, the call with autograd for numeric parameters
-    (that apply, or the entry's ``composed`` ops); ``forward(x, params)``, the forward for calls without autograd."""
+    (that apply, or the entry's ``composed`` ops); ``forward(x, params)``, the forward for calls without autograd;
+    ``every_size``, whether they also serve tensors that :mod:`actlab.kernels.fused_cpu` would take (the compiled
+    ops, whose fused loops run on every thread and measured faster there)."""
 
     function: Callable[..., torch.Tensor]
     autograd: Callable[..., torch.Tensor]
     forward: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]
+    every_size: bool = False
 
 
 _EAGER: dict[ActivationSpec, tuple[Implementation, EagerPaths | None]] = {}
@@ -259,12 +262,12 @@ _EAGER: dict[ActivationSpec, tuple[Implementation, EagerPaths | None]] = {}
 
 def eager_paths(spec: ActivationSpec) -> EagerPaths | None:
     """The lean paths for the most common call, or None where the spec's entry has no aten paths on the CPU:
-    eager mode on CPU tensors below :mod:`actlab.kernels.fused_cpu`'s size, every parameter a number or a
-    one-element CPU tensor, no torch.func transform, tracer or forward-mode level (the caller checks these). They
-    run the entry's aten paths with none of the general Function's per-call routing, which costs as much as the
-    arithmetic at the flagship's tensor sizes. Backward keeps only the input (and parameter tensors); a backward
-    recorded for double backward (create_graph) or run with batched gradients takes the general path's
-    expressions."""
+    eager mode on CPU tensors (below :mod:`actlab.kernels.fused_cpu`'s size unless ``every_size``), every parameter
+    a number or a one-element CPU tensor, no torch.func transform, tracer or forward-mode level (the caller checks
+    these). They run the entry's aten paths (or its compiled op) with none of the general Function's per-call
+    routing, which costs as much as the arithmetic at the flagship's tensor sizes. Backward keeps only the input
+    (and parameter tensors); a backward recorded for double backward (create_graph) or run with batched gradients
+    takes the general path's expressions."""
     impl = implementation(spec)
     built = _EAGER.get(spec)
     if built is None or built[0] is not impl:  # built from this entry (an entry replaced at run time: rebuilt)
@@ -284,7 +287,7 @@ def _build_eager(spec: ActivationSpec, impl: Implementation) -> EagerPaths:
     op = compiled.lean_op(impl.compiled, _compiled_fallback) if impl.compiled else None
     if op is not None:  # the Function below's work in one C++ autograd node (fused loops where it can)
         _COMPILED_SPECS[impl.compiled] = spec
-        return EagerPaths(op, op, _positional(op, names))
+        return EagerPaths(op, op, _positional(op, names), every_size=True)
 
     def forward(x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
         y = fast_forward(x, params) if x.dtype in as_is else _cpu_forward(impl, x, params)
