@@ -24,7 +24,7 @@ from actlab.kernels.implementations import IMPLEMENTATIONS
 from actlab.speed import _Call
 from actlab.timing import interleaved, ratio
 
-CASES = ["swish(beta=1.5)", "swish(trainable=True)", "squared_relu", "hardsigmoid", "swiglu", "geglu"]
+CASES = ["swish(beta=1.5)", "swish(trainable=True)", "squared_relu", "hardsigmoid", "softsign", "swiglu", "geglu"]
 
 
 def _python_module(name: str) -> torch.nn.Module:

@@ -24,7 +24,7 @@ built = pytest.mark.skipif(compiled.load() is None, reason="the compiled lean pa
 
 COMPILED = [spec for spec, impl in IMPLEMENTATIONS.items() if impl.compiled is not None]
 CASES = [("swish", {"beta": 1.5}), ("swish", {"beta": 0.5}), ("swish", {"beta": 20.0}), ("squared_relu", {}),
-         ("hardsigmoid", {}), ("swiglu", {}), ("swiglu", {"beta": 1.7}), ("geglu", {}),
+         ("hardsigmoid", {}), ("softsign", {}), ("swiglu", {}), ("swiglu", {"beta": 1.7}), ("geglu", {}),
          ("geglu", {"approximate": "tanh"})]
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 FUSED = (torch.float32, torch.bfloat16, torch.float16)  # the fused loops' types (contiguous tensors)

@@ -337,7 +337,7 @@ IMPLEMENTATIONS: dict[ActivationSpec, Implementation] = {
     classic.sigmoid: Implementation(triton=_plain("sigmoid")),
     classic.tanh: Implementation(triton=_plain("tanh")),
     classic.softsign: Implementation(_softsign_forward, _softsign_backward, _plain("softsign"),
-                                     closest=lambda x: F.softsign(x)),
+                                     closest=lambda x: F.softsign(x), compiled="softsign"),
     classic.log_sigmoid: Implementation(triton=_plain("log_sigmoid")),
     classic.identity: Implementation(triton=_plain("identity")),
     # rectifiers
