@@ -489,9 +489,9 @@ def build_ext_command(
     verbose: bool = typer.Option(False, "--verbose", help="show the compiler's output"),
 ) -> None:
     """Compile actlab's C++ lean paths for the installed torch (about a minute on two cores; needs a C++ compiler and
-    ninja). CPU calls of swish at any beta, a trained beta, squared ReLU, hardsigmoid, SwiGLU and GEGLU then cost
-    less: one fused pass forward and one backward, within the same numerics policy as the Python paths (though not
-    their bits; a comparison's trial keys record which ran)."""
+    ninja). CPU calls of swish at any beta, a trained beta, squared ReLU, hardsigmoid, softsign, SwiGLU and GEGLU
+    then cost less: one fused pass forward and one backward, within the same numerics policy as the Python paths
+    (though not their bits; a comparison's trial keys record which ran)."""
     from actlab.kernels import compiled
 
     console.print("compiling actlab's lean paths for this torch (about a minute)...")

@@ -1,9 +1,9 @@
 """actlab's compiled lean paths (``lean_ops.cpp``): C++ autograd nodes for the eager CPU paths of the activations
 whose Python ``autograd.Function`` alone costs more than the speed bound allows at small tensor sizes (swish at any
-beta, a trained beta, squared ReLU, hardsigmoid, SwiGLU, GEGLU). For contiguous float32 and half-type tensors they run
-fused loops, one pass forward and one backward, with aten's vector math: within the same numerics policy as the
-Python paths, not their bits (a comparison's trial key records which ran). float64 and strided tensors make the
-Python paths' aten calls, bit for bit.
+beta, a trained beta, squared ReLU, hardsigmoid, softsign, SwiGLU, GEGLU). For contiguous float32 and half-type
+tensors they run fused loops, one pass forward and one backward, with aten's vector math, on every thread: within
+the same numerics policy as the Python paths, not their bits (a comparison's trial key records which ran). float64
+and strided tensors make the Python paths' aten calls, bit for bit.
 
 They are built on request, for the installed torch, with its C++ toolchain (a C++ compiler and ninja; about a
 minute on two cores): ``actlab build-ext`` or :func:`build`. Without a build, or with ``ACTLAB_COMPILED=0``,
