@@ -349,3 +349,18 @@ def test_a_trial_trained_with_the_build_is_another_trial(monkeypatch):
     without = group.trainer_version()
     monkeypatch.setattr(compiled, "load", lambda: object())
     assert group.trainer_version() != without and without.endswith("-python")
+
+
+def test_a_worker_whose_code_differs_from_the_planner_refuses_the_job(monkeypatch):
+    """A Ray worker without the build the driver has (or with other code) would store its numbers under the
+    driver's key: it refuses before training."""
+    from actlab.experiments.training import group
+
+    job = group.GroupJob(phase="test", activation="relu", trainable=False, task="mnist1d", data_dir=None, recipe={},
+                         lrs=(0.01,), base_seed=0, seed_indices=(0,), keys=("k",),
+                         identity={"trainer": group.trainer_version()})
+    monkeypatch.setattr(group, "load_data", lambda *a: pytest.fail("trained"))
+    other = None if compiled.load() is not None else object()  # the build's state flipped on the worker
+    monkeypatch.setattr(compiled, "load", lambda: other)
+    with pytest.raises(RuntimeError, match="differs from the code that planned the job"):
+        group.run_group(job)

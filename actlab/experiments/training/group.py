@@ -139,6 +139,11 @@ def run_group(job: GroupJob, progress: Callable[[int, int], None] | None = None)
     from actlab.experiments.training.trainer import summarize, train_group
     from actlab.experiments.workload.recipe import Recipe
 
+    planned, here = job.identity.get("trainer"), trainer_version()
+    if planned is not None and planned != here:  # a Ray worker with other code, or without the build the driver has
+        raise RuntimeError(f"this worker's code differs from the code that planned the job (trainer {here} here, "
+                           f"{planned} planned): its trials would be stored under the other code's key. Install the "
+                           "same actlab everywhere, and run `actlab build-ext` on every machine or on none")
     task, data = load_data(job.task, job.data_dir, job.phase, job.validation_fraction, job.base_seed)
     recipe = Recipe.from_mapping(job.recipe)
     results = train_group(task, data, job.activation, job.trainable, recipe, job.base_seed, job.seed_indices,
