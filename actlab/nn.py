@@ -183,7 +183,10 @@ class Activation(nn.Module):
             return learned(x, *[parameters[name] for name in self.trainable])
         native = self._bound_native
         if native is not None:  # PReLU: F.prelu with the learned slopes
-            return native(x)
+            if type(x) is torch.Tensor:
+                return native(x)
+            # tracers (torch.fx's Proxy) see the slopes as the module's attributes
+            return self.spec.native(x, **self.values, **self._learned())  # type: ignore[misc]  # set for PReLU
         # Fixed parameters only: ``values`` is complete and in the spec's order, and run() does not change it.
         params = self.values if not self.trainable else self.parameter_values()
         return run(self.spec, x, params, training=self.training)

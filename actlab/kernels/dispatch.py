@@ -132,7 +132,6 @@ def learned_call(spec: ActivationSpec, fixed: Mapping[str, Any], learned: tuple[
     names = tuple(spec.params)
     template = [fixed.get(name) for name in names]
     slots = [names.index(name) for name in learned]
-    function, forward, gated = paths.function, paths.forward, spec.kind == "gated"
     min_fused = fused_cpu.MIN_NUMEL if implementation(spec).fused is not None and not paths.every_size else None
 
     def fused_takes(x: torch.Tensor, values: list[Any]) -> bool:  # fused_cpu's compiled loops take large tensors
@@ -145,11 +144,7 @@ def learned_call(spec: ActivationSpec, fixed: Mapping[str, Any], learned: tuple[
             values[slot] = tensor
         lane = _lane(x)
         if lane and all(t.is_cpu and t.numel() == 1 for t in tensors) and not fused_takes(x, values):
-            if gated:
-                check_halves(x, spec.name)
-            if lane == _AUTOGRAD or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
-                return function(x, *values)
-            return forward(x, dict(zip(names, values)))
+            return _lean(spec, paths, x, values, lane, tensors)
         return run(spec, x, dict(zip(names, values)))
 
     return call
@@ -165,21 +160,21 @@ def run(spec: ActivationSpec, x: torch.Tensor, params: Mapping[str, Any], *, tra
         if paths is not None and (paths.every_size or fused_cpu.covers(spec, x, params) is None):
             learned = [v for v in params.values() if isinstance(v, torch.Tensor)]
             if not learned or all(v.is_cpu and v.numel() == 1 for v in learned):  # a trained swish beta
-                return _lean(spec, paths, x, params, lane, learned)
+                return _lean(spec, paths, x, tuple(params.values()), lane, learned)
     return _route(spec, x, params, covered, training)
 
 
-def _lean(spec: ActivationSpec, paths: EagerPaths, x: torch.Tensor, params: Mapping[str, Any], lane: int,
+def _lean(spec: ActivationSpec, paths: EagerPaths, x: torch.Tensor, values: Sequence[Any], lane: int,
           learned: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The lean paths' call once its lane is checked: with autograd where the input or a trained tensor (in
-    ``learned``) needs it, else the forward alone."""
+    """The lean paths' call once its lane is checked (``values``: the parameters in the spec's order): with autograd
+    where the input or a trained tensor (in ``learned``) needs it, else the forward alone."""
     if spec.kind == "gated":
         check_halves(x, spec.name)
     if lane == _AUTOGRAD:
-        return (paths.function if learned else paths.autograd)(x, *params.values())
+        return (paths.function if learned else paths.autograd)(x, *values)
     if learned and torch.is_grad_enabled() and any(v.requires_grad for v in learned):
-        return paths.function(x, *params.values())
-    return paths.forward(x, dict(params))
+        return paths.function(x, *values)
+    return paths.forward(x, dict(zip(spec.params, values)))
 
 
 def _check_broadcast(spec: ActivationSpec, name: str, value: torch.Tensor, x: torch.Tensor) -> None:
