@@ -185,11 +185,17 @@ Tensor grad_fused(const Tensor& grad, const Tensor& x, const F& f) {
   return gx;
 }
 
-// sigmoid(u) and 1 - sigmoid(u), the latter as e sigmoid(u) (e = exp(-u)) where sigmoid(u) >= 1/2
-C10_ALWAYS_INLINE void sigmoid_pair(const Vec& u, Vec& s, Vec& one_minus_s) {
+// swish's terms at x: u = beta x (clamped), s = sigmoid(u) and 1 - s, the latter as e s (e = exp(-u)) where s >= 1/2;
+// silu'(u) = s (1 + u (1 - s)) is swish's derivative in x
+C10_ALWAYS_INLINE void swish_terms(const Vec& x, const Vec& beta, Vec& u, Vec& s, Vec& one_minus_s) {
+  u = at::vec::clamp(x * beta, kMinusBig, kBig);
   Vec e = (kZero - u).exp();
   s = kOne / (kOne + e);
   one_minus_s = Vec::blendv(e * s, kOne - s, u < kZero);
+}
+
+C10_ALWAYS_INLINE Vec silu_grad(const Vec& u, const Vec& s, const Vec& one_minus_s) {
+  return s * (kOne + u * one_minus_s);
 }
 
 // swish's gradients in one pass: grad_x = grad silu'(beta x); with want_beta also the sum of grad x^2 sigmoid'(beta x)
@@ -209,9 +215,9 @@ double swish_backward_loop(const T* g, const T* x, T* gx, int64_t n, float beta,
         Block xb = load(x + i, m), gb = load(g + i, m), out;
         for (int k = 0; k < 2; ++k) {
           const Vec &vx = xb.v[k], &vg = gb.v[k];
-          Vec s, oms, u = at::vec::clamp(vx * vb, kMinusBig, kBig);
-          sigmoid_pair(u, s, oms);
-          out.v[k] = vg * (s * (kOne + u * oms));
+          Vec u, s, oms;
+          swish_terms(vx, vb, u, s, oms);
+          out.v[k] = vg * silu_grad(u, s, oms);
           if (want_beta) acc = acc + vg * (s * oms) * vx * vx;  // the tail's lanes are zeros: they add 0
         }
         if (gx != nullptr) store(gx + i, out, m);
@@ -249,15 +255,15 @@ std::pair<Tensor, Tensor> swish_backward_fused(const Tensor& grad, const Tensor&
 struct FusedSwishGate {
   Vec beta;
   C10_ALWAYS_INLINE Vec value(const Vec& b) const {
-    Vec s, oms;
-    sigmoid_pair(at::vec::clamp(b * beta, kMinusBig, kBig), s, oms);
+    Vec u, s, oms;
+    swish_terms(b, beta, u, s, oms);
     return b * s;
   }
   C10_ALWAYS_INLINE void both(const Vec& b, Vec& v, Vec& d) const {
-    Vec s, oms, u = at::vec::clamp(b * beta, kMinusBig, kBig);
-    sigmoid_pair(u, s, oms);
+    Vec u, s, oms;
+    swish_terms(b, beta, u, s, oms);
     v = b * s;
-    d = s * (kOne + u * oms);
+    d = silu_grad(u, s, oms);
   }
 };
 
