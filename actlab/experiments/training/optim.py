@@ -15,7 +15,7 @@ learning rates x seeds still takes one fused step.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -43,16 +43,17 @@ class FunctionalOptimizer:
             blocks = _runs(list(lr))
         self.slots: list[tuple[str, slice, torch.Tensor]] = []  # (name, rows, the tensor the optimizer updates)
         groups = []
+        self.spans: list[tuple[float, float, int, int]] = []  # (rate, weight decay, first slot, end slot)
         for rate, rows in blocks:
             for decayed in (True, False):
                 members = [k for k in self.names if decay[k] == decayed]
                 views = [params[k] if rows == slice(None) else params[k][rows] for k in members]
-                self.slots += [(k, rows, v) for k, v in zip(members, views)]
+                wd = recipe.weight_decay if decayed else 0.0
                 if views:
-                    groups.append({"params": views, "weight_decay": recipe.weight_decay if decayed else 0.0,
-                                   "base_lr": rate, "lr": rate})
+                    self.spans.append((rate, wd, len(self.slots), len(self.slots) + len(views)))
+                    groups.append({"params": views, "weight_decay": wd, "base_lr": rate, "lr": rate})
+                self.slots += [(k, rows, v) for k, v in zip(members, views)]
         self.lr = blocks[0][0]
-        self.groups = groups
         self.kernel = _fused_kernel(recipe, self.slots[0][2]) if self.slots else None
         if self.kernel is not None:
             self.step_count = torch.zeros((), dtype=torch.float32, device=self.slots[0][2].device)
@@ -113,25 +114,22 @@ class FunctionalOptimizer:
     def _fused_step(self, factor: float, grads: dict[str, torch.Tensor]) -> None:
         """What torch.optim's fused Adam/AdamW step does for each parameter group, on the state held here."""
         self.step_count += 1
+        assert self.kernel is not None
         b1, b2 = _BETAS
-        start = 0
-        for group in self.groups:
-            end = start + len(group["params"])
-            slots = self.slots[start:end]
-            moments = self.moments[start:end]
-            start = end
+        for rate, wd, start, end in self.spans:
+            slots, moments = self.slots[start:end], self.moments[start:end]
             self.kernel([v for _, _, v in slots],
                         [grads[k] if rows == slice(None) else grads[k][rows] for k, rows, _ in slots],
                         [m for m, _ in moments], [v for _, v in moments], [], [self.step_count] * len(slots),
-                        lr=group["base_lr"] * factor, beta1=b1, beta2=b2, weight_decay=group["weight_decay"],
-                        eps=_EPS, amsgrad=False, maximize=False)
+                        lr=rate * factor, beta1=b1, beta2=b2, weight_decay=wd, eps=_EPS, amsgrad=False,
+                        maximize=False)
 
 
 _BETAS = (0.9, 0.999)
 _EPS = 1e-8
 
 
-def _fused_kernel(recipe: Recipe, like: torch.Tensor):
+def _fused_kernel(recipe: Recipe, like: torch.Tensor) -> Callable[..., None] | None:
     """torch's fused Adam or AdamW kernel when this torch has it for ``like``'s device and dtype, else None."""
     name = {"adamw": "_fused_adamw_", "adam": "_fused_adam_"}.get(recipe.optimizer)
     kernel = getattr(torch, name, None) if name else None
