@@ -154,13 +154,19 @@ def test_a_trained_beta_takes_the_compiled_node_within_the_policy(dtype, needs):
 @pytest.mark.parametrize("dtype", FUSED, ids=str)
 @pytest.mark.parametrize("name,params", CASES, ids=[f"{n}{p}" for n, p in CASES])
 def test_fused_loops_at_every_tail_and_across_threads(name, params, dtype):
-    """Sizes around the loops' 16-element blocks and past one thread's share (32768 elements), every gated width
-    parity: within the policy; the same bits on one thread as on two."""
+    """Sizes around the loops' blocks (16 elements built for AVX2, 32 for AVX-512) and past one thread's share
+    (32768 elements), every gated width parity: within the policy; what the loops written here compute, the same bits on one thread as on two.
+
+    Swish's forward at beta != 1 is aten's softplus_backward (x sigmoid(beta x) in one pass; a loop of ours measured
+    twice as slow on an AVX-512 CPU, where aten's kernels run 16 lanes to our 8). aten rounds the scalar tail of its
+    loop differently from the vector body, so which elements fall in a tail, and their last bit, moves with the
+    thread split: that forward is held to the policy on both thread counts, not to equal bits."""
     spec = actlab.spec(name)
+    aten_forward = name == "swish"
     values = tuple(spec.resolve_params(params).values())
     op = function.eager_paths(spec).autograd
-    shapes = [(1, 2), (3, 30), (5, 32), (7, 34), (2, 98), (130, 600)] if spec.kind == "gated" else \
-        [(1,), (15,), (16,), (17,), (4099,), (90001,)]
+    shapes = [(1, 2), (3, 30), (5, 32), (7, 34), (3, 62), (3, 64), (3, 66), (2, 98), (130, 600)] \
+        if spec.kind == "gated" else [(1,), (15,), (16,), (17,), (31,), (32,), (33,), (4099,), (90001,)]
     for shape in shapes:
         x0 = (torch.randn(shape, generator=torch.Generator().manual_seed(9)) * 4).to(dtype)
         results = []
@@ -175,13 +181,14 @@ def test_fused_loops_at_every_tail_and_across_threads(name, params, dtype):
             finally:
                 torch.set_num_threads(before)
             results.append((y.detach(), x.grad))
-        assert _same(results[0][0], results[1][0]) and _same(results[0][1], results[1][1])
+        assert (aten_forward or _same(results[0][0], results[1][0])) and _same(results[0][1], results[1][1])
         x64 = x0.double().requires_grad_()
         y64 = _python_paths(spec).autograd(x64, *values)
         y64.backward(torch.ones_like(y64))
         scale_y, scale_g = _scales(spec, x64.detach(), torch.ones_like(y64))
-        assert _within(results[1][0], y64.detach(), scale_y, dtype, f"forward {shape}")
-        assert _within(results[1][1], x64.grad, scale_g, dtype, f"backward {shape}")
+        for y, grad in results:
+            assert _within(y, y64.detach(), scale_y, dtype, f"forward {shape}")
+            assert _within(grad, x64.grad, scale_g, dtype, f"backward {shape}")
 
 
 @built
