@@ -33,12 +33,20 @@ _DISABLE = "ACTLAB_COMPILED"
 
 
 def vector_flags() -> list[str]:
-    """The compiler flags of the fused loops' vector width: AVX2 where the CPU has it (the width aten's own kernels
-    use there; AVX-512 CPUs run it too), else aten's portable vector type, which the compiler lowers as it can."""
-    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+    """The compiler flags of the fused loops' vector width: the one aten's own kernels run at on this CPU. AVX-512
+    where torch dispatches to it (16 lanes: built for AVX2 there, the loops ran 8 lanes against aten's 16 and fell
+    behind the native ops), AVX2 where the CPU has that, else aten's portable vector type, which the compiler lowers
+    as it can."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability not in ("AVX2", "AVX512"):
         return []
     if os.name == "nt":
+        if capability == "AVX512":
+            return ["/arch:AVX512", "/DCPU_CAPABILITY=AVX512", "/DCPU_CAPABILITY_AVX512"]
         return ["/arch:AVX2", "/DCPU_CAPABILITY=AVX2", "/DCPU_CAPABILITY_AVX2"]
+    if capability == "AVX512":  # the flags torch's own AVX-512 kernels are built with
+        return ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX512",
+                "-DCPU_CAPABILITY_AVX512"]
     return ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
 
 

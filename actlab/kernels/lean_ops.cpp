@@ -84,8 +84,9 @@ bool fusable(const Tensor& t) {
   return t.is_contiguous() && (s == at::kFloat || s == at::kBFloat16 || s == at::kHalf);
 }
 
-// Loops go 16 elements at a time, two float32 vectors: aten converts half types 16 at a time. The helpers are
-// always inlined: called, they pass their vectors through memory, which made a loop several times slower.
+// Loops go two float32 vectors at a time (16 elements built for AVX2, 32 for AVX-512): aten converts half types
+// that many at a time. The helpers are always inlined: called, they pass their vectors through memory, which made
+// a loop several times slower.
 constexpr int64_t kBlock = 2 * kLanes;
 struct Block {
   Vec v[2];
