@@ -155,12 +155,13 @@ def test_a_trained_beta_takes_the_compiled_node_within_the_policy(dtype, needs):
 @pytest.mark.parametrize("name,params", CASES, ids=[f"{n}{p}" for n, p in CASES])
 def test_fused_loops_at_every_tail_and_across_threads(name, params, dtype):
     """Sizes around the loops' blocks (16 elements built for AVX2, 32 for AVX-512) and past one thread's share
-    (32768 elements), every gated width parity: within the policy; what the loops written here compute, the same bits on one thread as on two.
+    (32768 elements), every gated width parity: within the policy; what the loops written here compute, the same
+    bits on one thread as on two.
 
-    Swish's forward at beta != 1 is aten's softplus_backward (x sigmoid(beta x) in one pass; a loop of ours measured
-    twice as slow on an AVX-512 CPU, where aten's kernels run 16 lanes to our 8). aten rounds the scalar tail of its
-    loop differently from the vector body, so which elements fall in a tail, and their last bit, moves with the
-    thread split: that forward is held to the policy on both thread counts, not to equal bits."""
+    Swish's forward at beta != 1 is aten's softplus_backward (x sigmoid(beta x) in one pass; a loop of ours built
+    for AVX2 measured 1.7-2.2x slower on an AVX-512 CPU). aten rounds the scalar tail of its loop differently from
+    the vector body, so which elements fall in a tail, and their last bit, moves with the thread split: that forward
+    is held to the policy on both thread counts, not to equal bits."""
     spec = actlab.spec(name)
     aten_forward = name == "swish"
     values = tuple(spec.resolve_params(params).values())

@@ -71,3 +71,12 @@ def test_direct_fused_step_gives_torch_optims_bits(optimizer):
 def test_sgd_still_runs_through_torch_optim():
     opt = FunctionalOptimizer(Recipe(optimizer="sgd", lr=0.1), {"w": torch.ones(3)}, {"w": True}, total_steps=2)
     assert opt.kernel is None and isinstance(opt.opt, torch.optim.SGD)
+
+
+def test_parameters_of_mixed_types_go_through_torch_optim():
+    """The direct kernel call takes one dtype per call; torch.optim groups by type itself."""
+    params = {"w": torch.ones(2, 3), "v": torch.ones(3, dtype=torch.float64)}
+    opt = FunctionalOptimizer(Recipe(lr=0.1), params, {"w": True, "v": False}, total_steps=2)
+    assert opt.kernel is None
+    opt.step(params, {"w": torch.ones(2, 3), "v": torch.ones(3, dtype=torch.float64)})
+    assert params["w"][0, 0].item() < 1.0 and params["v"][0].item() < 1.0

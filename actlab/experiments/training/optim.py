@@ -54,7 +54,8 @@ class FunctionalOptimizer:
                     groups.append({"params": views, "weight_decay": wd, "base_lr": rate, "lr": rate})
                 self.slots += [(k, rows, v) for k, v in zip(members, views)]
         self.lr = blocks[0][0]
-        self.kernel = _fused_kernel(recipe, self.slots[0][2]) if self.slots else None
+        same_kind = len({(v.dtype, v.device) for _, _, v in self.slots}) == 1  # one kernel call per group
+        self.kernel = _fused_kernel(recipe, self.slots[0][2]) if self.slots and same_kind else None
         if self.kernel is not None:
             self.step_count = torch.zeros((), dtype=torch.float32, device=self.slots[0][2].device)
             self.moments = [(torch.zeros_like(v), torch.zeros_like(v)) for _, _, v in self.slots]
