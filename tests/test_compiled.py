@@ -158,8 +158,8 @@ def test_fused_loops_at_every_tail_and_across_threads(name, params, dtype):
     (32768 elements), every gated width parity: within the policy; what the loops written here compute, the same
     bits on one thread as on two.
 
-    Swish's forward at beta != 1 is aten's softplus_backward (x sigmoid(beta x) in one pass; a loop of ours built
-    for AVX2 measured 1.7-2.2x slower on an AVX-512 CPU). aten rounds the scalar tail of its loop differently from
+    Swish's forward at beta != 1 is aten's softplus_backward (x sigmoid(beta x) in one pass; a loop of ours
+    measured up to 1.2x slower, benchmarks/RESULTS.md). aten rounds the scalar tail of its loop differently from
     the vector body, so which elements fall in a tail, and their last bit, moves with the thread split: that forward
     is held to the policy on both thread counts, not to equal bits."""
     spec = actlab.spec(name)
