@@ -139,8 +139,8 @@ def _fused_kernel(recipe: Recipe, like: torch.Tensor) -> Callable[..., None] | N
     p = torch.zeros(2, dtype=like.dtype, device=like.device)
     try:
         kernel([p], [torch.zeros_like(p)], [torch.zeros_like(p)], [torch.zeros_like(p)], [],
-               [torch.ones((), dtype=torch.float32, device=like.device)], lr=1.0, beta1=0.9, beta2=0.999,
-               weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
+               [torch.ones((), dtype=torch.float32, device=like.device)], lr=1.0, beta1=_BETAS[0], beta2=_BETAS[1],
+               weight_decay=0.0, eps=_EPS, amsgrad=False, maximize=False)
     except (RuntimeError, NotImplementedError, TypeError):
         return None
     return kernel
