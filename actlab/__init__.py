@@ -9,6 +9,7 @@ The public contract (see DESIGN.md)::
     actlab.swap(model, "gelu")          # replace the hidden activations in a model (gates kept); returns how many
     actlab.swap_calls(model, "gelu", x) # replace F.gelu(...) and the like called inside forward (found by a run)
     actlab.register(spec)               # add a third-party activation
+    actlab.monitor(model)               # dead, saturated and gradient-flow statistics while a model trains
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from actlab.errors import (
     ShapeError,
     UnknownActivationError,
 )
+from actlab.monitor import ActivationMonitor, monitor
 from actlab.nn import Activation, get
 from actlab.swap import find_activations, swap
 from actlab.swap_calls import find_calls, swap_calls
@@ -79,8 +81,8 @@ def load_results(path: str = "runs/actlab.db", epochs: bool = False) -> pandas.D
 __version__ = "0.1.0"
 
 __all__ = [
-    "Activation", "ActivationSpec", "ActivationSyntaxError", "ActlabError", "InvalidParameterError", "Param",
-    "Reference", "ShapeError", "UnknownActivationError", "compare", "find_activations", "find_calls", "functional",
-    "get", "load_results", "names", "nn",
-    "register", "spec", "swap", "swap_calls", "unregister", "__version__",
+    "Activation", "ActivationMonitor", "ActivationSpec", "ActivationSyntaxError", "ActlabError",
+    "InvalidParameterError", "Param", "Reference", "ShapeError", "UnknownActivationError", "compare",
+    "find_activations", "find_calls", "functional", "get", "load_results", "monitor", "names", "nn", "register",
+    "spec", "swap", "swap_calls", "unregister", "__version__",
 ]

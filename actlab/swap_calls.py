@@ -42,7 +42,7 @@ from actlab import catalog
 from actlab.nn import Activation, get
 from actlab.swap import ROLES, Where, check_roles, check_where, recognize, selected
 
-__all__ = ["CallSite", "find_calls", "swap_calls"]
+__all__ = ["CallSite", "find_calls", "observe_calls", "swap_calls"]
 log = logging.getLogger(__name__)
 
 _T = torch.Tensor
@@ -69,6 +69,9 @@ for _name, _kind, _functions, _inplace in [
 ]:
     _CALLS.update({f: (_name, _kind, False) for f in _functions})
     _CALLS.update({f: (_name, _kind, True) for f in _inplace})
+
+# catalogue name -> the out-of-place function (same positional arguments as its in-place forms and methods)
+_OUT_OF_PLACE = {name: f for f, (name, _, inplace) in reversed(list(_CALLS.items())) if not inplace}
 
 _INSTALLED = "_actlab_calls"  # on a calling module: catalogue name -> attribute of its replacement module
 _HOOKED = "_actlab_call_hooks"  # on the root model: whether the hooks that enter and leave the mode are there
@@ -176,6 +179,58 @@ class _Route(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+class _Observe(TorchFunctionMode):
+    """Reports each activation call a module's forward makes (outside activation modules): see observe_calls."""
+
+    def __init__(self, before: Callable[..., Any], after: Callable[..., None]) -> None:
+        super().__init__()
+        self.before, self.after = before, after
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        caller = _caller(func)
+        if caller is None:
+            return func(*args, **kwargs)
+        name = _CALLS[func][0]
+        x = args[0] if args else kwargs["input"]
+        rest = args[1:]
+        where = _inplace_position(func)
+        if where is not None:
+            rest = rest[:where - 1]
+        options = {k: v for k, v in kwargs.items() if k not in ("input", "inplace")}
+        pure = _OUT_OF_PLACE[name]
+        token = self.before(caller, name, x, lambda t: pure(t, *rest, **options))
+        result = func(*args, **kwargs)
+        self.after(caller, name, result, token)
+        return result
+
+
+class observe_calls:  # noqa: N801  (a context manager used like a function)
+    """While active, report the activation calls made inside modules' forwards: ``before(caller, name, x, call)``
+    runs before the call (``x`` is its input, not yet written by an in-place call; ``call(t)`` computes the same
+    activation out of place, with the call's own arguments such as a slope) and ``after(caller, name, result,
+    token)`` after it, ``token`` being what ``before`` returned. Only calls made directly by a module (not inside
+    an activation module) are reported, as :func:`find_calls` lists them."""
+
+    def __init__(self, before: Callable[..., Any], after: Callable[..., None], running: nn.Module | None = None
+                 ) -> None:
+        self._mode = _Observe(before, after)
+        self._running = running  # a module whose forward has already begun (entered from its own pre-hook)
+
+    def __enter__(self) -> observe_calls:
+        _STACK.__enter__()
+        if self._running is not None and not (_STACK.modules and _STACK.modules[-1] is self._running):
+            _STACK.push(self._running)  # the global hooks began after its call did
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._mode.__exit__(*exc)
+        if self._running is not None:
+            _STACK.pop(self._running)
+        _STACK.__exit__()
+
+
 _INPLACE_POSITION: dict[Any, int | None] = {}
 
 
@@ -183,14 +238,19 @@ def _asks_in_place(func: Any, args: Any, kwargs: Mapping[str, Any]) -> bool:
     """``F.relu(x, inplace=True)``, or ``F.relu(x, True)``: the caller may ignore the result."""
     if "inplace" in kwargs:
         return bool(kwargs["inplace"])
+    where = _inplace_position(func)
+    return where is not None and len(args) > where and bool(args[where])
+
+
+def _inplace_position(func: Any) -> int | None:
+    """Where ``inplace`` stands among ``func``'s positional arguments, or None."""
     if func not in _INPLACE_POSITION:  # inspect.signature costs tens of microseconds: once per function
         try:
             parameters = list(inspect.signature(func).parameters)
         except (TypeError, ValueError):  # builtins without a signature have no inplace argument
             parameters = []
         _INPLACE_POSITION[func] = parameters.index("inplace") if "inplace" in parameters else None
-    where = _INPLACE_POSITION[func]
-    return where is not None and len(args) > where and bool(args[where])
+    return _INPLACE_POSITION[func]
 
 
 def _paths(model: nn.Module) -> dict[int, str]:

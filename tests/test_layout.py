@@ -14,7 +14,7 @@ ROOT = Path(actlab.__file__).parent
 RANKS = [
     ("actlab.errors", 0), ("actlab.atomic", 0), ("actlab.catalog", 1), ("actlab.kernels", 2),
     ("actlab.functional", 3), ("actlab.nn", 3), ("actlab.swap", 4), ("actlab.swap_calls", 4),
-    ("actlab.integrations", 4), ("actlab.analysis", 4),
+    ("actlab.integrations", 4), ("actlab.analysis", 4), ("actlab.monitor", 4),
     ("actlab.experiments.workload", 5), ("actlab.experiments.training", 6), ("actlab.experiments.execution", 7),
     ("actlab.experiments.results", 7), ("actlab.experiments.stats", 7), ("actlab.experiments.comparison", 8),
     ("actlab.experiments.studies", 9), ("actlab.report", 10), ("actlab.cli", 11), ("actlab.__main__", 12),
