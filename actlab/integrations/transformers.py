@@ -4,7 +4,12 @@ After :func:`register`, transformers' activation table (``ACT2FN``, which every 
 activation from ``config.hidden_act``) resolves strings that start with ``actlab:`` with :func:`actlab.get`, the
 rest of the string in actlab's one syntax (``"actlab:swish(beta=1.5, trainable=True)"``). The string is what
 ``save_pretrained`` writes to config.json, so ``from_pretrained`` builds the same activation again, and its trained
-parameters load with the weights. transformers is imported here only.
+parameters load with the weights, provided the loading process has registered actlab too: otherwise transformers
+answers ``KeyError: 'actlab:...'``. Call :func:`register` first, or load with
+``actlab.integrations.transformers.from_pretrained(AutoModel, path)``, which does both.
+
+``ActivationMonitorCallback`` (a ``TrainerCallback``) runs :func:`actlab.monitor` inside ``Trainer.train`` and
+adds its statistics to the trainer's logs. transformers is imported here only.
 """
 
 from __future__ import annotations
@@ -46,3 +51,111 @@ def register() -> None:
             return (isinstance(key, str) and key.startswith(PREFIX)) or super().__contains__(key)
 
     table.__class__ = WithActlab
+
+
+def from_pretrained(cls: Any, path: Any, **kwargs: Any) -> Any:
+    """``cls.from_pretrained(path, **kwargs)`` after :func:`register`: the remedy when a saved model's config says
+    ``hidden_act="actlab:..."`` and this process never registered actlab (transformers would answer a bare
+    ``KeyError: 'actlab:...'``). ``cls`` is any transformers class with ``from_pretrained`` (``AutoModel``,
+    ``BertForSequenceClassification``...)."""
+    if not callable(getattr(cls, "from_pretrained", None)):
+        raise TypeError(f"from_pretrained: cls={cls!r} has no from_pretrained(); pass a transformers model class "
+                        "such as AutoModel")
+    register()
+    return cls.from_pretrained(path, **kwargs)
+
+
+_BUILT: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    # the callback subclasses transformers' TrainerCallback, so it is built (and transformers imported) on first use
+    if name == "ActivationMonitorCallback":
+        if name not in _BUILT:
+            _BUILT[name] = _callback_class()
+        return _BUILT[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _callback_class() -> Any:
+    try:
+        from transformers import TrainerCallback
+    except ImportError as exc:  # pragma: no cover - the plug-in is only called by users of transformers
+        raise ImportError("actlab.integrations.transformers needs transformers: pip install transformers") from exc
+    from actlab.monitor import ActivationMonitor
+    from actlab.monitor.report import flat_metrics
+
+    class ActivationMonitorCallback(TrainerCallback):
+        """A Hugging Face ``TrainerCallback`` around :class:`actlab.monitor.ActivationMonitor`: each optimizer
+        step (its micro-batches' forward and backward passes included) is a monitor step.
+
+        By default a window closes whenever the trainer logs (``logging_steps``), and its statistics
+        (``actlab/<site>/<statistic>``) join that log entry in ``trainer.state.log_history`` and the ``logs`` that
+        callbacks after this one see. ``log_every_n_steps=`` gives the callback its own cadence (its own
+        log_history entries). The reporting integrations that ``report_to`` adds run before user callbacks, so
+        they do not see these values: pass ``writer=`` (a TensorBoard ``SummaryWriter``) to write them there.
+        ``callback.monitor`` is the monitor (``summary()`` after training); other keywords (``every``,
+        ``saturation``, ``warn_dead``, ``sites``, ``roles``...) go to it."""
+
+        def __init__(self, log_every_n_steps: int | None = None, example: Any = None, writer: Any = None,
+                     prefix: str = "actlab", **options: Any) -> None:
+            if log_every_n_steps is not None and (isinstance(log_every_n_steps, bool) or
+                                                  not isinstance(log_every_n_steps, int) or log_every_n_steps < 1):
+                raise ValueError(f"ActivationMonitorCallback: log_every_n_steps={log_every_n_steps!r} must be a "
+                                 "positive int or None (the trainer's logging_steps)")
+            for fixed in ("window", "steps"):
+                if fixed in options:
+                    raise ValueError(f"ActivationMonitorCallback: {fixed}= is the callback's to set (it marks the "
+                                     "steps and closes a window each time it logs)")
+            if writer is not None and not callable(getattr(writer, "add_scalar", None)):
+                raise TypeError(f"ActivationMonitorCallback: writer={writer!r} has no add_scalar(); pass a "
+                                "torch.utils.tensorboard.SummaryWriter or None")
+            self.log_every_n_steps, self.example, self.writer, self.prefix = log_every_n_steps, example, writer, prefix
+            self.options = options
+            self.monitor: ActivationMonitor | None = None
+            self._pending: dict[str, float] = {}
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+            if self.monitor is None:
+                if model is None:
+                    raise ValueError("ActivationMonitorCallback: the trainer passed no model to on_train_begin")
+                self.monitor = ActivationMonitor(model, self.example, window=None, steps="manual", **self.options)
+                if self.writer is not None:
+                    self.monitor.log_to(self.writer, self.prefix)
+            self.monitor.start()
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.monitor is not None and self.monitor.running:
+                self.monitor.step_begin()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            monitor = self.monitor
+            if monitor is None or not monitor.running:
+                return
+            monitor.step_end()
+            steps = monitor.window_steps("current")[1]
+            own = self.log_every_n_steps
+            if not ((own is not None and steps >= own) or (own is None and control.should_log and steps)):
+                return
+            reports = monitor.end_window() or monitor.reports()
+            metrics = flat_metrics(reports, self.prefix)
+            if own is not None:
+                state.log_history.append({**metrics, "step": state.global_step})
+            else:
+                self._pending = metrics
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            if not self._pending:
+                return
+            if logs is not None:
+                logs.update(self._pending)
+            if state.log_history and state.log_history[-1].get("step") == state.global_step:
+                state.log_history[-1].update(self._pending)
+            self._pending = {}
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.monitor is not None:
+                self.monitor.stop()
+
+    ActivationMonitorCallback.__module__ = __name__
+    return ActivationMonitorCallback

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from actlab.monitor.report import STATISTICS, SiteReport
+from actlab.monitor.report import SiteReport, flat_metrics
 from actlab.monitor.sites import MonitoredSite, discover, forward_mode_derivative
 from actlab.monitor.window import SiteWindow
 from actlab.swap import Where
@@ -87,15 +87,22 @@ class ActivationMonitor:
     ``dead_below``: at or below which a unit counts as inactive on an example. ``warn_dead`` / ``warn_saturated``:
     warn (:class:`ActivationHealthWarning`, once per site until it recovers) when a closed window's fraction
     exceeds them; None turns that warning off. ``unit_dim``: the axis that holds units, for every site or by site
-    name.
+    name. ``steps``: ``"forward"`` (default) counts each forward pass of ``model`` in training mode with
+    gradients enabled as a step; ``"manual"``: :meth:`step_begin` and :meth:`step_end` mark them (what the
+    Lightning and Hugging Face callbacks do, since a trainer's step may not call the model's own forward).
     """
 
     def __init__(self, model: nn.Module, example: Any = None, *, sites: Iterable[str] | None = None,
                  where: Where = None, roles: Iterable[str] | None = None, every: int = 1, window: int | None = 100,
                  saturation: float = 0.01, dead_below: float = 0.0, warn_dead: float | None = 0.5,
-                 warn_saturated: float | None = 0.95, unit_dim: int | Mapping[str, int] | None = None) -> None:
+                 warn_saturated: float | None = 0.95, unit_dim: int | Mapping[str, int] | None = None,
+                 steps: str = "forward") -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"monitor: model must be a torch.nn.Module, got {type(model).__name__}")
+        if steps not in ("forward", "manual"):
+            raise ValueError(f"monitor: steps={steps!r} must be 'forward' (each training-mode forward of the model "
+                             "with gradients on is a step) or 'manual' (step_begin()/step_end() mark the steps)")
+        self.steps_by = steps
         self.every: int = _check_count("every", every)  # type: ignore[assignment]  # never None here
         self.window = _check_count("window", window, allow_none=True)
         if isinstance(saturation, bool) or not isinstance(saturation, (int, float)) or \
@@ -145,8 +152,9 @@ class ActivationMonitor:
         """Attach to the model (idempotent); returns the monitor."""
         if self._running:
             return self
-        self._handles = [self.model.register_forward_pre_hook(self._step_begins),
-                         self.model.register_forward_hook(self._step_ends, always_call=True)]
+        if self.steps_by == "forward":
+            self._handles = [self.model.register_forward_pre_hook(self._step_begins),
+                             self.model.register_forward_hook(self._step_ends, always_call=True)]
         for site in self.sites:
             if site.kind == "attribute":
                 original = getattr(site.owner, site.attribute)  # type: ignore[arg-type]
@@ -185,9 +193,24 @@ class ActivationMonitor:
 
     # ----- hooks --------------------------------------------------------------------------------------------------
 
+    def step_begin(self) -> None:
+        """Start a training step by hand (``steps="manual"``: trainers' callbacks call this and :meth:`step_end`
+        around each optimizer step, its forward and backward passes inside)."""
+        if not self._running:
+            raise RuntimeError("monitor: step_begin() on a stopped monitor; call start() first")
+        self._disarm()
+        self._begin(running=None)
+
+    def step_end(self) -> None:
+        """End the training step :meth:`step_begin` started."""
+        self._disarm()
+
     def _step_begins(self, model: nn.Module, args: Any) -> None:
         if not (model.training and torch.is_grad_enabled()):
             return
+        self._begin(running=model)
+
+    def _begin(self, running: nn.Module | None) -> None:
         if self.window is not None and self._current.steps >= self.window:
             self.end_window()
         self.steps += 1
@@ -203,7 +226,7 @@ class ActivationMonitor:
                 self._site_handles.append(site.owner.register_forward_hook(
                     functools.partial(self._module_output, site), always_call=True))
         if self._calls:
-            self._observer = observe_calls(self._call_input, self._call_output, running=self.model)
+            self._observer = observe_calls(self._call_input, self._call_output, running=running)
             self._observer.__enter__()
 
     def _step_ends(self, *_: Any) -> None:
@@ -346,7 +369,7 @@ class ActivationMonitor:
 
     def metrics(self, which: str = "last", prefix: str = "actlab") -> dict[str, float]:
         """Flat ``{"actlab/<site>/<statistic>": value}`` for loggers (NaN values left out)."""
-        return _metrics(self.reports(which), prefix)
+        return flat_metrics(self.reports(which), prefix)
 
     # ----- warnings and loggers -----------------------------------------------------------------------------------
 
@@ -383,7 +406,7 @@ class ActivationMonitor:
                             "torch.utils.tensorboard.SummaryWriter or the like")
 
         def write(monitor: ActivationMonitor, reports: list[SiteReport]) -> None:
-            for tag, value in _metrics(reports, prefix).items():
+            for tag, value in flat_metrics(reports, prefix).items():
                 writer.add_scalar(tag, value, monitor.steps)
 
         self.add_listener(write)
@@ -412,18 +435,6 @@ class ActivationMonitor:
 def _gradient(window: SiteWindow, row: int, grad: torch.Tensor) -> None:
     with torch.no_grad():
         window.observe_gradient(row, grad.detach())
-
-
-def _metrics(reports: list[SiteReport], prefix: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for report in reports:
-        if report.stats is None:
-            continue
-        for name in STATISTICS:
-            value = getattr(report.stats, name)
-            if math.isfinite(value):
-                out[f"{prefix}/{report.site.name}/{name}"] = float(value)
-    return out
 
 
 def monitor(model: nn.Module, example: Any = None, **options: Any) -> ActivationMonitor:
