@@ -21,8 +21,8 @@ from actlab.experiments.workload.transformer import TransformerLM
 from actlab.timing import interleaved, ratio
 
 
-def _mlp_step():
-    model = mlp(40, [256, 256], 10, lambda: actlab.get("swish"))
+def _mlp_step(activation: str = "swish"):
+    model = mlp(40, [256, 256], 10, lambda: actlab.get(activation))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x, y = torch.randn(100, 40), torch.randint(0, 10, (100,))
 

@@ -1,5 +1,6 @@
-"""actlab.monitor: per-site statistics against hand-computed values, sampling and windows, every kind of site, no
-host sync per step, warnings, loggers, displays and bad input."""
+"""actlab.monitor (every=1 here, each step observed, unless a test says otherwise): per-site statistics against
+hand-computed values, sampling and windows, every kind of site, no host sync per step, warnings, loggers, displays and
+bad input."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import ELEMENTWISE
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import actlab
 from actlab.monitor import ActivationHealthWarning, ActivationMonitor
+from actlab.monitor.sites import discover
 
 
 def _relu_model() -> nn.Sequential:
@@ -42,7 +45,7 @@ def _train(model: nn.Module, batches: list[torch.Tensor], backward: bool = True)
 
 def test_statistics_match_hand_computed_values():
     model, batches = _relu_model(), _batches(3)
-    with actlab.monitor(model, window=None) as mon:
+    with actlab.monitor(model, window=None, every=1) as mon:
         _train(model, batches)
     row = mon.summary().set_index("site").loc["1"]
     # by hand, on an unhooked copy: pre-activations, outputs and dL/dy per step
@@ -75,7 +78,7 @@ def test_saturation_uses_the_derivative_and_its_threshold():
         model[0].bias.zero_()
     x = torch.tensor([[1.0, 1.0], [-1.0, 2.0], [0.8, -1.0]])
     for threshold in (0.01, 0.2):
-        mon = actlab.monitor(model, saturation=threshold, window=None)
+        mon = actlab.monitor(model, saturation=threshold, window=None, every=1)
         model(x).sum().backward()
         mon.stop()
         z = model[0](x).detach()
@@ -89,7 +92,7 @@ def test_torch_module_parameters_decide_the_derivative():
     for slope, dead in ((0.0, 1 / 3), (0.01, 0.0)):
         model = _relu_model()
         model[1] = nn.LeakyReLU(slope)
-        with actlab.monitor(model) as mon:
+        with actlab.monitor(model, every=1) as mon:
             _train(model, _batches(2))
         assert mon.summary()["dead"][0] == pytest.approx(dead)
 
@@ -97,7 +100,7 @@ def test_torch_module_parameters_decide_the_derivative():
 def test_inplace_relu_reads_the_input_before_it_is_overwritten():
     model = _relu_model()
     model[1] = nn.ReLU(inplace=True)
-    with actlab.monitor(model) as mon:
+    with actlab.monitor(model, every=1) as mon:
         _train(model, _batches(2))
     assert mon.summary()["dead"][0] == pytest.approx(1 / 3)
     assert mon.summary()["in_mean"][0] < mon.summary()["out_mean"][0]  # inputs include the negatives
@@ -108,7 +111,7 @@ def test_prelu_and_actlab_modules_and_gated():
                           nn.Linear(8, 8), actlab.get("swiglu"), nn.Linear(4, 1))
     with torch.no_grad():
         model[0].bias.fill_(-100.0)  # every pre-activation negative: PReLU with slope 0 is dead everywhere
-    with actlab.monitor(model) as mon:
+    with actlab.monitor(model, every=1) as mon:
         _train(model, _batches(2))
     frame = mon.summary().set_index("site")
     assert frame.loc["1", "dead"] == 1.0 and frame.loc["1", "units"] == 8
@@ -128,10 +131,10 @@ def test_call_sites_and_function_attributes():
 
     block = Block()
     with pytest.raises(ValueError, match="example="):
-        actlab.monitor(block)
+        actlab.monitor(block, every=1)
     with torch.no_grad():
         block.fc.bias.fill_(-100.0)
-    mon = actlab.monitor(block, torch.randn(2, 6))
+    mon = actlab.monitor(block, torch.randn(2, 6), every=1)
     assert [s.name for s in mon.sites] == ["<model>:gelu", "<model>:leaky_relu"]
     block(torch.randn(4, 6, requires_grad=True)).sum().backward()
     frame = mon.summary().set_index("site")
@@ -142,7 +145,7 @@ def test_call_sites_and_function_attributes():
 
     layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, activation=F.gelu, batch_first=True, dropout=0.0)
     original = layer.activation
-    with actlab.monitor(layer) as mon:
+    with actlab.monitor(layer, every=1) as mon:
         assert layer.activation is not original
         layer(torch.randn(2, 3, 8)).sum().backward()
     assert layer.activation is original
@@ -171,7 +174,7 @@ def test_outputs_unchanged_and_hooks_removed():
     model = _relu_model()
     x = torch.rand(5, 4)
     expected = model(x)
-    with actlab.monitor(model, example=x) as mon:
+    with actlab.monitor(model, example=x, every=1) as mon:
         assert torch.equal(model(x), expected)
         assert mon.running
     assert not mon.running
@@ -181,7 +184,7 @@ def test_outputs_unchanged_and_hooks_removed():
 
 def test_no_backward_leaves_grad_norm_nan():
     model = _relu_model()
-    with actlab.monitor(model) as mon:
+    with actlab.monitor(model, every=1) as mon:
         _train(model, _batches(2), backward=False)
     assert math.isnan(mon.summary()["grad_norm"][0])
     assert mon.summary()["observations"][0] == 2
@@ -203,7 +206,7 @@ _SYNCING = {"aten._local_scalar_dense", "aten.item", "aten.nonzero", "aten.is_no
 
 def test_no_host_sync_during_steps_one_at_a_read():
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), actlab.get("swish"), nn.Linear(8, 1))
-    mon = actlab.monitor(model, window=50)
+    mon = actlab.monitor(model, window=50, every=1)
     with _Ops() as ops:
         _train(model, _batches(5))
     assert ops.names, "the dispatch mode saw nothing"
@@ -218,7 +221,7 @@ def test_warnings_once_per_site_until_it_recovers():
     model = _relu_model()
     with torch.no_grad():
         model[0].bias.fill_(-100.0)  # every unit dead
-    mon = actlab.monitor(model, window=2, warn_dead=0.5)
+    mon = actlab.monitor(model, window=2, warn_dead=0.5, every=1)
     with pytest.warns(ActivationHealthWarning, match=r"site 1 \(relu\): 100% of its 3 units dead over steps 1-2"):
         _train(model, _batches(3))
     with warnings.catch_warnings():
@@ -236,7 +239,7 @@ def test_log_to_writes_each_closed_window():
             self.scalars.append((tag, value, global_step))
 
     model, writer = _relu_model(), Writer()
-    mon = actlab.monitor(model, window=2).log_to(writer)
+    mon = actlab.monitor(model, window=2, every=1).log_to(writer)
     _train(model, _batches(5))
     mon.stop()
     tags = {t for t, _, _ in writer.scalars}
@@ -250,7 +253,7 @@ def test_tensorboard_summary_writer(tmp_path):
     tensorboard = pytest.importorskip("torch.utils.tensorboard")
     model = _relu_model()
     writer = tensorboard.SummaryWriter(str(tmp_path))
-    mon = actlab.monitor(model, window=2).log_to(writer)
+    mon = actlab.monitor(model, window=2, every=1).log_to(writer)
     _train(model, _batches(4))
     writer.close()
     mon.stop()
@@ -259,7 +262,7 @@ def test_tensorboard_summary_writer(tmp_path):
 
 def test_display_and_repr():
     model = _relu_model()
-    with actlab.monitor(model, window=None) as mon:
+    with actlab.monitor(model, window=None, every=1) as mon:
         _train(model, _batches(2))
     page = mon._repr_html_()
     assert "<table" in page and "relu" in page and "33.3%" in page
@@ -286,17 +289,38 @@ def test_no_activation_site_is_an_error():
     with pytest.raises(ValueError, match="no activation site"):
         actlab.monitor(nn.Linear(3, 3))
     with pytest.raises(TypeError, match="torch.nn.Module"):
-        actlab.monitor("model")  # type: ignore[arg-type]
+        actlab.monitor("model", every=1)  # type: ignore[arg-type]
 
 
 def test_conv_units_are_channels():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 1))
     with torch.no_grad():
         model[0].bias.copy_(torch.tensor([-100.0, 0.0, 0.0, 0.0]))
-    with actlab.monitor(model) as mon:
+    with actlab.monitor(model, every=1) as mon:
         model(torch.randn(3, 1, 8, 8)).sum().backward()
     row = mon.summary().iloc[0]
     assert row["units"] == 4 and row["dead"] == pytest.approx(0.25)
-    with actlab.monitor(model, unit_dim=-1) as mon:
+    with actlab.monitor(model, unit_dim=-1, every=1) as mon:
         model(torch.randn(3, 1, 8, 8)).sum().backward()
     assert mon.summary().iloc[0]["units"] == 6
+
+
+@pytest.mark.parametrize("name", [n for n in ELEMENTWISE if n != "identity"])  # identity is no site
+def test_site_derivative_is_the_closed_form(name):
+    """The monitor reads f' through actlab's backward kernels (ones upstream): the spec's closed form, up to the
+    rounding of a fused kernel; torch's own module with the same name and parameters reads the same."""
+    module = actlab.get(name)
+    site = discover(nn.Sequential(nn.Linear(2, 2), module))[0]
+    x = torch.linspace(-6, 6, 1001).reshape(7, 143)
+    expected = module.derivative(x)
+    torch.testing.assert_close(site.derivative(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("torch_module, name", [
+    (nn.LeakyReLU(0.2), "leaky_relu(negative_slope=0.2)"), (nn.ELU(alpha=0.5), "elu(alpha=0.5)"),
+    (nn.GELU(approximate="tanh"), "gelu(approximate='tanh')"),
+    (nn.Softplus(beta=2.0, threshold=5.0), "softplus(beta=2, threshold=5)")])
+def test_torch_module_derivative_takes_its_parameters(torch_module, name):
+    site = discover(nn.Sequential(nn.Linear(2, 2), torch_module))[0]
+    x = torch.linspace(-6, 6, 1001)
+    torch.testing.assert_close(site.derivative(x), actlab.get(name).derivative(x), rtol=1e-5, atol=1e-6)

@@ -39,7 +39,7 @@ def test_lightning_callback_logs_through_the_trainers_logger(tmp_path):
 
     x, y = _data()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
-    callback = ActivationMonitor(log_every_n_steps=4)
+    callback = ActivationMonitor(log_every_n_steps=4, every=1)
     trainer = pl.Trainer(max_epochs=2, logger=CSVLogger(str(tmp_path), name="run"), callbacks=[callback],
                          enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
                          accelerator="cpu", log_every_n_steps=1)
@@ -83,7 +83,7 @@ def test_transformers_callback_joins_the_trainers_log(tmp_path):
     pytest.importorskip("accelerate")
     from actlab.integrations.transformers import ActivationMonitorCallback
 
-    callback = ActivationMonitorCallback()
+    callback = ActivationMonitorCallback(every=1)
     args = transformers.TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=6,
                                           logging_steps=3, report_to=[], save_strategy="no", use_cpu=True,
                                           gradient_accumulation_steps=2, learning_rate=1e-3)

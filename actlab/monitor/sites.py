@@ -4,9 +4,10 @@ A site is what :func:`actlab.swap.find_activations` reports (a module, or a func
 what :func:`actlab.swap_calls.find_calls` reports (a function called inside a module's forward). For each, the
 monitor needs f'(x) at the site's own parameters and the axis that holds its units:
 
-- **derivative**: an actlab module's closed form (``Activation.derivative``); for torch's own modules with a
-  catalogue name, the catalogue's torch derivative at the module's parameters (PyTorch and actlab share parameter
-  names: ``negative_slope``, ``alpha``, ``beta``, ``approximate``); for anything else (PReLU, other libraries'
+- **derivative**: what actlab's backward computes for an upstream gradient of ones (its fused kernels where it has
+  them, the closed form otherwise), for actlab's modules at their parameters and for torch's own modules with a
+  catalogue name at theirs (PyTorch and actlab share parameter names: ``negative_slope``, ``alpha``, ``beta``,
+  ``approximate``); trained parameters use the module's closed form; for anything else (PReLU, other libraries'
   modules, function attributes, calls) forward-mode AD on the site itself (one ``torch.func.jvp`` with a unit
   tangent, the site's parameters and the call's own arguments included);
 - **units**: a feature, or a channel. Channels sit on dim 1 after a convolution or a channel-first norm; otherwise
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from actlab import catalog
+from actlab.kernels.function import backward_math
 from actlab.nn import Activation
 from actlab.swap import TORCH_ACTIVATIONS, Where, find_activations
 from actlab.swap_calls import find_calls
@@ -75,12 +77,24 @@ def forward_mode_derivative(fn: Callable[[torch.Tensor], torch.Tensor]) -> Deriv
     return derivative
 
 
+def kernel_derivative(spec: catalog.ActivationSpec, params: dict[str, Any]) -> Derivative:
+    """f'(x) as actlab's backward computes it with an upstream gradient of ones: the fused kernel where there is
+    one (swish's is aten's silu_backward, a tenth of its closed form's cost on a 100 x 256 CPU tensor), the
+    closed form otherwise."""
+    def derivative(x: torch.Tensor) -> torch.Tensor:
+        return backward_math(spec, x, torch.ones_like(x), params, True, {})[0]
+
+    return derivative
+
+
 def _module_derivative(module: nn.Module, recognized: str) -> tuple[Derivative | None, bool]:
     """(f' at the module's parameters, gated) for a module site."""
     if isinstance(module, Activation):
         spec = module.spec
         if spec.kind == "elementwise":
-            return module.derivative, False
+            if module.trainable or spec.weight is not None or spec.stochastic:
+                return module.derivative, False
+            return kernel_derivative(spec, spec.resolve_params(module.values)), False
         if spec.kind == "gated" and spec.gate is not None:
             gate = spec.gate
             values = gate.resolve_params({k: v for k, v in module.values.items() if k in gate.params})
@@ -88,9 +102,8 @@ def _module_derivative(module: nn.Module, recognized: str) -> tuple[Derivative |
         return None, False
     if type(module) in _PARAMETERS_BY_NAME and recognized in catalog.names():
         spec = catalog.spec(recognized)
-        params = {p: getattr(module, p) for p in spec.params if hasattr(module, p)}
-        resolved = spec.resolve_params(params)
-        return lambda x: spec.torch_derivative(x, **resolved), False
+        return kernel_derivative(spec, spec.resolve_params({p: getattr(module, p) for p in spec.params
+                                                            if hasattr(module, p)})), False
     if getattr(module, "inplace", False) is True:
         return forward_mode_derivative(lambda t: module.forward(t.clone())), False
     return forward_mode_derivative(module.forward), False
