@@ -10,6 +10,7 @@ The public contract (see DESIGN.md)::
     actlab.swap_calls(model, "gelu", x) # replace F.gelu(...) and the like called inside forward (found by a run)
     actlab.register(spec)               # add a third-party activation
     actlab.monitor(model)               # dead, saturated and gradient-flow statistics while a model trains
+    actlab.plot("swish", "gelu")        # a matplotlib figure of the functions and their derivatives
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from actlab import functional, nn
+from actlab import catalog, functional, nn
 from actlab.catalog import ActivationSpec, Param, Reference, names, register, spec, unregister
 from actlab.errors import (
     ActivationSyntaxError,
@@ -72,6 +73,28 @@ def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: st
     return run_comparison(StudyConfig(**config.__dict__), command=f"actlab.compare{activations!r}")
 
 
+def plot(*activations: str, derivative: bool = True, x_range: tuple[float, float] = (-5.0, 5.0),
+         ax: Any = None) -> Any:
+    """A matplotlib figure of each activation (solid) and, with ``derivative=True``, its derivative (dashed, same
+    colour): ``actlab.plot("swish", "gelu", "swish(beta=4)")``. Gated kinds draw their gate. ``ax``: draw into
+    existing axes. Needs matplotlib (the lab extra)."""
+    if not activations:
+        raise ValueError("plot: name at least one activation, e.g. actlab.plot('swish', 'gelu')")
+    if not isinstance(derivative, bool):
+        raise TypeError(f"plot: derivative={derivative!r} must be True or False")
+    low, high = (float(v) for v in x_range)
+    if not (low < high) or not all(abs(v) < float("inf") for v in (low, high)):
+        raise ValueError(f"plot: x_range={x_range!r} must be two finite numbers, low < high")
+    resolved = [catalog.resolve(a) for a in activations]  # unknown names fail before matplotlib loads
+    try:
+        import matplotlib  # noqa: F401
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError("actlab.plot needs matplotlib: pip install 'actlab[lab]' (or matplotlib)") from exc
+    from actlab.analysis.plots import plot_activations
+
+    return plot_activations(resolved, ax=ax, x_range=(low, high), derivative=derivative)
+
+
 def load_results(path: str = "runs/actlab.db", epochs: bool = False) -> pandas.DataFrame:
     """The trials in a results store as a pandas DataFrame (``epochs=True``: one row per trial and epoch)."""
     from actlab.experiments.results.store import load_results as _load
@@ -83,6 +106,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation", "ActivationMonitor", "ActivationSpec", "ActivationSyntaxError", "ActlabError",
     "InvalidParameterError", "Param", "Reference", "ShapeError", "UnknownActivationError", "compare",
-    "find_activations", "find_calls", "functional", "get", "load_results", "monitor", "names", "nn", "register",
+    "find_activations", "find_calls", "functional", "get", "load_results", "monitor", "names", "nn", "plot", "register",
     "spec", "swap", "swap_calls", "unregister", "__version__",
 ]

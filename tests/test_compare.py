@@ -384,7 +384,7 @@ def test_tune_settings_are_checked_before_anything_trains(tmp_path):
 
 
 def test_the_lr_lines_read_as_the_readme_shows_when_only_the_lr_is_tuned():
-    from actlab.report.tables import lr_lines
+    from actlab.experiments.comparison.wording import lr_lines
 
     lines = lr_lines([0.00333, 0.01, 0.03], {"swish": 0.01}, {"swish": {0.00333: 0.618, 0.01: 0.679, 0.03: 0.676}},
                      0.2, 2)

@@ -18,6 +18,7 @@ import actlab
 from actlab.experiments import stats
 from actlab.experiments.comparison.compare import fingerprints, parse_contender, run_comparison
 from actlab.experiments.comparison.config import StudyConfig
+from actlab.experiments.comparison.wording import method_line, row_cells
 from actlab.experiments.results.store import Store, StoreError
 from actlab.experiments.training.trainer import train_group
 from actlab.experiments.workload.recipe import Recipe
@@ -25,7 +26,6 @@ from actlab.experiments.workload.tasks import resolve_task
 from actlab.report.data import load_study
 from actlab.report.html import render
 from actlab.report.markdown import render_markdown
-from actlab.report.tables import method_line, row_cells
 
 TINY = {"epochs": 2, "batch_size": 200}
 
@@ -80,7 +80,7 @@ def test_pinned_lr_is_said_in_the_verdict_and_cannot_be_combined_with_a_grid(tmp
 
 
 def test_grid_edge_is_flagged():
-    from actlab.report.tables import lr_lines
+    from actlab.experiments.comparison.wording import lr_lines
 
     lines = lr_lines((1e-3, 1e-2), {"relu": 1e-2}, {"relu": {1e-3: 0.5, 1e-2: 0.6}}, 0.2, 3)
     assert "at the edge of the grid" in lines[1]

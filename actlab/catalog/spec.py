@@ -231,6 +231,12 @@ class ActivationSpec:
             self.check(out)
         return out
 
+    def _repr_html_(self) -> str:
+        """Formula, parameters, papers and a small plot of f and f' (Jupyter's display)."""
+        from actlab.catalog.display import spec_html
+
+        return spec_html(self)
+
     def signature(self, params: Mapping[str, Any] | None = None) -> str:
         """``name(p=v, ...)``, listing only the parameters that differ from the defaults."""
         params = params or {}

@@ -18,9 +18,16 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from actlab.atomic import write_text
+from actlab.experiments.comparison.wording import (
+    columns,
+    lr_lines,
+    method_line,
+    row_cells,
+    test_set_line,
+    verdict_line,
+)
 from actlab.experiments.stats import interval_text
 from actlab.report.data import ReportData, cost_intervals, cost_points, error_bar, pareto_front
-from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf"]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import re
 
+from actlab.experiments.comparison.wording import (
+    columns,
+    lr_lines,
+    method_line,
+    row_cells,
+    test_set_line,
+    verdict_line,
+)
 from actlab.report.data import ReportData
-from actlab.report.tables import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 
 
 def _md(text: str) -> str:

@@ -83,6 +83,12 @@ class ComparisonResult(OutcomeView):
     chosen_settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> the tuned fields' values
     tuning_settings: dict[str, dict[str, float]] = field(default_factory=dict)  # label -> settings -> best validation
 
+    def _repr_html_(self) -> str:
+        """The summary table, rates, verdicts and notes, as the terminal prints them (Jupyter's display)."""
+        from actlab.experiments.comparison.notebook import result_html
+
+        return result_html(self)
+
     def as_dict(self) -> dict[str, Any]:
         """What ``actlab compare --json`` prints: the study, the lrs chosen (and the validation accuracy at each
         rate tried), the statistics, the failed groups and what ran."""
