@@ -29,6 +29,7 @@ from actlab.errors import (
     InvalidParameterError,
     ShapeError,
     UnknownActivationError,
+    lab_hint,
 )
 from actlab.monitor import ActivationMonitor, monitor
 from actlab.nn import Activation, get
@@ -59,9 +60,12 @@ def compare(*activations: str, task: str = "mnist1d", seeds: int = 10, store: st
     Your own data: ``data=(x_train, y_train, x_test, y_test)`` (tensors or arrays; or a pair of
     ``torch.utils.data.Dataset``) and ``model=lambda make_act: nn.Sequential(..., make_act(), ...)``, which
     builds the network calling ``make_act()`` for a fresh activation module at each site."""
-    from actlab.experiments.comparison.compare import run_comparison
-    from actlab.experiments.comparison.config import StudyConfig, merge
-    from actlab.experiments.workload.tasks import custom_task
+    try:
+        from actlab.experiments.comparison.compare import run_comparison
+        from actlab.experiments.comparison.config import StudyConfig, merge
+        from actlab.experiments.workload.tasks import custom_task
+    except ImportError as exc:
+        raise lab_hint(exc, "actlab.compare") from exc
 
     if (data is None) != (model is None):
         raise ActlabError("compare: give both data= and model= (or neither, to use a named task)")
@@ -88,8 +92,8 @@ def plot(*activations: str, derivative: bool = True, x_range: tuple[float, float
     resolved = [catalog.resolve(a) for a in activations]  # unknown names fail before matplotlib loads
     try:
         import matplotlib  # noqa: F401
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError("actlab.plot needs matplotlib: pip install 'actlab[lab]' (or matplotlib)") from exc
+    except ImportError as exc:
+        raise lab_hint(exc, "actlab.plot") from exc
     from actlab.analysis.plots import plot_activations
 
     return plot_activations(resolved, ax=ax, x_range=(low, high), derivative=derivative)
@@ -97,9 +101,12 @@ def plot(*activations: str, derivative: bool = True, x_range: tuple[float, float
 
 def load_results(path: str = "runs/actlab.db", epochs: bool = False) -> pandas.DataFrame:
     """The trials in a results store as a pandas DataFrame (``epochs=True``: one row per trial and epoch)."""
-    from actlab.experiments.results.store import load_results as _load
+    try:
+        from actlab.experiments.results.store import load_results as _load
 
-    return _load(path, epochs=epochs)
+        return _load(path, epochs=epochs)
+    except ImportError as exc:
+        raise lab_hint(exc, "actlab.load_results") from exc
 
 __version__ = "0.1.0"
 

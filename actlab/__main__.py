@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import sys
 
-_LAB = {"typer", "rich", "click", "matplotlib", "scipy", "pandas", "sklearn", "mnist1d", "plotly", "tomli", "jinja2",
-        "pydantic", "platformdirs"}
+from actlab.errors import LAB_MODULES
 
 
 def run() -> None:
+    if sys.argv[1:] == ["--version"]:  # answered without the lab extra, which the rest of the command needs
+        from actlab import __version__
+
+        print(f"actlab {__version__}")
+        return
     try:
         from actlab.cli import main
     except ImportError as exc:
-        if (exc.name or "").split(".")[0] not in _LAB:
+        if (exc.name or "").split(".")[0] not in LAB_MODULES:
             raise
         sys.stderr.write(f"error: the actlab command needs the lab extra ({exc.name} is not installed): "
                          "pip install 'actlab[lab]'\n")

@@ -60,3 +60,18 @@ class ActivationSyntaxError(InvalidParameterError):
 
 class ShapeError(ActlabError, ValueError):
     """An input whose shape an activation cannot take (e.g. an odd last dimension for a gated kind)."""
+
+
+# What the ``lab`` extra installs (import names): a ModuleNotFoundError for one of them means the extra is missing.
+LAB_MODULES = frozenset({"typer", "rich", "click", "matplotlib", "scipy", "pandas", "sklearn", "mnist1d", "plotly",
+                         "tomli", "jinja2", "pydantic", "platformdirs"})
+
+
+def lab_hint(exc: ImportError, feature: str) -> ImportError:
+    """``exc`` unchanged, or, when it names a module of the lab extra, a ModuleNotFoundError that says what to
+    install (raise it ``from exc``)."""
+    root = (exc.name or "").split(".")[0]
+    if root not in LAB_MODULES:
+        return exc
+    return ModuleNotFoundError(f"{feature} needs the lab extra ({root} is not installed): pip install "
+                               "'actlab[lab]'", name=exc.name)

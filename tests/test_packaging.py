@@ -62,6 +62,34 @@ def test_the_command_names_the_extra_it_needs():
     assert proc.returncode == 1 and "pip install 'actlab[lab]'" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_without_the_lab_extra_every_entry_point_says_what_to_install():
+    """The analysis room imports (its mean field's root finder loads scipy when asked), the monitor and a spec's
+    notebook display work, and compare, load_results, plot and the monitor's DataFrame name the extra; the
+    command's --version answers."""
+    proc = _run("""
+        import torch, actlab
+        from actlab.analysis import propagate, edge_of_chaos, variance_map, unit_stats
+        assert variance_map("tanh", 1.0, 1.0, 0.0) > 0
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+        with actlab.monitor(model, every=1) as mon:
+            model(torch.randn(3, 4)).sum().backward()
+        assert mon.reports()[0].stats.units == 8 and "<svg" in actlab.spec("gelu")._repr_html_()
+        calls = [lambda: actlab.compare("relu", "gelu"), lambda: actlab.load_results(), lambda: actlab.plot("relu"),
+                 lambda: edge_of_chaos("tanh", 0.0), mon.summary]
+        for call in calls:
+            try:
+                call()
+            except ModuleNotFoundError as exc:
+                assert "pip install 'actlab[lab]'" in str(exc), str(exc)
+            else:
+                raise AssertionError("no error")
+        sys.argv = ["actlab", "--version"]
+        from actlab.__main__ import run
+        run()
+    """)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"actlab {actlab.__version__}", proc.stderr
+
+
 def test_version_is_written_once_and_the_license_ships():
     text = (ROOT / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in text and "\nversion =" not in text.split("[tool.setuptools.dynamic]")[0]

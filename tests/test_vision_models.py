@@ -144,6 +144,15 @@ def test_timm_plug_in_errors_name_the_problem():
         layer("swish(beta=-inf)")
     with pytest.raises(KeyError):
         timm.layers.get_act_layer("not_an_activation")
+    # a gated kind halves the width: refused where timm asks for it, not as a shape error inside the model
+    with pytest.raises(ValueError, match="'swiglu' is gated"):
+        timm.layers.create_act_layer("actlab:swiglu")
+    with pytest.raises(ValueError, match="'swiglu' is gated"):
+        timm.create_model("resnet18", act_layer="actlab:swiglu")
+    with pytest.raises(ValueError, match="'geglu' is gated"):
+        timm.layers.get_act_fn("actlab:geglu")
+    with pytest.raises(ValueError, match="normalizing"):
+        layer("softmax")
 
 
 def test_a_layer_factory_works_without_registering():

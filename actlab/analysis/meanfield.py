@@ -25,11 +25,10 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from actlab import catalog
 from actlab.catalog import ActivationSpec
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, lab_hint
 
 NODES = 96  # Gauss-Legendre nodes per smooth piece
 Z_MAX = 12.0  # the standard normal puts less than 1e-32 of its mass beyond 12 standard deviations
@@ -39,6 +38,16 @@ ActivationLike = str | ActivationSpec  # a name, a string form ("elu(alpha=0.5)"
 
 
 @lru_cache(maxsize=4)
+
+def _brentq(*args: Any, **kwargs: Any) -> float:
+    """scipy's Brent root finder, imported when a fixed point or an edge of chaos is asked for: the rest of the
+    mean field needs only NumPy."""
+    try:
+        from scipy import optimize
+    except ImportError as exc:
+        raise lab_hint(exc, "the mean field's fixed points and edge of chaos") from exc
+    return float(optimize.brentq(*args, **kwargs))
+
 def _legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(n)
 
@@ -149,14 +158,14 @@ def _solve_fixed_point(vmap: Callable[[float], float], q: float) -> float | None
     gap = lambda v: vmap(v) - v  # noqa: E731
     if gap(q) < 0:  # moving down
         if gap(_Q_TINY) <= 0:
-            return 0.0 if vmap(0.0) == 0.0 else optimize.brentq(gap, 0.0, _Q_TINY, xtol=1e-300)
-        return optimize.brentq(gap, _Q_TINY, q, xtol=1e-15, rtol=1e-13)
+            return 0.0 if vmap(0.0) == 0.0 else _brentq(gap, 0.0, _Q_TINY, xtol=1e-300)
+        return _brentq(gap, _Q_TINY, q, xtol=1e-15, rtol=1e-13)
     hi = 2.0 * max(q, 1e-12)
     while gap(hi) > 0:
         if hi > 1e12:
             return None
         hi *= 2.0
-    return optimize.brentq(gap, q, hi, xtol=1e-15, rtol=1e-13)
+    return _brentq(gap, q, hi, xtol=1e-15, rtol=1e-13)
 
 
 def correlation_map(act: ActivationLike, c: float, q_star: float, sigma_w: float, sigma_b: float, n: int = 64) -> float:
@@ -205,7 +214,7 @@ def edge_of_chaos(act: ActivationLike, sigma_b: float = 0.0, bracket: tuple[floa
                            f"{text}: chi - 1 does not change sign for sigma_w in [{lo}, {hi}] at sigma_b = {sigma_b:g} "
                            "(no edge of chaos there)")
     # maxiter: where chi - 1 leaves zero quadratically on one side (tanh at sigma_b = 0) Brent's steps crawl
-    sw = optimize.brentq(excess, lo, hi, xtol=1e-12, maxiter=1000)
+    sw = _brentq(excess, lo, hi, xtol=1e-12, maxiter=1000)
     fp = fixed_point(act, sw, sigma_b)
     return EdgeOfChaos(text, sigma_b, sw, fp.q)
 

@@ -26,10 +26,24 @@ from actlab.nn import Activation, get
 PREFIX = "actlab:"
 
 
+def _elementwise(activation: str) -> None:
+    """timm puts an activation between layers of fixed widths: a gated kind (half the width out) or a normalizing
+    one (softmax over the features) would fail deep inside the model with a shape error, so it is refused here."""
+    kind = catalog.resolve(activation).spec.kind
+    if kind == "gated":
+        raise ValueError(f"actlab.integrations.timm: {activation!r} is gated: it halves the last dimension, so the "
+                         "layer after it would get half the features it expects; timm's act_layer takes elementwise "
+                         "activations (build the gated MLP with its first layer doubled instead)")
+    if kind != "elementwise":
+        raise ValueError(f"actlab.integrations.timm: {activation!r} is {kind} (a distribution over the features), "
+                         "not an activation timm can place between layers; use an elementwise one")
+
+
 def layer(activation: str) -> functools.partial[Activation]:
     """A factory timm can call as ``act_layer(inplace=True)`` or ``act_layer()``: each call builds a new module for
-    ``activation`` (validated now, so a bad string fails before timm builds anything)."""
+    ``activation`` (validated now, so a bad string or a gated kind fails before timm builds anything)."""
     get(activation)
+    _elementwise(activation)
     return functools.partial(get, activation)
 
 
@@ -37,6 +51,7 @@ def function(activation: str) -> functools.partial[torch.Tensor]:
     """``activation`` as a plain function of a tensor (``get_act_fn``'s contract); trainable parameters are refused,
     since a function has nowhere to keep them."""
     resolved = catalog.resolve(activation)
+    _elementwise(activation)
     if resolved.trainable:
         raise ValueError(f"actlab.integrations.timm: {activation!r} asks for trainable parameters, which a function "
                          "cannot hold; use it as a layer (act_layer=) instead")

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from actlab.errors import lab_hint
 from actlab.monitor.report import SiteReport, flat_metrics
 from actlab.monitor.sites import MonitoredSite, discover, forward_mode_derivative
 from actlab.monitor.window import SiteWindow
@@ -360,9 +361,8 @@ class ActivationMonitor:
         the sites ran; the window's steps are in ``.attrs``. Needs pandas (the lab extra)."""
         try:
             import pandas as pd
-        except ModuleNotFoundError as exc:
-            raise ModuleNotFoundError("monitor.summary() needs pandas: pip install 'actlab[lab]' (or pandas); "
-                                      "monitor.reports() gives the same numbers without it") from exc
+        except ImportError as exc:
+            raise lab_hint(exc, "monitor.summary() (monitor.reports() gives the same numbers without it)") from exc
         frame = pd.DataFrame([r.row() for r in self.reports(which)])
         first, steps, sampled = self.window_steps(which)
         frame.attrs.update({"first_step": first, "steps": steps, "sampled_steps": sampled, "every": self.every,
