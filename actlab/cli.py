@@ -96,6 +96,31 @@ def _activation_record(resolved) -> dict[str, Any]:
 _JSON = typer.Option(False, "--json", help="print machine-readable JSON instead of the table")
 
 
+def _complete_activations(incomplete: str) -> list[str]:
+    """Shell completion: catalogue names and aliases (registered and plug-in specs included)."""
+    from actlab import catalog
+
+    words = set(catalog.names())
+    for name in catalog.names():
+        words.update(catalog.spec(name).aliases)
+    return sorted(w for w in words if w.startswith(incomplete))
+
+
+def _complete_tasks(incomplete: str) -> list[str]:
+    from actlab.experiments.workload.tasks import task_names
+
+    return [t for t in task_names() if t.startswith(incomplete)]
+
+
+def _completer(kind: str) -> Any:
+    def complete(incomplete: str) -> list[str]:
+        from actlab.experiments.studies import study_names
+
+        return [n for n in study_names(kind) if n.startswith(incomplete)]
+
+    return complete
+
+
 @app.command("list")
 def list_activations(as_json: bool = _JSON) -> None:
     """Every activation in the catalogue: parameters, formula and key measured properties."""
@@ -122,7 +147,8 @@ def list_activations(as_json: bool = _JSON) -> None:
 
 @app.command()
 def show(
-    activations: list[str] = typer.Argument(..., help="names or string forms, e.g. swish 'leaky_relu(0.2)'"),
+    activations: list[str] = typer.Argument(..., help="names or string forms, e.g. swish 'leaky_relu(0.2)'",
+                                            autocompletion=_complete_activations),
     output: Path | None = typer.Option(None, "-o", "--output", help="figure file: .png, .svg or .pdf"),
     x_min: float = typer.Option(-5.0, help="left end of the plotted range"),
     x_max: float = typer.Option(5.0, help="right end of the plotted range"),
@@ -210,8 +236,10 @@ _GPUS_PER_GROUP = typer.Option(None, "--gpus-per-group", help="Ray: GPUs (or a f
 
 @app.command()
 def compare(
-    activations: list[str] = typer.Argument(None, help="activations, e.g. swish leaky_relu 'swish(trainable=True)'"),
-    task: str | None = typer.Option(None, "--task", "-t", help="task (actlab tasks), default mnist1d"),
+    activations: list[str] = typer.Argument(None, help="activations, e.g. swish leaky_relu 'swish(trainable=True)'",
+                                            autocompletion=_complete_activations),
+    task: str | None = typer.Option(None, "--task", "-t", help="task (actlab tasks), default mnist1d",
+                                    autocompletion=_complete_tasks),
     seeds: int | None = typer.Option(None, "--seeds", "-n", help="seeds per activation (default 10)"),
     epochs: int | None = typer.Option(None, "--epochs", help="epochs (default: the task's recipe)"),
     lr: float | None = typer.Option(None, "--lr", help="pin one learning rate for every activation (default: "
@@ -574,7 +602,7 @@ def _list_studies(kind: str, title: str) -> None:
 
 @app.command("study")
 def study_command(
-    name: str | None = typer.Argument(None, help="study name (see --list)"),
+    name: str | None = typer.Argument(None, help="study name (see --list)", autocompletion=_completer("paper")),
     seeds: int | None = typer.Option(None, "--seeds", "-n", help="seeds (default 10; --quick: 2)"),
     quick: bool = typer.Option(False, "--quick", help="a small version (seconds; what CI runs)"),
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
@@ -605,7 +633,8 @@ def study_command(
 
 @app.command("claims")
 def claims_command(
-    names: list[str] = typer.Argument(None, help="claims to check (default: all; see --list)"),
+    names: list[str] = typer.Argument(None, help="claims to check (default: all; see --list)",
+                                      autocompletion=_completer("tutorial")),
     seeds: int | None = typer.Option(None, "--seeds", "-n", help="seeds (default 10; --quick: 2)"),
     quick: bool = typer.Option(False, "--quick", help="small versions (what CI runs); too few seeds to decide"),
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),

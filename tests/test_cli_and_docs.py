@@ -124,3 +124,23 @@ def test_json_output_of_list_show_and_claims(tmp_path):
     assert found[0]["declaration"]["min_seeds"] == 5
     clash = runner.invoke(app, ["claims", "vanishing-gradients", "--json", "-o", "-"])
     assert clash.exit_code != 0 and "both write to standard output" in str(clash.exception)
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("actlab compare si", {"sigmoid", "silu"}),
+    ("actlab show leaky", {"leaky_relu"}),
+    ("actlab compare relu --task mnist1d", {"mnist1d", "mnist1d-mlp"}),
+    ("actlab study edge", {"edge-of-chaos"}),
+    ("actlab claims swish-", {"swish-deep", "swish-vs-leaky"}),
+])
+def test_shell_completion_completes_names(words, expected):
+    """The shell's completion protocol (what `actlab --install-completion` wires up), asked as bash asks it."""
+    import os
+
+    env = {**os.environ, "_ACTLAB_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - 1)}
+    proc = subprocess.run([sys.executable, "-c", "from actlab.cli import app; app(prog_name='actlab')"], env=env,
+                          capture_output=True, text=True)
+    offered = set(proc.stdout.split())
+    assert expected <= offered, (proc.stdout, proc.stderr)
+    assert all(o.startswith(words.split()[-1]) for o in offered)

@@ -129,3 +129,36 @@ def test_failed_groups_still_missing_are_listed_escaped(tmp_path):
     body = render(data).split("</head>", 1)[1]
     assert "id='failures'" in body and "&lt;boom&gt;" in body and "<i>bad</i>" not in body
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_share_axes_start_at_zero_and_lr_ticks_are_the_rates_tried(store, tmp_path, monkeypatch):
+    """Dead units are a share: the axis starts at 0 (an all-zero series got plotly's -1 to 1); the lr axis labels
+    the rates tried instead of minor ticks (\"3 4 5 ... 0.01 2 3\")."""
+    from actlab.report import html as report_html
+    from actlab.report import static
+
+    data = load_study(store)
+    dead = report_html._band_figure(data, "dead_fraction", "Dead units", "dead fraction (%)", 100.0, nonnegative=True)
+    assert dead["layout"]["yaxis"]["range"][0] == 0 and dead["layout"]["yaxis"]["range"][1] >= 1.0
+    tuning = report_html._tuning_figure(data)
+    rates = sorted({lr for curve in data.tuning.values() for lr in curve})
+    assert tuning["layout"]["xaxis"]["tickvals"] == rates
+    assert tuning["layout"]["xaxis"]["ticktext"] == [f"{r:g}" for r in rates]
+
+    import matplotlib.pyplot as plt
+
+    kept = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: kept.append(fig))
+    static.write_figures(data, tmp_path / "figs")
+    by_name = {fig.axes[0].get_ylabel(): fig for fig in kept if fig is not None and fig.axes}
+    assert by_name["dead units (%)"].axes[0].get_ylim()[0] == 0
+    lr_axis = next(fig.axes[0] for fig in kept if fig is not None and fig.axes and
+                   fig.axes[0].get_xlabel() == "learning rate")
+    assert [t.get_text() for t in lr_axis.get_xticklabels()] == [f"{r:g}" for r in rates]
+    assert not any(t.get_text() for t in lr_axis.get_xticklabels(minor=True))
+
+
+def test_provenance_records_the_machine_load_during_the_run(store):
+    data = load_study(store)
+    assert re.fullmatch(r"\d+\.\d\d-\d+\.\d\d \(\d+ cores\)", data.provenance["load"])
+    assert "machine load (1-min average" in render(data) and data.provenance["load"] in render(data)

@@ -144,7 +144,7 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
 def _provenance(trials: list[dict[str, Any]], command: str) -> dict[str, Any]:
     if not trials:
         return {"versions": {}, "hardware": {}, "command": command, "date": "-", "seeds": [], "base_seed": [],
-                "trials": 0, "vectorized": True}
+                "trials": 0, "vectorized": True, "load": None}
     first = min(trials, key=lambda t: t["created_at"])
     last = max(trials, key=lambda t: t["created_at"])
     return {
@@ -156,7 +156,20 @@ def _provenance(trials: list[dict[str, Any]], command: str) -> dict[str, Any]:
         "base_seed": sorted({t["base_seed"] for t in trials}),
         "trials": len(trials),
         "vectorized": all(t["vectorized"] for t in trials),
+        "load": _load_range(trials),
     }
+
+
+def _load_range(trials: list[dict[str, Any]]) -> str | None:
+    """The machine's 1-minute load average over the groups' starts and ends, as "low-high (N cores)"."""
+    values, cores = [], None
+    for t in trials:
+        hardware = json.loads(t["hardware"] or "{}")
+        values += [v for v in hardware.get("load_1min") or [] if isinstance(v, (int, float))]
+        cores = hardware.get("cpus") or cores
+    if not values:
+        return None
+    return f"{min(values):.2f}-{max(values):.2f}" + (f" ({cores} cores)" if cores else "")
 
 
 def cost_points(data: ReportData) -> tuple[dict[str, tuple[float, float]], str]:

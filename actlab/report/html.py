@@ -50,8 +50,12 @@ def _finite(values):
     return [v if v is not None and isinstance(v, (int, float)) and math.isfinite(v) else None for v in values]
 
 
-def _band_figure(data: ReportData, metric: str, title: str, ytitle: str, scale: float = 1.0) -> dict:
+def _band_figure(data: ReportData, metric: str, title: str, ytitle: str, scale: float = 1.0,
+                 nonnegative: bool = False) -> dict:
+    """Mean and 95% band per activation over epochs; ``nonnegative``: a share that cannot go below 0 (dead units),
+    whose axis starts at 0 and spans at least 0-1 (an all-zero series would otherwise get plotly's -1 to 1)."""
     traces = []
+    top = 0.0
     for i, lab in enumerate(data.labels):
         c = data.curves.get(metric, {}).get(lab)
         if c is None:
@@ -64,8 +68,12 @@ def _band_figure(data: ReportData, metric: str, title: str, ytitle: str, scale: 
                        "showlegend": False, "type": "scatter", "name": _e(lab) + " 95%"})
         traces.append({"x": x, "y": _finite([v * scale for v in c.mean]), "type": "scatter", "mode": "lines+markers",
                        "name": _e(lab), "line": {"color": color, "width": 2}})
+        top = max([top, *(v * scale for v in c.high if v is not None and math.isfinite(v))])
+    yaxis: dict[str, Any] = {"title": {"text": ytitle}}
+    if nonnegative:
+        yaxis["range"] = [0, max(1.0, 1.08 * top)]
     return {"data": traces, "layout": {"title": {"text": title}, "xaxis": {"title": {"text": "epoch"}},
-                                       "yaxis": {"title": {"text": ytitle}}, "height": 380}}
+                                       "yaxis": yaxis, "height": 380}}
 
 
 def figures(data: ReportData) -> list[tuple[str, str, dict]]:
@@ -131,7 +139,8 @@ def figures(data: ReportData) -> list[tuple[str, str, dict]]:
                                               "xaxis": {"title": {"text": cost_axis}},
                                               "yaxis": {"title": {"text": _metric_axis(m)}}}}))
     figs.append(("dead-units", "Fraction of dead hidden units (derivative zero for every example of an evaluation "
-                 "batch) per epoch.", _band_figure(data, "dead_fraction", "Dead units", "dead fraction (%)", 100.0)))
+                 "batch) per epoch.", _band_figure(data, "dead_fraction", "Dead units", "dead fraction (%)", 100.0,
+                                                nonnegative=True)))
     tuning = _tuning_figure(data)
     if tuning is not None:
         figs.append(("lr-sensitivity", "Mean validation accuracy over the tuning seeds at each learning rate of the "
@@ -174,14 +183,18 @@ def _tuning_figure(data: ReportData) -> dict | None:
     if not data.tuning:
         return None
     traces = []
+    rates: set[float] = set()
     for i, lab in enumerate(data.labels):
         curve = data.tuning.get(lab, {})
         xs = [lr for lr, v in sorted(curve.items()) if math.isfinite(v)]
+        rates.update(xs)
         m = data.outcome.metric
         traces.append({"type": "scatter", "mode": "lines+markers", "x": xs, "y": [m.scale * curve[lr] for lr in xs],
                        "name": _e(lab), "line": {"color": PALETTE[i % len(PALETTE)]}})
     return {"data": traces, "layout": {"title": {"text": "Validation score vs learning rate"}, "height": 360,
-                                       "xaxis": {"title": {"text": "learning rate"}, "type": "log"},
+                                       "xaxis": {"title": {"text": "learning rate"}, "type": "log",
+                                                 # ticks at the rates tried, not plotly's minor labels (2 3 4 ...)
+                                                 "tickvals": sorted(rates), "ticktext": [f"{r:g}" for r in sorted(rates)]},
                                        "yaxis": {"title": {"text": "mean validation " + _metric_axis(m)}}}}
 
 
@@ -209,8 +222,10 @@ def _provenance(data: ReportData) -> list[tuple[str, Any]]:
         "base seed": ", ".join(map(str, p["base_seed"])), "trials": p["trials"],
         "training": "seed-vectorized" if p["vectorized"] else "per-seed for some groups",
         **{k: v for k, v in p["versions"].items()},
-        **{f"hardware {k}": v for k, v in p["hardware"].items() if v is not None},
+        **{f"hardware {k}": v for k, v in p["hardware"].items() if v is not None and k != "load_1min"},
     }
+    if p.get("load"):
+        items["machine load (1-min average, at group starts and ends)"] = p["load"]
     return list(items.items())
 
 

@@ -17,6 +17,7 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     from actlab.analysis.plots import plot_activations
 
@@ -48,6 +49,8 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
             ax.fill_between(c.epochs, np.asarray(c.low) * scale, np.asarray(c.high) * scale, color=color, alpha=0.2)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
+        if metric == "dead_fraction":  # a share: from 0, at least 0-1%, never matplotlib's band around an all-zero line
+            ax.set_ylim(0, max(1.0, 1.08 * ax.get_ylim()[1]))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         save(fig, name)
@@ -107,6 +110,9 @@ def write_figures(data: ReportData, folder: str | Path, fmt: str = "png") -> lis
             curve = {lr: v for lr, v in sorted(data.tuning.get(lab, {}).items()) if math.isfinite(v)}
             ax.plot(list(curve), [m.scale * v for v in curve.values()], marker="o", color=f"C{i % 10}", label=lab)
         ax.set_xscale("log")
+        rates = sorted({lr for curve in data.tuning.values() for lr, v in curve.items() if math.isfinite(v)})
+        ax.set_xticks(rates, [f"{r:g}" for r in rates])  # the rates tried, without minor-tick labels between them
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("learning rate")
         ax.set_ylabel(f"mean validation {axis}")
         ax.grid(alpha=0.3)

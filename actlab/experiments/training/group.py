@@ -130,6 +130,14 @@ def environment() -> tuple[dict[str, str], dict[str, Any]]:
     return versions, hardware
 
 
+def machine_load() -> float | None:
+    """The 1-minute load average (runnable processes, this one included), or None where the system has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # Windows
+        return None
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -146,9 +154,12 @@ def run_group(job: GroupJob, progress: Callable[[int, int], None] | None = None)
                            "same actlab everywhere, and run `actlab build-ext` on every machine or on none")
     task, data = load_data(job.task, job.data_dir, job.phase, job.validation_fraction, job.base_seed)
     recipe = Recipe.from_mapping(job.recipe)
+    load_before = machine_load()
     results = train_group(task, data, job.activation, job.trainable, recipe, job.base_seed, job.seed_indices,
                           lr=list(job.lrs), mode=job.mode, progress=progress, device=job.device)
     versions, hardware = environment()
+    # what else the machine ran while this group trained: timings (s/epoch, the cost column) read with it
+    hardware["load_1min"] = [load_before, machine_load()]
     records = []
     for key, res in zip(job.keys, results):
         summary = summarize(res, task.spec.target_accuracy, data.y_test.numel())
