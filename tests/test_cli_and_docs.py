@@ -144,3 +144,16 @@ def test_shell_completion_completes_names(words, expected):
     offered = set(proc.stdout.split())
     assert expected <= offered, (proc.stdout, proc.stderr)
     assert all(o.startswith(words.split()[-1]) for o in offered)
+
+
+def test_readme_study_file_is_a_valid_study(tmp_path):
+    """The README's TOML example loads as it stands (the file's schema and every range checked)."""
+    from actlab.experiments.comparison.config import load_study_file
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    config = load_study_file(path)
+    assert config.activations == ("relu", "gelu", "swish", "mish") and config.seeds == 20
+    assert config.baseline == "relu" and config.tune == {"weight_decay": (0.0, 0.05)}
