@@ -97,3 +97,41 @@ def test_compare_warns_before_training_when_no_result_could_be_significant(tmp_p
     err, out = " ".join(result.stderr.split()), " ".join(result.stdout.split())
     assert "no difference can reach significance" in err and "at least 7 seeds" in err
     assert "at least 7 seeds" in out.split("Verdicts")[-1]  # and again under the verdicts
+
+
+def test_wilcoxon_ranks_integer_count_differences():
+    """Accuracies are correct/n_test; their float differences round unevenly (0.726 - 0.724 != 0.754 - 0.752), which
+    split ties the test should see and moved p. With the resolution the test ranks whole examples."""
+    ka = [726, 754, 687, 634, 727, 787, 736, 833, 708, 783]
+    kb = [724, 751, 688, 637, 725, 786, 733, 834, 709, 786]
+    scores = {"a": {i: k / 1000 for i, k in enumerate(ka)}, "b": {i: k / 1000 for i, k in enumerate(kb)}}
+    exact = sps.wilcoxon(np.subtract(ka, kb), zero_method="wilcox").pvalue
+    assert stats.pairwise(scores, resolution=1 / 1000)[0].p_value == pytest.approx(exact, abs=1e-12)
+    assert stats.pairwise(scores)[0].p_value != pytest.approx(exact, abs=1e-6)  # what the floats gave
+
+
+def test_scipy_gives_exact_p_with_ties_and_zeros():
+    """scipy >= 1.15 (the floor in pyproject) keeps the exact distribution with ties and zeros: five seeds that all
+    favour one side by one example give 2/2^5, not the normal approximation's 0.041 of scipy 1.11."""
+    major, minor = (int(v) for v in __import__("scipy").__version__.split(".")[:2])
+    assert (major, minor) >= (1, 15)
+    scores = {"a": {i: 0.701 for i in range(5)}, "b": {i: 0.700 for i in range(5)}}
+    assert stats.pairwise(scores, resolution=1 / 1000)[0].p_value == pytest.approx(0.0625)
+
+
+def test_too_few_seeds_say_undecided_not_no_difference():
+    """leaky_relu winning all 5 seeds by 6 points cannot be significant (smallest p is 1/16): the verdict says the
+    seeds cannot decide and how many could, instead of "no significant difference"."""
+    scores = {"swish": {i: 0.70 + 0.001 * i for i in range(5)}, "leaky_relu": {i: 0.76 for i in range(5)}}
+    text = stats.comparisons(scores, resolution=1 / 1000)[0].verdict()
+    assert "undecided: 5 seeds cannot decide" in text and "at least 6 seeds" in text
+    assert "no significant difference" not in text
+    ten = {"a": {i: 0.70 + 0.001 * (i % 3) for i in range(10)}, "b": {i: 0.70 + 0.001 * (i % 2) for i in range(10)}}
+    assert "no significant difference" in stats.pairwise(ten, resolution=1 / 1000)[0].verdict()
+
+
+def test_a_constant_difference_is_not_printed_as_a_zero_width_interval():
+    scores = {"a": {i: 0.701 for i in range(10)}, "b": {i: 0.700 for i in range(10)}}
+    text = stats.pairwise(scores, resolution=1 / 1000)[0].verdict()
+    assert "+0.10 points on every seed (no spread: no interval)" in text and "[+0.10, +0.10]" not in text
+    assert stats.interval_text(0.7, 0.7, 0.7, lambda v: f"{100 * v:.2f}") == "70.00 (every seed equal: no interval)"

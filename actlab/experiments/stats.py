@@ -55,6 +55,7 @@ class Pairwise:
     p_holm: float
     prob_improvement: float  # P(a better than b on the same seed): the share of seeds a wins (ties count 1/2)
     higher_is_better: bool = True  # accuracy; False for losses such as bits per character
+    n_tests: int = 1  # the Holm family this pair was corrected in
 
     @property
     def significant(self) -> bool:
@@ -67,7 +68,7 @@ class Pairwise:
     def flipped(self) -> Pairwise:
         """The same comparison seen from b's side."""
         return Pairwise(self.b, self.a, self.n, -self.mean_diff, -self.ci_high, -self.ci_low, self.p_value,
-                        self.p_holm, 1.0 - self.prob_improvement, self.higher_is_better)
+                        self.p_holm, 1.0 - self.prob_improvement, self.higher_is_better, self.n_tests)
 
     def verdict(self, metric: str = "accuracy", scale: float = 100.0, unit: str = " points", digits: int = 2) -> str:
         """One honest sentence; a significant difference is phrased from the winner's side."""
@@ -78,11 +79,23 @@ class Pairwise:
             seeds = "no paired seed" if self.n == 0 else "1 paired seed"
             shown = "" if self.n == 0 else f": difference {f(self.mean_diff)}{unit} on that seed"
             return f"{self.a} vs {self.b} on {metric}: undecided with {seeds} (no interval, no test){shown}"
-        d = f"{f(self.mean_diff)}{unit} [{f(self.ci_low)}, {f(self.ci_high)}]"
+        d = f"{f(self.mean_diff)}{unit} " + (
+            "on every seed (no spread: no interval)" if self.ci_low == self.ci_high else
+            f"[{f(self.ci_low)}, {f(self.ci_high)}]")
         tail = f"p(Holm) = {self.p_holm:.3g}, P({self.a} better on a seed) = {self.prob_improvement:.2f}"
         if self.significant:
             lower = "" if self.higher_is_better else " (lower is better)"
             return f"{self.a} beats {self.b} on {metric}{lower} by {d}; {tail}"
+        if self.mean_diff == 0 and self.ci_low == self.ci_high:  # the same value on every seed
+            return (f"{self.a} vs {self.b} on {metric}: no significant difference: identical on all {self.n} paired "
+                    f"seeds; {tail}")
+        needed = min_seeds_for_significance(max(self.n_tests, 1))
+        if self.n < needed:  # not evidence of no difference: this design could not have found one
+            tests = f"{self.n_tests} paired test{'' if self.n_tests == 1 else 's'}"
+            return (f"{self.a} vs {self.b} on {metric}: undecided: {self.n} seeds cannot decide (with {tests} the "
+                    f"smallest possible p(Holm) is {self.n_tests} x 2/2^{self.n} = "
+                    f"{min(1.0, self.n_tests * 2.0 / 2.0 ** self.n):.3g}; at least {needed} seeds are needed): {d}; "
+                    f"{tail}")
         reason = "the 95% interval covers 0" if self.ci_low <= 0 <= self.ci_high else \
             "the corrected test is not significant"
         return f"{self.a} vs {self.b} on {metric}: no significant difference ({reason}): {d}; {tail}"
@@ -105,6 +118,8 @@ def interval_text(mean: float, low: float, high: float, fmt) -> str:
     """"mean [low, high]" with ``fmt`` applied, or "mean (no interval)" where the sample gave none (one seed)."""
     if math.isfinite(mean) and not (math.isfinite(low) and math.isfinite(high)):
         return f"{fmt(mean)} (no interval)"
+    if low == high:  # every seed gave the same value: a zero-width interval would claim certainty
+        return f"{fmt(mean)} (every seed equal: no interval)"
     return f"{fmt(mean)} [{fmt(low)}, {fmt(high)}]"
 
 
@@ -133,16 +148,17 @@ def summarize(scores: Mapping[str, Mapping[int, float]], bounds: tuple[float, fl
 
 
 def comparisons(scores: Mapping[str, Mapping[int, float]], baseline: str | None = None,
-                all_pairs: bool = False, higher_is_better: bool = True) -> list[Pairwise]:
+                all_pairs: bool = False, higher_is_better: bool = True, resolution: float | None = None
+                ) -> list[Pairwise]:
     """Baseline (default: the first label) against each other label, Holm over those k - 1 tests; or every pair
-    with ``all_pairs``. Each pair reads (baseline, other)."""
+    with ``all_pairs``. Each pair reads (baseline, other). ``resolution``: as in :func:`pairwise`."""
     labels = list(scores)
     if all_pairs or len(labels) < 2:
-        return pairwise(scores, higher_is_better=higher_is_better)
+        return pairwise(scores, higher_is_better=higher_is_better, resolution=resolution)
     base = labels[0] if baseline is None else baseline
     if base not in scores:
         raise ValueError(f"baseline {base!r} is not among the compared activations: {', '.join(labels)}")
-    return pairwise(scores, [(base, other) for other in labels if other != base], higher_is_better)
+    return pairwise(scores, [(base, other) for other in labels if other != base], higher_is_better, resolution)
 
 
 def n_tests(k: int, all_pairs: bool) -> int:
@@ -202,9 +218,11 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def pairwise(scores: Mapping[str, Mapping[int, float]], pairs: Sequence[tuple[str, str]] | None = None,
-             higher_is_better: bool = True) -> list[Pairwise]:
+             higher_is_better: bool = True, resolution: float | None = None) -> list[Pairwise]:
     """The given pairs (default: every pair), paired by seed index: mean difference with a t interval, Wilcoxon p
-    (Holm-corrected across the pairs given), and the paired probability of improvement."""
+    (Holm-corrected across the pairs given), and the paired probability of improvement. ``resolution``: the
+    metric's step where it counts something (an accuracy on n test examples: 1/n); the Wilcoxon test then ranks the
+    integer differences in examples, so float rounding cannot split ties or make a zero nonzero."""
     rows = []
     for a, b in (itertools.combinations(list(scores), 2) if pairs is None else pairs):
         common = sorted(set(scores[a]) & set(scores[b]))
@@ -212,17 +230,18 @@ def pairwise(scores: Mapping[str, Mapping[int, float]], pairs: Sequence[tuple[st
         xb = np.asarray([scores[b][i] for i in common], dtype=np.float64)
         diff = xa - xb
         lo, hi = mean_interval(diff)
-        if len(diff) == 0 or np.all(diff == 0):
+        ranked = np.rint(diff / resolution) if resolution else diff
+        if len(diff) < 2 or np.all(ranked == 0):
             p = 1.0
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                p = float(stats.wilcoxon(xa, xb, zero_method="wilcox").pvalue) if len(diff) > 1 else 1.0
+                p = float(stats.wilcoxon(ranked, zero_method="wilcox").pvalue)
         wins = diff > 0 if higher_is_better else diff < 0
         pi = float(np.mean(wins + 0.5 * (diff == 0))) if len(diff) else math.nan
         rows.append((a, b, len(diff), float(diff.mean()) if len(diff) else math.nan, lo, hi, p, pi))
     adjusted = holm([r[6] for r in rows]) if rows else []
-    return [Pairwise(a, b, n, d, lo, hi, p, ph, pi, higher_is_better)
+    return [Pairwise(a, b, n, d, lo, hi, p, ph, pi, higher_is_better, len(rows))
             for (a, b, n, d, lo, hi, p, pi), ph in zip(rows, adjusted)]
 
 

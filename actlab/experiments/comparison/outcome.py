@@ -125,7 +125,9 @@ def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline
     n_tests = {t["n_test"] for t in trials if t.get("n_test")}
     n_test = n_tests.pop() if len(n_tests) == 1 else None
     summaries = stats.summarize(scores, m.bounds)
-    pairs = stats.comparisons(scores, base, all_pairs, m.higher_is_better)
+    # accuracies are counts of n_test examples: the signed-rank test ranks integer differences
+    resolution = 1.0 / n_test if m.key == "accuracy" and n_test else None
+    pairs = stats.comparisons(scores, base, all_pairs, m.higher_is_better, resolution)
     n = min((len(v) for v in scores.values()), default=0)
     binomial = n_test if m.key == "accuracy" else None  # the binomial error is an accuracy's
     rows = [_row(s, by_label[s.activation], (chosen_lr or {}).get(s.activation), binomial,
