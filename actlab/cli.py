@@ -18,8 +18,8 @@ from rich.table import Table
 
 from actlab import catalog
 from actlab.atomic import atomic_path, write_text
-from actlab.errors import ActlabError
-from actlab.report.text import fmt_value, terminal_safe
+from actlab.errors import ActlabError, ActlabFailure
+from actlab.report.text import fmt_value, plural, terminal_safe
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="actlab: a laboratory for neural-network activation functions.")
@@ -244,9 +244,10 @@ def compare(
     epochs: int | None = typer.Option(None, "--epochs", help="epochs (default: the task's recipe)"),
     lr: float | None = typer.Option(None, "--lr", help="pin one learning rate for every activation (default: "
                                        "each activation's own, chosen on a validation split)"),
-    batch_size: int | None = typer.Option(None, "--batch-size"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="examples per step (default: the task's recipe)"),
     optimizer: str | None = typer.Option(None, "--optimizer", help="adamw | adam | sgd"),
-    weight_decay: float | None = typer.Option(None, "--weight-decay"),
+    weight_decay: float | None = typer.Option(None, "--weight-decay", help="decoupled weight decay (adamw) or L2 "
+                                              "(adam, sgd) (default: the task's recipe)"),
     init: str | None = typer.Option(None, "--init", help="default | recommended (each activation's own) | "
                                        "kaiming | xavier | lecun"),
     tune_lr: str | None = typer.Option(None, "--tune-lr", help="the grid each activation's lr is chosen from on a "
@@ -262,7 +263,8 @@ def compare(
     store: str | None = typer.Option(None, "--store", help="results database (default runs/actlab.db)"),
     data_dir: str | None = typer.Option(None, "--data-dir", help="folder with local data files (mnist, cifar10)"),
     jobs: int | None = typer.Option(None, "-j", "--jobs", help="worker processes (default 1: in-process)"),
-    base_seed: int | None = typer.Option(None, "--base-seed"),
+    base_seed: int | None = typer.Option(None, "--base-seed", help="the seed every trial's seeds derive from "
+                                         "(default 0); another base seed draws other initial weights and data orders"),
     mode: str | None = typer.Option(None, "--mode", help="auto | vectorized | per-seed"),
     force: bool = typer.Option(False, "--force", help="retrain trials already in the store"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="only the final table"),
@@ -390,15 +392,15 @@ class _Reporter:
                 if payload["trials"] == 0:
                     self.progress.update(self.task_id, completed=1)
             else:
-                console.print(f"{phase}: {payload['trials']} trials in {payload['groups']} groups "
+                console.print(f"{phase}: {plural(payload['trials'], 'trial')} in {plural(payload['groups'], 'group')} "
                               f"({payload['skipped']} already in the store)")
         elif event == "group_done":
             if self.progress is not None:
                 self.progress.advance(self.task_id, len(payload.keys))
             else:
                 rates = ", ".join(f"{r:g}" for r in sorted(set(payload.lrs)))
-                console.print(terminal_safe(f"  done: {payload.label} at lr {rates} ({len(payload.keys)} trials)"),
-                              highlight=False)
+                console.print(terminal_safe(f"  done: {payload.label} at lr {rates} "
+                                            f"({plural(len(payload.keys), 'trial')})"), highlight=False)
         elif event == "cost":
             if self.progress is None:
                 console.print("timing each activation's training step (interleaved rounds)")
@@ -460,7 +462,7 @@ def report_command(
     if fmt is not None:
         folder = figures_dir or (targets[0].parent / f"{targets[0].stem}-figures")
         paths = write_figures(data, folder, fmt)
-        say(f"wrote {len(paths)} figures to {folder}", highlight=False, soft_wrap=True)
+        say(f"wrote {plural(len(paths), 'figure')} to {folder}", highlight=False, soft_wrap=True)
     if as_json:
         _print_json(data.as_dict())
 
@@ -478,7 +480,9 @@ def bench_kernels_command(
                                         "'swish(beta=1.5),swish(trainable=True),gelu' (default: all)"),
     compile_: bool = typer.Option(False, "--compile", help="also compare torch.compile and the compiled block"),
     rounds: int = typer.Option(15, "--rounds", help="interleaved rounds (each times every candidate once)"),
-    json_path: Path | None = typer.Option(None, "--json", help="write the results as JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print the results as JSON instead of the table (as --json "
+                                 "does everywhere)"),
+    json_path: Path | None = typer.Option(None, "-o", "--output", help="also write the results as JSON to this file"),
     min_block: float = typer.Option(0.02, "--min-block", help="seconds per timed block"),
 ) -> None:
     """Time actlab's activations against PyTorch's native (or closest) op, the eager composition and torch.compile,
@@ -486,10 +490,17 @@ def bench_kernels_command(
     from actlab.speed import bench_kernels, to_json
 
     chosen = [n.strip() for n in _split_names(names)] if names else None
+    if json_path is not None:
+        _check_writable(json_path, "--output")
     try:
         copy_gbps, results = bench_kernels(chosen, device, dtype, size, compile_, rounds, min_block)
     except ValueError as exc:
         raise ActlabError(str(exc)) from None
+    if json_path is not None:
+        _write(json_path, to_json(copy_gbps, results), "--output")
+    if as_json:
+        sys.stdout.write(to_json(copy_gbps, results).rstrip("\n") + "\n")
+        return
     from actlab.kernels import compiled
 
     lean = "built" if compiled.load() is not None else "not built (actlab build-ext)"
@@ -507,8 +518,7 @@ def bench_kernels_command(
                       x(r.compiled_block_vs_native), f"{r.saved_bytes / 2**20:.1f}",
                       f"{r.eager_saved_bytes / 2**20:.1f}")
     (console if console.is_terminal else Console(width=220)).print(table)
-    if json_path is not None:
-        _write(json_path, to_json(copy_gbps, results), "--json")
+    if json_path is not None and str(json_path) != "-":
         console.print(f"wrote {json_path}")
 
 
@@ -586,8 +596,13 @@ def _first_clause(text: str) -> str:
     return text
 
 
-def _list_studies(kind: str, title: str) -> None:
+def _list_studies(kind: str, title: str, as_json: bool = False) -> None:
     from actlab.experiments.studies import get_study, study_names
+
+    if as_json:
+        _print_json([{"name": n, "trains": get_study(n).trains, "min_seeds": get_study(n).min_seeds,
+                      "claim": get_study(n).claim, "source": get_study(n).source} for n in study_names(kind)])
+        return
 
     table = Table(title=title, header_style="bold")
     table.add_column("name", no_wrap=True)
@@ -618,7 +633,7 @@ def study_command(
     from actlab.experiments.studies import get_study, run_study
 
     if list_ or name is None:
-        _list_studies("paper", "actlab studies (published results)")
+        _list_studies("paper", "actlab studies (published results)", as_json)
         return
     get_study(name, "paper")  # unknown names fail before anything runs
     execution: dict[str, Any] = {k: v for k, v in dict(backend=backend, address=address, cpus_per_group=cpus_per_group,
@@ -653,7 +668,7 @@ def claims_command(
     from actlab.experiments.studies import get_study, run_study, study_names
 
     if list_:
-        _list_studies("tutorial", "the source tutorials' claims")
+        _list_studies("tutorial", "the source tutorials' claims", as_json)
         return
     chosen = list(names) if names else study_names("tutorial")
     for n in chosen:
@@ -702,10 +717,12 @@ def claims_command(
 @app.command("findings")
 def findings_command(
     store: str = typer.Option("runs/actlab.db", "--store", help="results database"),
-    output: Path = typer.Option(Path("docs/findings.md"), "-o", "--output"),
+    output: Path = typer.Option(Path("-"), "-o", "--output", help="where to write the page (default '-': standard "
+                                "output; e.g. -o docs/findings.md)"),
     include_quick: bool = typer.Option(False, "--include-quick", help="also list --quick findings"),
 ) -> None:
-    """Write docs/findings.md from the published studies' stored findings (the full versions)."""
+    """Print the findings page (docs/findings.md with -o) from the published studies' stored findings (the full
+    versions). Nothing is overwritten unless -o names the file."""
     from actlab.experiments.results.store import Store
     from actlab.report.findings import kind_of, render_findings
 
@@ -713,10 +730,9 @@ def findings_command(
         rows = [f for f in st.findings() if (include_quick or not f["quick"]) and kind_of(f) == "paper"]
     if not rows:
         raise ActlabError(f"no {'' if include_quick else 'full '}study findings in {store!r}: run `actlab study NAME`")
-    output.parent.mkdir(parents=True, exist_ok=True)
     _write(output, render_findings(rows), "--output")
     if str(output) != "-":
-        console.print(f"wrote {output} ({len(rows)} findings)")
+        console.print(f"wrote {output} ({plural(len(rows), 'finding')})")
 
 
 @app.command()
@@ -750,7 +766,7 @@ def export(
                 frame.to_parquet(tmp, index=False)
             except ImportError as exc:
                 raise ActlabError(f"--format parquet needs pyarrow: pip install 'actlab[parquet]' ({exc})") from None
-    console.print(f"wrote {len(frame)} rows to {output}")
+    console.print(f"wrote {plural(len(frame), 'row')} to {output}")
 
 
 def _click_exceptions() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
@@ -862,7 +878,8 @@ def _exit_interrupted() -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Exit codes: 0 done, 1 a failure, 2 a usage error (one line, no traceback), 130 interrupted."""
+    """Exit codes: 0 done, 1 a failure (failed groups, a corrupt or locked store), 2 a usage error (one line, no
+    traceback), 130 interrupted."""
     usage, abort = _click_exceptions()
     try:
         # Without standalone mode click *returns* the code of an Exit (typer.Exit(1) after failed groups, the
@@ -873,7 +890,7 @@ def main(argv: list[str] | None = None) -> None:
             raise typer.Exit(code)
     except ActlabError as exc:
         err_console.print(f"[red]error:[/red] {terminal_safe(str(exc))}", highlight=False, markup=True)
-        sys.exit(2)
+        sys.exit(1 if isinstance(exc, ActlabFailure) else 2)
     except typer.Exit as exc:
         if exc.exit_code == 130:
             _exit_interrupted()

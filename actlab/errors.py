@@ -10,6 +10,11 @@ class ActlabError(Exception):
     """Base class of every error actlab raises on purpose."""
 
 
+class ActlabFailure(ActlabError):
+    """Something failed that the user did not get wrong in what they typed (a corrupt or locked store, a full disk):
+    the command line exits 1 for these, not 2 (a usage error)."""
+
+
 class UnknownActivationError(ActlabError, LookupError):
     """An activation name that is not in the catalogue.
 

@@ -56,3 +56,20 @@ def test_backticks_in_names_stay_inside_the_markdown_code_span():
     inner = span[2:-2]
     assert "``" not in inner.strip()
     assert _code("plain") == "`plain`"
+
+
+def test_written_files_take_the_umask_not_mkstemps_private_mode(tmp_path):
+    """Reports and exports were written 0600 (mkstemp's mode survived the rename): others could not read a report
+    meant to be shared. A new file gets 0666 less the umask; a rewritten file keeps its mode."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        fresh = write_text(tmp_path / "report.html", "<p>x</p>")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+        os.chmod(fresh, 0o640)
+        write_text(fresh, "<p>y</p>")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

@@ -17,9 +17,13 @@ def test_bench_kernels_cli_writes_json(tmp_path):
     out = tmp_path / "k.json"
     result = runner.invoke(app, ["bench", "kernels", "--size", "4096", "--names",
                                  "swish(beta=1.5),relu,swiglu,swish(trainable=True)", "--rounds", "3",
-                                 "--min-block", "0.001", "--json", str(out)])
+                                 "--min-block", "0.001", "-o", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
+    printed = runner.invoke(app, ["bench", "kernels", "--size", "4096", "--names", "relu", "--rounds", "3",
+                                  "--min-block", "0.001", "--json"])  # a flag, as everywhere: JSON on stdout
+    assert printed.exit_code == 0, printed.output
+    assert [r["activation"] for r in json.loads(printed.stdout)["results"]] == ["relu"]
     assert data["copy_gbps"] > 0
     assert [r["activation"] for r in data["results"]] == ["swish(beta=1.5)", "relu", "swiglu", "swish trainable"]
     for r in data["results"]:

@@ -210,3 +210,49 @@ def test_the_library_is_quiet_and_the_cli_shows_its_log(tmp_path, caplog):
     bad = subprocess.run([sys.executable, "-m", "actlab", "--log-level", "loud", "list"], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "--log-level 'loud'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_store_faults_exit_1_and_a_wrong_path_exits_2(tmp_path):
+    """A corrupt store or one that is a directory is a failure (exit 1): what was typed may be right. They exited 2,
+    as a usage error; a store path that does not exist is still a usage error."""
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"this is not sqlite" * 100)
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    for path in (corrupt, folder):
+        result = _actlab("report", "--store", str(path))
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr and str(path.name) in result.stderr
+    missing = _actlab("report", "--store", str(tmp_path / "nope.db"))
+    assert missing.returncode == 2 and "no results store" in missing.stderr
+
+
+def test_a_data_dir_is_checked_before_training(tmp_path):
+    """mnist1d ignored a nonexistent --data-dir and trained (exit 0); now both a missing folder and a task that
+    reads none are refused before anything runs."""
+    ignored = _actlab("compare", "relu", "--data-dir", str(tmp_path / "nope"), "--seeds", "1", "--no-report")
+    assert ignored.returncode == 2 and "reads no local files" in ignored.stderr
+    missing = _actlab("compare", "relu", "--task", "lm", "--data-dir", str(tmp_path / "nope"), "--seeds", "1")
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_list_json_prints_json_and_findings_overwrite_nothing_by_default(tmp_path):
+    import json
+
+    for command in ("study", "claims"):
+        result = _actlab(command, "--list", "--json")
+        assert result.returncode == 0, result.stderr
+        listed = json.loads(result.stdout)
+        assert listed and {"name", "claim", "source", "min_seeds"} <= set(listed[0])
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "findings.md").write_text("hand-written")
+    result = _actlab("findings", "--store", str(tmp_path / "none.db"), cwd=tmp_path)
+    assert result.returncode != 0 and (docs / "findings.md").read_text() == "hand-written"
+
+
+def test_counts_are_plural_only_when_more_than_one():
+    from actlab.report.text import plural
+
+    assert plural(1, "group") == "1 group" and plural(2, "group") == "2 groups"
+    assert plural(1, "finding") == "1 finding" and plural(3, "study", "studies") == "3 studies"

@@ -270,7 +270,7 @@ def test_display_and_repr():
     assert len(fig.axes) == 3 and fig.axes[0].get_ylim() == (-3, 103)
     with pytest.raises(ValueError, match="statistics"):
         mon.plot(statistics=("nope",))
-    assert "2 sites" not in repr(mon) and "1 sites" in repr(mon)
+    assert "(1 site," in repr(mon)
 
 
 @pytest.mark.parametrize("options, message", [

@@ -430,8 +430,8 @@ class ActivationMonitor:
 
     def __repr__(self) -> str:
         state = "running" if self._running else "stopped"
-        return (f"ActivationMonitor({len(self.sites)} sites, {state}, step {self.steps}, every={self.every}, "
-                f"window={self.window})")
+        sites = f"{len(self.sites)} site{'' if len(self.sites) == 1 else 's'}"
+        return f"ActivationMonitor({sites}, {state}, step {self.steps}, every={self.every}, window={self.window})"
 
 
 def _gradient(window: SiteWindow, row: int, grad: torch.Tensor) -> None:

@@ -67,7 +67,8 @@ def reports_html(reports: list[SiteReport], steps: tuple[int, int, int], *, ever
         style = ' style="background:#fde2e1"' if flagged else ""
         cells = "".join(f"<td>{_cell(row[c], c in _PERCENT)}</td>" for c in columns)
         rows.append(f"<tr{style}>{cells}</tr>")
-    caption = (f"actlab monitor: {len(reports)} sites, steps {first}-{first + count - 1} ({sampled} sampled, "
-               f"every {every}); saturated: |f'| &lt; {saturation:g}")
+    sites = f"{len(reports)} site{'' if len(reports) == 1 else 's'}"
+    caption = (f"actlab monitor: {sites}, steps {first}-{first + count - 1} ({sampled} sampled, every {every}); "
+               f"saturated: |f'| &lt; {saturation:g}")
     return (f'<table class="actlab-monitor"><caption style="text-align:left">{caption}</caption>'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")

@@ -15,7 +15,7 @@ import numpy as np
 from actlab.errors import ActlabError
 from actlab.experiments import stats
 from actlab.experiments.comparison.outcome import Outcome, OutcomeView, analyze, label_of
-from actlab.experiments.results.store import Store, StoreError
+from actlab.experiments.results.store import Store
 
 
 @dataclass
@@ -76,7 +76,7 @@ def load_study(store_path: str | Path, study: str | None = None) -> ReportData:
     """The study ``study`` (default: the most recent one) from the store: exactly the trials its latest run
     showed, reused from other studies or not, with the same statistics `actlab compare` printed."""
     if not Path(store_path).exists():
-        raise StoreError(f"no results store at {str(store_path)!r}")
+        raise ActlabError(f"no results store at {str(store_path)!r}")
     with Store(store_path) as store:
         studies = store.studies()
         if not studies:

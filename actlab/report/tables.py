@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from actlab.experiments.comparison.wording import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
-from actlab.report.text import terminal_safe
+from actlab.report.text import plural, terminal_safe
 
 
 def comparison_table(result) -> Table:
@@ -43,5 +43,5 @@ def print_comparison(result, console: Console | None = None) -> None:
         console.print(f"[yellow]note:[/yellow] {terminal_safe(note)}")
     for f in result.failures:
         console.print(f"[red]failed group[/red] {terminal_safe(f.job.label)}: {terminal_safe(f.error or '')}")
-    console.print(terminal_safe(f"{result.ran} trials trained, {result.skipped} taken from the store "
+    console.print(terminal_safe(f"{plural(result.ran, 'trial')} trained, {result.skipped} taken from the store "
                                 f"{result.config.store} in {result.wall_seconds:.1f} s"), highlight=False)

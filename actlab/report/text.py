@@ -16,6 +16,11 @@ def terminal_safe(text: object) -> str:
     return escape(_CONTROL.sub("\ufffd", str(text)))
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """"1 group", "2 groups" ("1 study", "3 studies" with ``nouns``)."""
+    return f"{n:,} {noun if n == 1 else (nouns or noun + 's')}"
+
+
 def fmt_value(v, digits: int = 6) -> str:
     """A property value for tables: yes/no, +-inf, short floats, ranges in brackets, '-' for None."""
     if v is None:

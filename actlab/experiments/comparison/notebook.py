@@ -40,5 +40,5 @@ def result_html(result: Any) -> str:
             + f"<p><b>{e(method_line(out.baseline, out.all_pairs, len(out.labels)))}</b></p><ul>"
             + "".join(f"<li>{e(v)}</li>" for v in verdicts) + "</ul>"
             + "".join(f'<p style="color:#9a6700">{e(f)}</p>' for f in flags)
-            + f"<p>{result.ran} trials trained, {result.skipped} taken from the store {e(str(result.config.store))} "
-              f"in {result.wall_seconds:.1f} s</p></div>")
+            + f"<p>{result.ran} trial{'' if result.ran == 1 else 's'} trained, {result.skipped} taken from the "
+              f"store {e(str(result.config.store))} in {result.wall_seconds:.1f} s</p></div>")

@@ -23,7 +23,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, ActlabFailure
 from actlab.experiments.training.group import now
 
 SCHEMA_VERSION = 2
@@ -78,8 +78,9 @@ CREATE TABLE IF NOT EXISTS failures (
 """
 
 
-class StoreError(ActlabError, ValueError):
-    """The store path is unusable (unwritable, not SQLite, or not an actlab database); nothing was written."""
+class StoreError(ActlabFailure, ValueError):
+    """The store path is unusable (unwritable, not SQLite, or not an actlab database); nothing was written. The
+    command line exits 1 (a failure), not 2: what was typed may be right and the file wrong."""
 
 
 def trial_key(**fields: Any) -> str:
@@ -324,8 +325,8 @@ def load_results(path: str | os.PathLike, epochs: bool = False):
     """The trials of a store as a pandas DataFrame (``epochs=True``: the per-epoch rows, joined to their trial)."""
     import pandas as pd
 
-    if not Path(path).exists():
-        raise StoreError(f"no results store at {str(path)!r}")
+    if not Path(path).exists():  # a path typed wrong: a usage error, not a store fault
+        raise ActlabError(f"no results store at {str(path)!r}")
     with Store(path) as store:
         trials = pd.DataFrame(store.trials(), columns=list(TRIAL_COLUMNS))
         if not epochs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -42,6 +43,7 @@ class TaskSpec:
     recipe: Recipe = Recipe()
     target_accuracy: float = 0.5
     needs_data_dir: bool = False
+    reads_data_dir: bool = False  # reads a folder when given one (lm: your own text), else its built-in data
     source: Callable[..., Any] | None = None  # the user's model factory, fingerprinted with the built model
     metric: str = "accuracy"  # what the comparison ranks by: "accuracy" (higher is better) or "bits_per_char"
 
@@ -106,6 +108,13 @@ def resolve_task(text: str, data_dir: str | None = None, **params: Any) -> Task:
         values[key] = spec.params[key].validate(spec.name, key, value)
     if spec.needs_data_dir and not data_dir:
         raise ActlabError(f"task {spec.name} reads local files: pass --data-dir FOLDER (nothing is downloaded)")
+    if data_dir:
+        if not (spec.needs_data_dir or spec.reads_data_dir):
+            raise ActlabError(f"data_dir={str(data_dir)!r}: task {spec.name} reads no local files (its data ships "
+                              "with a package); drop data_dir, or choose a task that reads a folder")
+        if not Path(data_dir).is_dir():
+            raise ActlabError(f"data_dir={str(data_dir)!r} is not a folder"
+                              + (" (it does not exist)" if not Path(data_dir).exists() else ""))
     return Task(spec, values, str(data_dir) if data_dir else None)
 
 
@@ -227,6 +236,7 @@ register_task(TaskSpec(
                 "pre-norm decoder-only transformer; metric: test bits per character (lower is better); gated "
                 "MLPs get 2/3 of the hidden width so parameter counts match. --data-dir: a folder of *.py files",
     load=_lm_data,
+    reads_data_dir=True,
     build=_lm_model,
     params=_lm_params(d_model=48, layers=2, heads=4, context=32, train_chars=100_000, eval_chars=30_000),
     recipe=Recipe(lr=3e-3, batch_size=16, epochs=2, weight_decay=0.1),
@@ -238,6 +248,7 @@ register_task(TaskSpec(
     name="lm-large",
     description="The lm task at a size meant for a GPU: d_model 256, 6 blocks, 8 heads, context 256, 8 MB of text",
     load=_lm_data,
+    reads_data_dir=True,
     build=_lm_model,
     params=_lm_params(d_model=256, layers=6, heads=8, context=256, train_chars=8_000_000, eval_chars=500_000),
     recipe=Recipe(lr=1e-3, batch_size=64, epochs=2, weight_decay=0.1),
