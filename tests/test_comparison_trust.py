@@ -302,3 +302,25 @@ def test_a_store_from_the_older_schema_is_refused_untouched(tmp_path):
     with pytest.raises(StoreError, match="older actlab .* new --store path"):
         Store(db)
     assert db.read_bytes() == before
+
+
+# ----- study names --------------------------------------------------------------------------------------------------
+
+def test_runs_with_other_settings_get_other_names_and_a_reused_name_is_refused(tmp_path):
+    """A tuned run, --lr 3e-3 and --lr 3e-2 of the same pair all became "mnist1d: swish vs leaky_relu": the store kept
+    the last record only and the tuned run's report was overwritten."""
+    db = tmp_path / "n.db"
+    tuned = run_comparison(config(db, "relu", "tanh", seeds=2, tune_lr=(3e-3, 1e-2), recipe={"lr": 1e-2}),
+                           command="t")
+    low = run_comparison(config(db, "relu", "tanh", seeds=2, recipe={"lr": 3e-3}), command="t")
+    high = run_comparison(config(db, "relu", "tanh", seeds=2, recipe={"lr": 3e-2}), command="t")
+    names = [tuned.study, low.study, high.study]
+    assert len(set(names)) == 3
+    assert "lr tuned from 0.003, 0.01" in tuned.study and "lr 0.003 pinned" in low.study
+    assert "epochs=" in low.study  # a recipe field set away from the task's
+    with Store(db) as store:
+        assert set(names) <= set(store.studies())
+    again = run_comparison(config(db, "relu", "tanh", seeds=3, recipe={"lr": 3e-3}), command="t")
+    assert again.study == low.study and again.skipped == 4  # more seeds extend a study; the first two are reused
+    with pytest.raises(actlab.ActlabError, match=r"already holds a run with other settings \(recipe: "):
+        run_comparison(config(db, "relu", "tanh", seeds=2, recipe={"lr": 1e-2}, study=low.study), command="t")

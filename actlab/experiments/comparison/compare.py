@@ -22,7 +22,7 @@ from typing import Any
 from actlab.catalog.registry import resolve_trainable
 from actlab.errors import ActlabError, InvalidParameterError
 from actlab.experiments import stats
-from actlab.experiments.comparison.config import StudyConfig, settings_text
+from actlab.experiments.comparison.config import StudyConfig, setting_value, settings_text
 from actlab.experiments.comparison.cost import Cost, measure_cost
 from actlab.experiments.comparison.outcome import METRICS, Outcome, OutcomeView, analyze, label_of, tuning_curves
 from actlab.experiments.execution import make_executor
@@ -104,8 +104,36 @@ class ComparisonResult(OutcomeView):
         }
 
 
-def default_study_name(task: Task, contenders: list[Contender]) -> str:
-    return f"{task.text}: " + " vs ".join(c.label for c in contenders)
+def default_study_name(task: Task, contenders: list[Contender], recipe: Recipe | None = None,
+                       grid: Sequence[float] | None = None, tune: Mapping[str, Sequence[Any]] | None = None) -> str:
+    """``"mnist1d: swish vs leaky_relu (lr tuned from 0.00333, 0.01, 0.03)"``: the task, the activations and what
+    decides the numbers besides them (the lr policy, fields tuned with it, recipe fields set away from the task's),
+    so runs with other settings get other names (and reports) instead of replacing each other's record."""
+    name = f"{task.text}: " + " vs ".join(c.label for c in contenders)
+    if recipe is None:
+        return name
+    parts = [f"lr tuned from {', '.join(f'{r:g}' for r in grid)}" if grid else f"lr {recipe.lr:g} pinned"]
+    parts += [f"{k} tuned from {', '.join(setting_value(v) for v in values)}" for k, values in
+              sorted((tune or {}).items())]
+    default = task.spec.recipe.as_dict()
+    parts += [f"{k}={setting_value(v)}" for k, v in sorted(recipe.as_dict().items())
+              if k != "lr" and k not in (tune or {}) and default.get(k) != v]
+    return f"{name} ({'; '.join(parts)})"
+
+
+# what a study's stored record must share with a new run under the same name (seeds may grow: a rerun extends)
+_PROTOCOL = ("activations", "task", "recipe", "lr_grid", "tune", "tune_seeds", "validation_fraction", "base_seed",
+             "baseline", "all_pairs", "metric")
+
+
+def protocol_conflict(stored: Mapping[str, Any] | None, record: Mapping[str, Any]) -> str | None:
+    """The settings in which ``record`` differs from the study's stored record, in words (None: none differ)."""
+    if stored is None:
+        return None
+    plain = lambda v: json.loads(json.dumps(v, sort_keys=True, default=str))  # noqa: E731  (as stored)
+    differ = [f"{k}: {plain(stored.get(k))!r} stored, {plain(record.get(k))!r} now" for k in _PROTOCOL
+              if k in stored and plain(stored.get(k)) != plain(record.get(k))]
+    return "; ".join(differ) or None
 
 
 def fingerprints(task: Task, dataset: Dataset, contenders: Sequence[Contender]) -> dict[str, dict[str, Any]]:
@@ -207,8 +235,20 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     recipe = config.with_recipe(task.spec.recipe)
     grid = config.lr_grid(recipe)
     metric = task.spec.metric
-    study = config.study or default_study_name(task, contenders)
+    study = config.study or default_study_name(task, contenders, recipe, grid, config.tune)
     command = command if command is not None else shlex.join(["actlab", *sys.argv[1:]])
+    record = {
+        "activations": labels, "task": task.text, "recipe": recipe.as_dict(), "seeds": config.seeds,
+        "tune_seeds": config.tune_seeds, "base_seed": config.base_seed, "lr_grid": grid,
+        "validation_fraction": config.validation_fraction, "baseline": baseline, "all_pairs": config.all_pairs,
+        "command": command, "metric": metric, "tune": {k: list(v) for k, v in config.tune.items()},
+    }
+    with Store(config.store) as store:
+        previous = store.study(study)
+    conflict = protocol_conflict(None if previous is None else previous["config"], record)
+    if conflict:  # before training: a name means one protocol, and its record would be replaced
+        raise ActlabError(f"study {study!r} already holds a run with other settings ({conflict}); give this run "
+                          "another name (study=, --name) or another store")
     identity = fingerprints(task, dataset, contenders)
     underpowered = stats.power_warning(config.seeds, stats.n_tests(len(contenders), config.all_pairs))
     if underpowered:
@@ -269,12 +309,8 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
                                 {lab: final[lab][0][0] for lab in labels}, config.base_seed)
         parameters = {label: identity[label]["parameters"] for label in labels}
         outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost, metric, parameters)
-        store.write_study(study, members, {
-            "activations": labels, "task": task.text, "recipe": recipe.as_dict(), "seeds": config.seeds,
-            "tune_seeds": config.tune_seeds, "base_seed": config.base_seed, "lr_grid": grid,
-            "validation_fraction": config.validation_fraction, "baseline": baseline, "all_pairs": config.all_pairs,
-            "command": command, "metric": metric, "tune": {k: list(v) for k, v in config.tune.items()},
-        }, {"chosen_lr": chosen, "tuning": {k: {repr(lr): v for lr, v in c.items()} for k, c in tuning.items()},
+        store.write_study(study, members, record, {
+            "chosen_lr": chosen, "tuning": {k: {repr(lr): v for lr, v in c.items()} for k, c in tuning.items()},
             "cost": {k: asdict(v) for k, v in cost.items()}, "parameters": parameters,
             "chosen_settings": chosen_settings, "tuning_settings": by_settings})
     return ComparisonResult(config, task, recipe, study, contenders, grid, chosen, tuning, trials, outcome, cost,
