@@ -86,6 +86,7 @@ class Site:
 def recognize(obj: Any) -> str | None:
     """The catalogue name an activation module or function corresponds to, ``"activation"`` when it is an
     activation outside the catalogue, or None when it is not an activation."""
+    obj = getattr(obj, "_actlab_watched_original", obj)  # a function attribute the monitor is watching
     if isinstance(obj, Activation):
         return None if obj.spec.name in _NOT_SWAPPED or obj.spec.kind == "normalizing" else obj.spec.name
     if isinstance(obj, TORCH_ACTIVATIONS):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -92,10 +93,27 @@ class _ModuleStack:
     """The modules running now, innermost last, kept by global forward hooks while a mode is active."""
 
     def __init__(self) -> None:
-        self.modules: list[nn.Module] = []
-        self.activations = 0  # how many of them are activation modules: calls inside those are not sites
+        self._local = threading.local()  # the hooks are global, the modules running are each thread's own
         self._handles: list[Any] = []
         self._users = 0
+
+    @property
+    def modules(self) -> list[nn.Module]:
+        local = self._local.__dict__
+        if "modules" not in local:
+            local["modules"], local["activations"] = [], 0
+        return local["modules"]
+
+    @property
+    def activations(self) -> int:
+        """How many of this thread's running modules are activation modules: calls inside those are not sites."""
+        self.modules  # noqa: B018  (creates this thread's state)
+        return self._local.activations
+
+    @activations.setter
+    def activations(self, value: int) -> None:
+        self.modules  # noqa: B018
+        self._local.activations = value
 
     def push(self, module: nn.Module, *_: Any) -> None:
         self.modules.append(module)
@@ -120,7 +138,7 @@ class _ModuleStack:
                 handle.remove()
             self._handles = []
             self.modules.clear()
-            self.activations = 0
+            self.activations = 0  # this thread's; another thread's stack empties as its modules return
 
 
 _STACK = _ModuleStack()
@@ -197,7 +215,7 @@ class _Observe(TorchFunctionMode):
         where = _inplace_position(func)
         if where is not None:
             rest = rest[:where - 1]
-        options = {k: v for k, v in kwargs.items() if k not in ("input", "inplace")}
+        options = {k: v for k, v in kwargs.items() if k not in ("input", "inplace", "out")}
         pure = _OUT_OF_PLACE[name]
         token = self.before(caller, name, x, lambda t: pure(t, *rest, **options))
         result = func(*args, **kwargs)
@@ -277,13 +295,14 @@ def find_calls(model: nn.Module, example: Any, *, roles: Iterable[str] | None = 
     paths = _paths(model)
     modules = dict(model.named_modules())
     record = _Record(paths)
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]  # each module's own: a frozen backbone stays in eval
     model.eval()  # one pass to look, without touching batch-norm statistics or dropout's generator
     try:
         with _STACK, record:
             _run(model, example)
     finally:
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
     sites = [CallSite(path, name, _role(name), n) for (path, name), n in record.counts.items()]
     return [s for s in sorted(sites, key=lambda s: (s.path, s.function))
             if s.role in wanted and selected(where, s.path, modules.get(s.path))]

@@ -244,7 +244,7 @@ def test_log_to_writes_each_closed_window():
     mon.stop()
     tags = {t for t, _, _ in writer.scalars}
     assert {"actlab/1/dead", "actlab/1/saturated", "actlab/1/grad_norm"} <= tags
-    assert sorted({s for _, _, s in writer.scalars}) == [2, 4]
+    assert sorted({s for _, _, s in writer.scalars}) == [2, 4, 5]  # stop() closes the last, partial window
     with pytest.raises(TypeError, match="add_scalar"):
         mon.log_to(object())
 
@@ -324,3 +324,199 @@ def test_torch_module_derivative_takes_its_parameters(torch_module, name):
     site = discover(nn.Sequential(nn.Linear(2, 2), torch_module))[0]
     x = torch.linspace(-6, 6, 1001)
     torch.testing.assert_close(site.derivative(x), actlab.get(name).derivative(x), rtol=1e-5, atol=1e-6)
+
+
+# ----- defects found in review: each reproduced before its fix ------------------------------------------------------
+
+class _SwishFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return grad * (s * (1 + x * (1 - s)))
+
+
+class MemoryEfficientSwish(nn.Module):  # timm's and EfficientNet's pattern: an autograd.Function without jvp
+    def forward(self, x):
+        return _SwishFunction.apply(x)
+
+
+def test_sites_that_forward_ad_cannot_differentiate_still_work():
+    """nn.GLU raised a shape error inside the user's forward; an autograd.Function activation raised functorch's
+    setup_context error; torch.tanh(h, out=buf) raised forward AD's out= error."""
+    class Calls(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, x):
+            buf = torch.empty(x.shape[0], 8)
+            return torch.tanh(self.fc(x), out=buf) if not torch.is_grad_enabled() else torch.tanh(self.fc(x))
+
+    model = nn.Sequential(nn.Linear(4, 16), nn.GLU(), nn.Linear(8, 8), MemoryEfficientSwish(), Calls())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with actlab.monitor(model, torch.randn(2, 4), every=1) as mon:
+            model(torch.randn(6, 4)).sum().backward()
+    frame = mon.summary().set_index("site")
+    assert frame.loc["1", "units"] == 8 and frame.loc["3", "activation"] == "swish"
+    x = torch.linspace(-4, 4, 9)
+    torch.testing.assert_close(mon.sites[1].derivative(x), actlab.get("swish").derivative(x))
+
+
+def test_a_site_that_raises_is_turned_off_and_training_goes_on():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU())
+    mon = actlab.monitor(model, every=1)
+
+    def boom(x):
+        raise RuntimeError("boom")
+
+    mon.sites[0].derivative = boom
+    with pytest.warns(RuntimeWarning, match="site 1 .* turned off.*boom"):
+        model(torch.randn(3, 4)).sum().backward()
+    model(torch.randn(3, 4)).sum().backward()
+    mon.stop()
+    frame = mon.summary().set_index("site")
+    assert frame.loc["1", "observations"] == 0 and frame.loc["3", "observations"] == 2
+
+
+def test_compiled_models_are_refused():
+    model = _relu_model()
+    with pytest.raises(ValueError, match="compiled"):
+        actlab.monitor(torch.compile(model))
+
+
+def test_manual_steps_leave_nothing_behind_after_an_exception():
+    """A trainer that raised mid-step left the monitor armed: its mode stayed pushed and eval forwards were
+    recorded."""
+    from torch.overrides import _get_current_function_mode_stack
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            h = F.gelu(self.fc(x))
+            if getattr(self, "fail", False):
+                raise RuntimeError("out of memory (simulated)")
+            return h
+
+    block = Block()
+    mon = actlab.monitor(block, torch.randn(2, 4), every=1, steps="manual")
+    mon.step_begin()
+    block.fail = True
+    with pytest.raises(RuntimeError, match="simulated"):
+        block(torch.randn(3, 4))
+    assert not _get_current_function_mode_stack()
+    block.fail = False
+    block.eval()
+    block(torch.randn(3, 4))
+    mon.stop()
+    assert mon.summary()["observations"][0] == 1  # the failed step's forward only
+
+
+def test_finding_calls_keeps_each_modules_own_mode():
+    model = nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)), nn.ReLU(), nn.Linear(4, 2))
+    model[0].eval()  # a frozen backbone
+    actlab.monitor(model, torch.randn(3, 4)).stop()
+    assert model.training and not model[0].training and not model[0][1].training
+
+
+def test_rrelu_does_not_move_the_training_runs_random_stream():
+    def run(watched: bool) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.RReLU(), nn.Dropout(0.5), nn.Linear(8, 1))
+        mon = actlab.monitor(model, every=1) if watched else None
+        out = model(torch.randn(16, 4))
+        if mon is not None:
+            mon.stop()
+        return out
+
+    torch.testing.assert_close(run(True), run(False), rtol=0, atol=0)
+
+
+def test_function_attributes_pickle_copy_and_stay_recognized(tmp_path):
+    import copy
+    import pickle
+
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, activation=F.gelu, batch_first=True, dropout=0.0)
+    with actlab.monitor(layer, every=1):
+        assert pickle.loads(pickle.dumps(layer)).activation is F.gelu
+        assert copy.deepcopy(layer).activation is F.gelu
+        assert [s.path for s in actlab.find_activations(layer)] == ["activation"]
+        torch.save(layer, tmp_path / "layer.pt")
+
+
+def test_a_module_used_at_two_places_is_one_site_named_by_both():
+    relu = nn.ReLU()
+    model = nn.Sequential(nn.Linear(4, 4), relu, nn.Linear(4, 4), relu, nn.Linear(4, 1))
+    with actlab.monitor(model, every=1) as mon:
+        model(torch.randn(3, 4)).sum().backward()
+    frame = mon.summary()
+    assert list(frame["site"]) == ["1, 3"] and frame["observations"][0] == 2
+
+
+def test_unit_axis_when_the_activation_is_registered_before_its_convolutions():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = nn.ReLU()
+            self.stem = nn.Sequential(nn.Conv2d(3, 32, 3))
+            self.head = nn.Linear(32, 1)
+
+        def forward(self, x):
+            return self.head(self.act(self.stem(x)).mean((2, 3)))
+
+    net = Net()
+    with actlab.monitor(net, every=1) as mon:
+        net(torch.randn(2, 3, 19, 19)).sum().backward()
+    assert mon.summary()["units"][0] == 32  # channels, not the 17-pixel width
+
+
+def test_moments_keep_the_spread_of_saturated_outputs():
+    """E[x^2] - E[x]^2 in float32 gave a saturated sigmoid's output std as 0.00029 where it is 0.00038."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 1), nn.Sigmoid())
+    with torch.no_grad():
+        model[0].weight.fill_(1e-3)
+        model[0].bias.fill_(4.6)
+    x = torch.randn(4096, 1)
+    with actlab.monitor(model, every=1, roles="output", warn_saturated=None) as mon:
+        model(x).sum().backward()
+    y = model(x).detach().double()
+    assert mon.summary()["out_std"][0] == pytest.approx(float(y.std(correction=0)), rel=1e-3)
+
+
+def test_a_non_finite_batch_shows_as_nan():
+    model = _relu_model()
+    with actlab.monitor(model, every=1) as mon:
+        _train(model, _batches(2))
+        model(torch.full((5, 4), float("nan"))).sum().backward()
+    frame = mon.summary()
+    assert math.isnan(frame["in_mean"][0]) and math.isnan(frame["out_mean"][0])
+
+
+def test_checkpointed_recomputation_is_not_observed_twice():
+    from torch.utils.checkpoint import checkpoint
+
+    inner = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return checkpoint(self.inner, x, use_reentrant=False).sum()
+
+    net = Net()
+    with actlab.monitor(net, every=1) as mon:
+        for _ in range(3):
+            net(torch.randn(3, 4, requires_grad=True)).backward()
+    assert mon.summary()["observations"][0] == 3

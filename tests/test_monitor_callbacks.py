@@ -118,3 +118,53 @@ def test_from_pretrained_registers_actlab_first(tmp_path):
     assert loaded.config.hidden_act == "actlab:swish(beta=1.5)"
     with pytest.raises(TypeError, match="from_pretrained"):
         hf.from_pretrained(object, tmp_path)
+
+
+def test_lightning_windows_count_optimizer_steps_under_gradient_accumulation(tmp_path):
+    """With accumulate_grad_batches=4 the windows counted batches and logged at repeated global steps."""
+    pl = pytest.importorskip("lightning.pytorch")
+    from lightning.pytorch.loggers import CSVLogger
+
+    from actlab.integrations.lightning import ActivationMonitor
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+
+        def training_step(self, batch, _):
+            x, y = batch
+            return nn.functional.cross_entropy(self.body(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    x, y = _data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=4)  # 16 batches
+    callback = ActivationMonitor(log_every_n_steps=2, every=1)
+    trainer = pl.Trainer(max_epochs=1, logger=CSVLogger(str(tmp_path), name="run"), callbacks=[callback],
+                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                         accelerator="cpu", log_every_n_steps=1, accumulate_grad_batches=4)
+    trainer.fit(Net(), loader)
+    rows = list(csv.DictReader(open(next(tmp_path.rglob("metrics.csv")))))
+    assert [int(r["step"]) for r in rows if r.get("actlab/body.1/dead")] == [2, 4]  # 4 optimizer steps
+    assert callback.monitor.steps == 4
+    assert callback.monitor.summary()["observations"][0] == 2 * 4  # two steps of four batches each
+
+
+def test_transformers_callback_with_epoch_and_no_logging(tmp_path):
+    """logging_strategy="epoch" or "no" logged nothing and the window grew for the whole run."""
+    transformers, model = _tiny_bert()
+    pytest.importorskip("accelerate")
+    from actlab.integrations.transformers import ActivationMonitorCallback
+
+    site = "bert.encoder.layer.0.intermediate.intermediate_act_fn"
+    for strategy, expected in (("epoch", [8, 16]), ("no", [16])):
+        callback = ActivationMonitorCallback(every=1)
+        args = transformers.TrainingArguments(output_dir=str(tmp_path / strategy), per_device_train_batch_size=4,
+                                              num_train_epochs=2, logging_strategy=strategy, report_to=[],
+                                              save_strategy="no", use_cpu=True, learning_rate=1e-3)
+        trainer = transformers.Trainer(model=model, args=args, train_dataset=_Tokens(), callbacks=[callback])
+        trainer.train()
+        steps = [e["step"] for e in trainer.state.log_history if f"actlab/{site}/dead" in e]
+        assert steps == expected, (strategy, trainer.state.log_history)

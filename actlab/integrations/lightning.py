@@ -32,7 +32,9 @@ class ActivationMonitor(Callback):
     ``log_every_n_steps``: training batches per window (default: the trainer's ``log_every_n_steps``);
     ``example``: an input to find activation functions called inside ``forward``; every other keyword
     (``every``, ``saturation``, ``warn_dead``, ``sites``, ``roles``, ``unit_dim``...) goes to the monitor. Each
-    training batch is a step (its forward and backward, whatever ``training_step`` calls)."""
+    optimizer step is a step (its batches' forward and backward passes, whatever ``training_step`` calls; with
+    ``accumulate_grad_batches`` several batches make one), and windows count optimizer steps, as Lightning's
+    ``log_every_n_steps`` does."""
 
     def __init__(self, log_every_n_steps: int | None = None, example: Any = None, prefix: str = "actlab",
                  **options: Any) -> None:
@@ -48,21 +50,27 @@ class ActivationMonitor(Callback):
         self.log_every_n_steps = log_every_n_steps
         self.example, self.prefix, self.options = example, prefix, options
         self.monitor: _Monitor | None = None
+        self._in_step = False
+        self._global_step = -1
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        if self.monitor is None:
+        if self.monitor is None or self.monitor.model is not pl_module:  # a later fit of another module: its own
             self.monitor = _Monitor(pl_module, self.example, window=None, steps="manual", **self.options)
         self.monitor.start()
+        self._in_step, self._global_step = False, trainer.global_step
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self.monitor is not None and self.monitor.running:
+        if self.monitor is not None and self.monitor.running and not self._in_step:
             self.monitor.step_begin()
+            self._in_step = True
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         monitor = self.monitor
-        if monitor is None or not monitor.running:
-            return
+        if monitor is None or not monitor.running or trainer.global_step == self._global_step:
+            return  # accumulating: the optimizer step, and the monitor's step, go on over the next batch
+        self._global_step = trainer.global_step
         monitor.step_end()
+        self._in_step = False
         every = self.log_every_n_steps or int(getattr(trainer, "log_every_n_steps", None) or 50)
         if monitor.window_steps("current")[1] < every:
             return

@@ -144,6 +144,13 @@ def _callback_class() -> Any:
             else:
                 self._pending = metrics
 
+        def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # logging_strategy="epoch": the trainer logs now; the window closes with it
+            monitor = self.monitor
+            if monitor is not None and self.log_every_n_steps is None and control.should_log and \
+                    monitor.window_steps("current")[1]:
+                self._pending = flat_metrics(monitor.end_window() or monitor.reports(), self.prefix)
+
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
             if not self._pending:
                 return
@@ -154,8 +161,15 @@ def _callback_class() -> Any:
             self._pending = {}
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if self.monitor is not None:
-                self.monitor.stop()
+            monitor = self.monitor
+            if monitor is None:
+                return
+            left = monitor.window_steps("current")[1]
+            monitor.stop()  # closes the last window
+            if left or self._pending:  # steps since the last log (logging_strategy="no" too): their own entry
+                metrics = self._pending or flat_metrics(monitor.reports(), self.prefix)
+                state.log_history.append({**metrics, "step": state.global_step})
+                self._pending = {}
 
     ActivationMonitorCallback.__module__ = __name__
     return ActivationMonitorCallback

@@ -1,8 +1,13 @@
 """ActivationMonitor: dead, saturated and gradient-flow statistics of every activation site in users' own training.
 
 A training step is a forward pass of the monitored model in training mode with gradients enabled (a model called
-twice per step counts two). On every ``every``-th step the monitor hooks each site for that forward pass alone;
-on the other steps only two hooks on the model itself run, which count the step. Statistics accumulate on the
+twice per step counts two: with an even ``every`` the same one of the two is always sampled; use an odd ``every``
+or ``steps="manual"`` there). On every ``every``-th step the sites' hooks observe; on the others they return at once.
+Forwards in eval mode or without gradients, and the recomputation of checkpointed blocks during backward, are not
+observed. A site whose derivative or statistics raise is turned off with a warning: the monitor never stops the
+user's training. Compiled models (``torch.compile``) are refused: a compiled graph does not follow the hooks'
+state from step to step. ``grad_norm`` is the gradient as backward computes it, a mixed-precision loss scale
+included. Statistics accumulate on the
 tensors' device over a window of ``window`` steps; nothing is read to the host until someone asks (a summary, a
 logger, the warnings), and then one transfer reads every site at once.
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import operator
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,7 +37,7 @@ from torch import nn
 
 from actlab.errors import lab_hint
 from actlab.monitor.report import SiteReport, flat_metrics
-from actlab.monitor.sites import MonitoredSite, discover, forward_mode_derivative
+from actlab.monitor.sites import MonitoredSite, autograd_derivative, discover
 from actlab.monitor.window import SiteWindow
 from actlab.swap import Where
 from actlab.swap_calls import observe_calls
@@ -102,6 +108,10 @@ class ActivationMonitor:
                  steps: str = "forward") -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"monitor: model must be a torch.nn.Module, got {type(model).__name__}")
+        if hasattr(model, "_orig_mod") or getattr(model, "_compiled_call_impl", None) is not None:
+            raise ValueError(f"monitor: model {type(model).__name__} is compiled (torch.compile): a compiled graph "
+                             "does not follow the monitor's hooks from step to step, so it would record the first "
+                             "sampled step and nothing after; monitor the model uncompiled")
         if steps not in ("forward", "manual"):
             raise ValueError(f"monitor: steps={steps!r} must be 'forward' (each training-mode forward of the model "
                              "with gradients on is a step) or 'manual' (step_begin()/step_end() mark the steps)")
@@ -123,6 +133,8 @@ class ActivationMonitor:
         if sites is not None:
             wanted = [sites] if isinstance(sites, str) else list(sites)
             names = [s.name for s in found]
+            if not wanted:
+                raise ValueError(f"monitor: sites=[] names no site; leave it out to watch every site ({names})")
             unknown = [n for n in wanted if n not in names]
             if unknown:
                 raise ValueError(f"monitor: sites={unknown!r}: no such activation site; the model's sites: {names}")
@@ -138,11 +150,11 @@ class ActivationMonitor:
         self._armed = False
         self._running = False
         self._handles: list[Any] = []
-        self._site_handles: list[Any] = []
-        self._pending: dict[int, list[int]] = {}
+        self._pending: dict[int, list[Any]] = {}
         self._observer: observe_calls | None = None
-        self._wrapped: list[tuple[MonitoredSite, Any]] = []
+        self._wrapped: list[tuple[MonitoredSite, Any, _WatchedFunction]] = []
         self._order: dict[int, int] = {}
+        self._off: dict[int, str] = {}  # site id -> why it was turned off
         self._current = _Window(found, 1)
         self._closed: _Window | None = None
         self.windows_closed = 0
@@ -155,27 +167,36 @@ class ActivationMonitor:
         """Attach to the model (idempotent); returns the monitor."""
         if self._running:
             return self
-        if self.steps_by == "forward":
-            self._handles = [self.model.register_forward_pre_hook(self._step_begins),
-                             self.model.register_forward_hook(self._step_ends, always_call=True)]
+        model = self.model
+        self._handles = [model.register_forward_pre_hook(_Hook(self._forward_begins)),
+                         model.register_forward_hook(_Hook(self._forward_ends), always_call=True)]
         for site in self.sites:
-            if site.kind == "attribute":
+            if site.kind == "module":
+                self._handles.append(site.owner.register_forward_pre_hook(
+                    _Hook(functools.partial(self._module_input, site))))
+                self._handles.append(site.owner.register_forward_hook(
+                    _Hook(functools.partial(self._module_output, site)), always_call=True))
+            elif site.kind == "attribute":
                 original = getattr(site.owner, site.attribute)  # type: ignore[arg-type]
-                self._wrapped.append((site, original))
-                setattr(site.owner, site.attribute, self._wrap_attribute(site, original))  # type: ignore[arg-type]
+                wrapper = _WatchedFunction(original, self, site)
+                self._wrapped.append((site, original, wrapper))
+                setattr(site.owner, site.attribute, wrapper)  # type: ignore[arg-type]
         self._running = True
         return self
 
     def stop(self) -> ActivationMonitor:
-        """Detach from the model; what was measured stays readable."""
+        """Detach from the model and close the current window; what was measured stays readable."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
         self._disarm()
-        for site, original in self._wrapped:
-            setattr(site.owner, site.attribute, original)  # type: ignore[arg-type]
+        self._exit_calls()
+        for site, original, wrapper in self._wrapped:
+            if getattr(site.owner, site.attribute, None) is wrapper:  # type: ignore[arg-type]  # not swapped since
+                setattr(site.owner, site.attribute, original)  # type: ignore[arg-type]
         self._wrapped = []
         self._running = False
+        self.end_window()
         return self
 
     def __enter__(self) -> ActivationMonitor:
@@ -194,58 +215,56 @@ class ActivationMonitor:
         self._closed = None
         self._warned.clear()
 
-    # ----- hooks --------------------------------------------------------------------------------------------------
+    # ----- steps --------------------------------------------------------------------------------------------------
 
     def step_begin(self) -> None:
         """Start a training step by hand (``steps="manual"``: trainers' callbacks call this and :meth:`step_end`
-        around each optimizer step, its forward and backward passes inside)."""
+        around each optimizer step, its forward and backward passes inside; in your own loop, use try/finally)."""
         if not self._running:
             raise RuntimeError("monitor: step_begin() on a stopped monitor; call start() first")
         self._disarm()
-        self._begin(running=None)
+        self._begin()
 
     def step_end(self) -> None:
         """End the training step :meth:`step_begin` started."""
         self._disarm()
 
-    def _step_begins(self, model: nn.Module, args: Any) -> None:
-        if not (model.training and torch.is_grad_enabled()):
+    def _forward_begins(self, model: nn.Module, args: Any) -> None:
+        if not (model.training and torch.is_grad_enabled()) or _in_backward():
             return
-        self._begin(running=model)
+        if self.steps_by == "forward":
+            self._begin()
+        if self._armed and self._calls:  # calls are watched while the model's forward runs, never longer
+            self._observer = observe_calls(self._call_input, self._call_output, running=model)
+            self._observer.__enter__()
 
-    def _begin(self, running: nn.Module | None) -> None:
+    def _forward_ends(self, *_: Any) -> None:
+        self._exit_calls()
+        if self.steps_by == "forward":
+            self._disarm()
+
+    def _exit_calls(self) -> None:
+        if self._observer is not None:
+            observer, self._observer = self._observer, None
+            observer.__exit__(None, None, None)
+
+    def _begin(self) -> None:
         if self.window is not None and self._current.steps >= self.window:
             self.end_window()
         self.steps += 1
         self._current.steps += 1
-        if (self.steps - 1) % self.every:
-            return
-        self._current.sampled += 1
-        self._armed = True
-        for site in self.sites:
-            if site.kind == "module":
-                self._site_handles.append(site.owner.register_forward_pre_hook(
-                    functools.partial(self._module_input, site)))
-                self._site_handles.append(site.owner.register_forward_hook(
-                    functools.partial(self._module_output, site), always_call=True))
-        if self._calls:
-            self._observer = observe_calls(self._call_input, self._call_output, running=running)
-            self._observer.__enter__()
-
-    def _step_ends(self, *_: Any) -> None:
-        self._disarm()
+        if (self.steps - 1) % self.every == 0:
+            self._current.sampled += 1
+            self._armed = True
 
     def _disarm(self) -> None:
-        if not self._armed:
-            return
         self._armed = False
-        for handle in self._site_handles:
-            handle.remove()
-        self._site_handles = []
         self._pending.clear()
-        if self._observer is not None:
-            self._observer.__exit__(None, None, None)
-            self._observer = None
+
+    def _observing(self) -> bool:
+        return self._armed and self.model.training and torch.is_grad_enabled() and not _in_backward()
+
+    # ----- observations -------------------------------------------------------------------------------------------
 
     def _window_of(self, site: MonitoredSite) -> SiteWindow:
         key = id(site)
@@ -253,61 +272,67 @@ class ActivationMonitor:
             self._order[key] = len(self._order)
         return self._current.sites[key]
 
+    def _turn_off(self, site: MonitoredSite, exc: BaseException) -> None:
+        self._off[id(site)] = f"{type(exc).__name__}: {exc}"
+        message = (f"actlab monitor: site {site.name} ({site.activation}) is turned off: observing it raised "
+                   f"{type(exc).__name__}: {exc}")
+        log.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
     @torch.no_grad()
     def _observe_input(self, site: MonitoredSite, x: Any, derivative: Callable[[torch.Tensor], torch.Tensor] | None
                        ) -> tuple[SiteWindow, int] | None:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.numel() == 0:
+        if id(site) in self._off or not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.numel() == 0:
             return None
-        x = x.detach()
-        d = derivative(x) if derivative is not None else None
-        window = self._window_of(site)
-        axis = site.units_axis(d.dim()) if d is not None else 0
-        return window, window.observe_input(x, d, axis, self.saturation, self.dead_below)
+        try:
+            x = x.detach()
+            d = derivative(x) if derivative is not None else None
+            window = self._window_of(site)
+            axis = site.units_axis(d.dim()) if d is not None else 0
+            return window, window.observe_input(x, d, axis, self.saturation, self.dead_below)
+        except Exception as exc:  # the user's training goes on; the site says why it stopped
+            self._turn_off(site, exc)
+            return None
 
     @torch.no_grad()
-    def _observe_output(self, token: tuple[SiteWindow, int] | None, y: Any) -> None:
-        if token is None or not isinstance(y, torch.Tensor):
+    def _observe_output(self, site: MonitoredSite, token: tuple[SiteWindow, int] | None, y: Any) -> None:
+        if token is None or not isinstance(y, torch.Tensor) or id(site) in self._off:
             return
         window, row = token
-        window.observe_output(row, y.detach())
-        if y.requires_grad:
-            y.register_hook(functools.partial(_gradient, window, row))
+        try:
+            window.observe_output(row, y.detach())
+            if y.requires_grad:
+                y.register_hook(functools.partial(_gradient, window, row))
+        except Exception as exc:
+            self._turn_off(site, exc)
 
     def _module_input(self, site: MonitoredSite, module: nn.Module, args: Any) -> None:
+        if not self._observing():
+            return
         token = self._observe_input(site, args[0] if args else None, site.derivative)
-        self._pending.setdefault(id(site), []).append(token)  # type: ignore[arg-type]
+        self._pending.setdefault(id(site), []).append(token)
 
     def _module_output(self, site: MonitoredSite, module: nn.Module, args: Any, output: Any) -> None:
         stack = self._pending.get(id(site))
         if stack:
-            self._observe_output(stack.pop(), output)  # type: ignore[arg-type]
+            self._observe_output(site, stack.pop(), output)
 
     def _call_input(self, caller: nn.Module, name: str, x: Any, call: Callable[[torch.Tensor], torch.Tensor]) -> Any:
         site = self._calls.get((id(caller), name))
-        if site is None:
+        if site is None or not self._observing():
             return None
-        return self._observe_input(site, x, forward_mode_derivative(call))
+        return site, self._observe_input(site, x, autograd_derivative(call))
 
     def _call_output(self, caller: nn.Module, name: str, result: Any, token: Any) -> None:
-        self._observe_output(token, result)
-
-    def _wrap_attribute(self, site: MonitoredSite, original: Any) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def watched(x: Any, *args: Any, **kwargs: Any) -> Any:
-            if not self._armed:
-                return original(x, *args, **kwargs)
-            token = self._observe_input(site, x, site.derivative)
-            y = original(x, *args, **kwargs)
-            self._observe_output(token, y)
-            return y
-
-        return watched
+        if token is not None:
+            self._observe_output(token[0], token[1], result)
 
     # ----- windows and reading ------------------------------------------------------------------------------------
 
     def end_window(self) -> list[SiteReport] | None:
-        """Close the current window now (the monitor does this by itself every ``window`` steps) and start the
-        next; with listeners or warnings on, reads the closed window (one host sync) and returns its reports."""
+        """Close the current window now (the monitor does this by itself every ``window`` steps, and at stop()) and
+        start the next; with listeners or warnings on, reads the closed window (one host sync) and returns its
+        reports."""
         if self._current.steps == 0:
             return None
         self._closed, self._current = self._current, _Window(self.sites, self.steps + 1)
@@ -324,10 +349,14 @@ class ActivationMonitor:
         """Each site's statistics, in the order the sites first ran (then sites that never ran). ``which``:
         ``"last"`` (default) the last closed window, or the current one before any has closed; ``"current"``
         the window still open."""
+        return self._read(self._chosen(which))
+
+    def _chosen(self, which: str) -> _Window:
         if which not in ("last", "current"):
             raise ValueError(f"monitor: which={which!r} must be 'last' or 'current'")
-        chosen = self._current if which == "current" or self._closed is None else self._closed
-        return self._read(chosen)
+        if which == "last" and self.window is not None and self._current.steps >= self.window:
+            self.end_window()  # complete: the next step would close it
+        return self._current if which == "current" or self._closed is None else self._closed
 
     def _read(self, window: _Window) -> list[SiteReport]:
         packed = [(site, window.sites[id(site)]) for site in self.sites]
@@ -336,9 +365,8 @@ class ActivationMonitor:
         values = None
         if present:  # one transfer (per device) for every site
             devices = {t.device for t in present}
-            joined = torch.cat([t.double() for t in present]) if len(devices) == 1 else \
-                torch.cat([t.to("cpu", torch.float64) for t in present])
-            values = joined.cpu().numpy()
+            joined = torch.cat(present) if len(devices) == 1 else torch.cat([t.cpu() for t in present])
+            values = joined.cpu().numpy().astype("float64")
         out: list[SiteReport] = []
         offset = 0
         for (site, w), t in zip(packed, tensors):
@@ -352,7 +380,7 @@ class ActivationMonitor:
 
     def window_steps(self, which: str = "last") -> tuple[int, int, int]:
         """(first step, steps, sampled steps) of the window :meth:`reports` reads."""
-        chosen = self._current if which == "current" or self._closed is None else self._closed
+        chosen = self._chosen(which)
         return chosen.first_step, chosen.steps, chosen.sampled
 
     def summary(self, which: str = "last") -> pandas.DataFrame:
@@ -432,6 +460,64 @@ class ActivationMonitor:
         state = "running" if self._running else "stopped"
         sites = f"{len(self.sites)} site{'' if len(self.sites) == 1 else 's'}"
         return f"ActivationMonitor({sites}, {state}, step {self.steps}, every={self.every}, window={self.window})"
+
+
+def _in_backward() -> bool:
+    """Whether autograd's engine is running (a checkpointed block recomputing its forward during backward)."""
+    return torch._C._current_graph_task_id() != -1
+
+
+def _inert(*_: Any) -> None:
+    """What a monitor's hook becomes in a pickled or copied model: nothing."""
+
+
+def _inert_hook() -> Any:
+    return _inert
+
+
+class _Hook:
+    """A monitor's hook on a module. Pickled or deep-copied with its module (torch.save(model), copy.deepcopy for an
+    EMA), it becomes inert instead of taking the monitor, its sites and their closures along."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _inert_hook, ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return _inert
+
+
+class _WatchedFunction:
+    """A function stored as a model's attribute (``self.activation = F.gelu``), observed on sampled steps. It pickles
+    and deep-copies as the function itself, so saving or copying a monitored model saves the model, not the monitor,
+    and actlab.swap still recognizes the site."""
+
+    def __init__(self, original: Any, monitor: ActivationMonitor, site: MonitoredSite) -> None:
+        self._actlab_watched_original = original
+        self._monitor, self._site = monitor, site
+        functools.update_wrapper(self, original)
+
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        original, monitor = self._actlab_watched_original, self._monitor
+        if not monitor._observing():
+            return original(x, *args, **kwargs)
+        token = monitor._observe_input(self._site, x, self._site.derivative)
+        y = original(x, *args, **kwargs)
+        monitor._observe_output(self._site, token, y)
+        return y
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return operator.itemgetter(0), ((self._actlab_watched_original,),)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self._actlab_watched_original
 
 
 def _gradient(window: SiteWindow, row: int, grad: torch.Tensor) -> None:

@@ -19,10 +19,7 @@ def plot_reports(reports: list[SiteReport], statistics: Sequence[str], steps: tu
     unknown = [s for s in statistics if s not in _LABELS]
     if unknown or not statistics:
         raise ValueError(f"monitor.plot: statistics={list(statistics)!r}: each must be one of {sorted(_LABELS)}")
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the user's backend, as it is
 
     fig, axes = plt.subplots(len(statistics), 1, figsize=(max(5.0, 0.5 * len(reports) + 3), 1.9 * len(statistics)
                                                           + 0.8), sharex=True, layout="constrained", squeeze=False)

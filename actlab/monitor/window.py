@@ -1,11 +1,12 @@
 """One site's statistics over one window of steps, accumulated on the tensors' device without a host sync.
 
-Each observation (one call of the site on a sampled step) fills one row of a device buffer: the sum and the sum of
-squares of its input and of its output (two reductions each: ``torch.var_mean`` measured 150 us on a 100 x 256
-float32 tensor on a 2-core CPU, a sum and a dot product 10 us together; the variance is then E[x^2] - E[x]^2,
-whose float32 rounding stays below 1e-5 relative while |mean| < 10 std, which activations' inputs keep to), how
-many derivative values fell below the saturation threshold, and the norm of the gradient that came back to the
-site's output (NaN until backward reaches it). A boolean per unit records whether
+Each observation (one call of the site on a sampled step) fills one row of a device buffer: the mean of its input
+and of its output and their sums of squared deviations from that mean (a mean, a subtraction and a dot product:
+``torch.var_mean`` measured 150 us on a 100 x 256 float32 tensor on a 2-core CPU, these three 15 us; centred, so a
+saturated sigmoid's outputs near 0.99 keep their spread, which E[x^2] - E[x]^2 in float32 loses), how many
+derivative values fell below the saturation threshold, and the norm of the gradient that came back to the site's
+output. Observations pool with Chan's formula on the host. A non-finite input or gradient makes the window's
+numbers NaN rather than being dropped: a NaN batch is news. A boolean per unit records whether
 the unit was ever active (``|f'(x)| > dead_below`` for some example) in the window. Element counts are shapes, so
 they are Python integers. Reading packs every number of a window into one tensor, so a read syncs once.
 """
@@ -21,7 +22,7 @@ import torch
 __all__ = ["SiteWindow", "WindowStats"]
 
 # the columns of a row
-IN_SUM, IN_SQUARES, OUT_SUM, OUT_SQUARES, SATURATED, GRAD = range(6)
+IN_MEAN, IN_M2, OUT_MEAN, OUT_M2, SATURATED, GRAD = range(6)
 _COLUMNS = 6
 
 
@@ -50,6 +51,7 @@ class SiteWindow:
         self.in_counts: list[int] = []
         self.out_counts: list[int] = []
         self.derivative_counts: list[int] = []
+        self.gradient_rows: set[int] = set()  # rows backward reached (a NaN there is a NaN gradient, not "none")
         self.units_changed = False
 
     def _row(self, like: torch.Tensor) -> int:
@@ -66,16 +68,19 @@ class SiteWindow:
         self.derivative_counts.append(0)
         return row
 
-    def observe_input(self, x: torch.Tensor, derivative: torch.Tensor | None, axis: int, saturation: float,
+    def observe_input(self, x: torch.Tensor, derivative: torch.Tensor | None, axis: int | None, saturation: float,
                       dead_below: float) -> int:
         """Record an input (and f' at it); returns the row the output and gradient go to."""
         row = self._row(x)
         assert self.buffer is not None
-        self.buffer[row, IN_SUM:IN_SQUARES + 1].copy_(_sums(x))
+        self.buffer[row, IN_MEAN:IN_M2 + 1].copy_(_moments(x))
         self.in_counts[row] = x.numel()
         if derivative is None or derivative.dim() == 0:
             return row
         magnitude = derivative.abs()
+        if axis is None:  # unit_dim does not fit this input's rank: no units to count
+            self.units_changed = True
+            axis = 0
         others = [d for d in range(magnitude.dim()) if d != axis]
         ever = magnitude.amax(dim=others) > dead_below if others else magnitude > dead_below
         if self.active is None:
@@ -91,10 +96,11 @@ class SiteWindow:
     def observe_output(self, row: int, y: torch.Tensor) -> None:
         assert self.buffer is not None
         self.out_counts[row] = y.numel()
-        self.buffer[row, OUT_SUM:OUT_SQUARES + 1].copy_(_sums(y))
+        self.buffer[row, OUT_MEAN:OUT_M2 + 1].copy_(_moments(y))
 
     def observe_gradient(self, row: int, grad: torch.Tensor) -> None:
         assert self.buffer is not None
+        self.gradient_rows.add(row)
         self.buffer[row, GRAD].copy_(torch.linalg.vector_norm(grad, dtype=torch.float32))
 
     def packed(self) -> torch.Tensor | None:
@@ -102,34 +108,40 @@ class SiteWindow:
         if self.buffer is None:
             return None
         dead = (~self.active).float().mean() if self.active is not None and not self.units_changed else \
-            torch.tensor(math.nan, device=self.buffer.device)
+            torch.full((), math.nan, device=self.buffer.device)
         return torch.cat((self.buffer[: self.rows].reshape(-1), dead.reshape(1)))
 
     def unpack(self, values: np.ndarray) -> WindowStats:
         """The statistics from :meth:`packed`'s numbers (read to the host)."""
         rows = values[:-1].reshape(self.rows, _COLUMNS).astype(np.float64)
         units = 0 if self.active is None else int(self.active.numel())
-        in_mean, in_std = _pooled(rows[:, IN_SUM], rows[:, IN_SQUARES], self.in_counts)
-        out_mean, out_std = _pooled(rows[:, OUT_SUM], rows[:, OUT_SQUARES], self.out_counts)
+        in_mean, in_std = _pooled(rows[:, IN_MEAN], rows[:, IN_M2], self.in_counts)
+        out_mean, out_std = _pooled(rows[:, OUT_MEAN], rows[:, OUT_M2], self.out_counts)
         derivative_total = sum(self.derivative_counts)
-        saturated = float(np.nansum(rows[:, SATURATED]) / derivative_total) if derivative_total else math.nan
-        grads = rows[:, GRAD][np.isfinite(rows[:, GRAD])]
+        counted = [r for r in range(self.rows) if self.derivative_counts[r]]
+        saturated = float(rows[counted, SATURATED].sum() / derivative_total) if derivative_total else math.nan
+        reached = sorted(self.gradient_rows)
         return WindowStats(self.rows, units, float(values[-1]), saturated, in_mean, in_std, out_mean, out_std,
-                           float(grads.mean()) if grads.size else math.nan)
+                           float(rows[reached, GRAD].mean()) if reached else math.nan)
 
 
-def _sums(x: torch.Tensor) -> torch.Tensor:
+def _moments(x: torch.Tensor) -> torch.Tensor:
+    """(mean, sum of squared deviations from it) of every element, in float32 or wider."""
     flat = (x if x.dtype in (torch.float32, torch.float64) else x.float()).reshape(-1)
-    return torch.stack((flat.sum(), torch.dot(flat, flat)))
+    mean = flat.mean()
+    centred = flat - mean
+    return torch.stack((mean, torch.dot(centred, centred)))
 
 
-def _pooled(sums: np.ndarray, squares: np.ndarray, counts: list[int]) -> tuple[float, float]:
-    """Mean and standard deviation of every observation together, from each one's sum and sum of squares."""
+def _pooled(means: np.ndarray, m2: np.ndarray, counts: list[int]) -> tuple[float, float]:
+    """Mean and standard deviation of every observation together (Chan et al.'s pairwise combination), from each
+    one's size, mean and sum of squared deviations; NaN when any observation was not finite."""
     n = np.asarray(counts, dtype=np.float64)
-    keep = (n > 0) & np.isfinite(sums) & np.isfinite(squares)
+    keep = n > 0
     if not keep.any():
         return math.nan, math.nan
-    total = n[keep].sum()
-    mean = float(sums[keep].sum() / total)
-    variance = float(squares[keep].sum() / total - mean * mean)
-    return mean, math.sqrt(max(variance, 0.0))
+    n, means, m2 = n[keep], means[keep], m2[keep]
+    total = n.sum()
+    mean = float((n * means).sum() / total)
+    variance = float((m2.sum() + (n * (means - mean) ** 2).sum()) / total)
+    return mean, math.sqrt(variance) if variance >= 0 else math.nan
