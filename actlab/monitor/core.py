@@ -2,11 +2,12 @@
 
 A training step is a forward pass of the monitored model in training mode with gradients enabled (a model called
 twice per step counts two: with an even ``every`` the same one of the two is always sampled; use an odd ``every``
-or ``steps="manual"`` there). On every ``every``-th step the sites' hooks observe; on the others they return at once.
+or ``steps="manual"`` there). On every ``every``-th step the monitor hooks each site for that step; on the others
+only two hooks on the model itself run, which count the step.
 Forwards in eval mode or without gradients, and the recomputation of checkpointed blocks during backward, are not
 observed. A site whose derivative or statistics raise is turned off with a warning: the monitor never stops the
 user's training. Compiled models (``torch.compile``) are refused: a compiled graph does not follow the hooks'
-state from step to step. ``grad_norm`` is the gradient as backward computes it, a mixed-precision loss scale
+coming and going from step to step. ``grad_norm`` is the gradient as backward computes it, a mixed-precision loss scale
 included. Statistics accumulate on the
 tensors' device over a window of ``window`` steps; nothing is read to the host until someone asks (a summary, a
 logger, the warnings), and then one transfer reads every site at once.
@@ -89,9 +90,9 @@ class ActivationMonitor:
     model runs once to find activation *functions* called inside ``forward`` (``F.gelu(h)``); without it, module
     and attribute sites only. ``sites``: the names to watch (default every site of ``roles``, which default to all
     three: hidden, gate, output); ``where``: a class, a glob over paths or a predicate, as in :func:`actlab.swap`.
-    ``every``: sample one training step in ``every`` (default 20: a sampled step costs about as much again as the
+    ``every``: sample one training step in ``every`` (default 32: a sampled step costs about as much again as the
     activations' own forward and backward, so sampling keeps the flagship MLP's step within 5%; ``every=1`` watches
-    every step); ``window``: steps per window (default 200, so 10 sampled steps; None: one window from the start
+    every step); ``window``: steps per window (default 256, so 8 sampled steps; None: one window from the start
     until :meth:`reset`). ``saturation``: derivative magnitude below which an output counts as saturated;
     ``dead_below``: at or below which a unit counts as inactive on an example. ``warn_dead`` / ``warn_saturated``:
     warn (:class:`ActivationHealthWarning`, once per site until it recovers) when a closed window's fraction
@@ -102,7 +103,7 @@ class ActivationMonitor:
     """
 
     def __init__(self, model: nn.Module, example: Any = None, *, sites: Iterable[str] | None = None,
-                 where: Where = None, roles: Iterable[str] | None = None, every: int = 20, window: int | None = 200,
+                 where: Where = None, roles: Iterable[str] | None = None, every: int = 32, window: int | None = 256,
                  saturation: float = 0.01, dead_below: float = 0.0, warn_dead: float | None = 0.5,
                  warn_saturated: float | None = 0.95, unit_dim: int | Mapping[str, int] | None = None,
                  steps: str = "forward") -> None:
@@ -150,6 +151,7 @@ class ActivationMonitor:
         self._armed = False
         self._running = False
         self._handles: list[Any] = []
+        self._site_handles: list[Any] = []
         self._pending: dict[int, list[Any]] = {}
         self._observer: observe_calls | None = None
         self._wrapped: list[tuple[MonitoredSite, Any, _WatchedFunction]] = []
@@ -171,12 +173,7 @@ class ActivationMonitor:
         self._handles = [model.register_forward_pre_hook(_Hook(self._forward_begins)),
                          model.register_forward_hook(_Hook(self._forward_ends), always_call=True)]
         for site in self.sites:
-            if site.kind == "module":
-                self._handles.append(site.owner.register_forward_pre_hook(
-                    _Hook(functools.partial(self._module_input, site))))
-                self._handles.append(site.owner.register_forward_hook(
-                    _Hook(functools.partial(self._module_output, site)), always_call=True))
-            elif site.kind == "attribute":
+            if site.kind == "attribute":
                 original = getattr(site.owner, site.attribute)  # type: ignore[arg-type]
                 wrapper = _WatchedFunction(original, self, site)
                 self._wrapped.append((site, original, wrapper))
@@ -256,10 +253,20 @@ class ActivationMonitor:
         if (self.steps - 1) % self.every == 0:
             self._current.sampled += 1
             self._armed = True
+            # the sites' hooks exist on sampled steps only: the other steps run the model as if unwatched
+            for site in self.sites:
+                if site.kind == "module":
+                    self._site_handles.append(site.owner.register_forward_pre_hook(
+                        _Hook(functools.partial(self._module_input, site))))
+                    self._site_handles.append(site.owner.register_forward_hook(
+                        _Hook(functools.partial(self._module_output, site)), always_call=True))
 
     def _disarm(self) -> None:
         self._armed = False
         self._pending.clear()
+        for handle in self._site_handles:
+            handle.remove()
+        self._site_handles = []
 
     def _observing(self) -> bool:
         return self._armed and self.model.training and torch.is_grad_enabled() and not _in_backward()
