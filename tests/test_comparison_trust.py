@@ -324,3 +324,41 @@ def test_runs_with_other_settings_get_other_names_and_a_reused_name_is_refused(t
     assert again.study == low.study and again.skipped == 4  # more seeds extend a study; the first two are reused
     with pytest.raises(actlab.ActlabError, match=r"already holds a run with other settings \(recipe: "):
         run_comparison(config(db, "relu", "tanh", seeds=2, recipe={"lr": 1e-2}, study=low.study), command="t")
+
+
+# ----- identity -------------------------------------------------------------------------------------------------------
+
+def test_a_changed_custom_forward_or_init_is_not_reused(tmp_path):
+    """The fingerprint covered a custom model's structure and the factory's own source, not the classes it calls:
+    doubling the logits in a custom module's forward, or changing its init, reused all the old trials."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 6, generator=g)
+    y = (x[:, 0] > 0).long()
+    data = (x[:80], y[:80], x[80:], y[80:])
+
+    class Head(nn.Module):
+        scale, init_std = 1.0, None
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 2)
+            if self.init_std is not None:
+                nn.init.normal_(self.fc.weight, std=self.init_std)
+
+        def forward(self, h):
+            return self.fc(h) * self.scale
+
+    def model(make_act):
+        return nn.Sequential(nn.Linear(6, 16), make_act(), Head())
+
+    db = str(tmp_path / "c.db")
+    first = actlab.compare("relu", data=data, model=model, seeds=2, epochs=1, lr=0.01, store=db)
+    assert first.ran == 2
+    assert actlab.compare("relu", data=data, model=model, seeds=2, epochs=1, lr=0.01, store=db).skipped == 2
+    Head.scale = 2.0  # the forward changed: logits x2; the same study, so the run says why nothing is reused
+    with pytest.warns(UserWarning, match=r"cannot be reused for relu \(the model's initialisation, its forward"):
+        again = actlab.compare("relu", data=data, model=model, seeds=2, epochs=1, lr=0.01, store=db)
+    assert again.ran == 2 and again.skipped == 0
+    Head.init_std = 0.5  # the init changed
+    assert actlab.compare("relu", data=data, model=model, seeds=2, epochs=1, lr=0.01, store=db,
+                          study="init").ran == 2

@@ -349,14 +349,28 @@ def test_threads_run_the_nodes_and_the_fallback_at_once():
             assert all(torch.equal(g, ge) and torch.equal(h, he) for (g, h), (ge, he) in zip(result, expected))
 
 
-def test_a_trial_trained_with_the_build_is_another_trial(monkeypatch):
-    """The fused loops round differently from the Python paths, so whether they run is part of a trial's key."""
-    from actlab.experiments.training import group
+def test_the_build_changes_the_keys_of_the_activations_whose_numbers_it_changes():
+    """The fused loops round differently from the Python paths, so a trial trained with them is another trial; but
+    relu, leaky_relu and swish at beta 1 run aten's ops either way, and their stored trials stay valid. (The key
+    recorded "-compiled" or "-python" for the whole install, and a build retrained every stored trial.)"""
+    import json
+    import subprocess
+    import sys
 
-    monkeypatch.setattr(compiled, "load", lambda: None)
-    without = group.trainer_version()
-    monkeypatch.setattr(compiled, "load", lambda: object())
-    assert group.trainer_version() != without and without.endswith("-python")
+    code = ("import json; from actlab.experiments.workload.tasks import resolve_task; "
+            "from actlab.experiments.comparison.compare import fingerprints, parse_contender, key_identity; "
+            "t = resolve_task('mnist1d'); d = t.load(); "
+            "f = fingerprints(t, d, [parse_contender(a) for a in ('relu', 'leaky_relu', 'swish', 'geglu')]); "
+            "print(json.dumps({k: key_identity(v) for k, v in f.items()}))")
+    keys = {}
+    for setting in ("1", "0"):
+        env = {**__import__("os").environ, "ACTLAB_COMPILED": setting}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        keys[setting] = json.loads(out.stdout)
+    for name in ("relu", "leaky_relu", "swish"):
+        assert keys["1"][name] == keys["0"][name], name
+    if compiled.load() is not None:
+        assert keys["1"]["geglu"] != keys["0"]["geglu"]  # its fused loops ran
 
 
 def test_a_worker_whose_code_differs_from_the_planner_refuses_the_job(monkeypatch):

@@ -15,9 +15,12 @@ import math
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+import torch
 
 from actlab.catalog.registry import resolve_trainable
 from actlab.errors import ActlabError, InvalidParameterError
@@ -27,7 +30,14 @@ from actlab.experiments.comparison.cost import Cost, measure_cost
 from actlab.experiments.comparison.outcome import METRICS, Outcome, OutcomeView, analyze, label_of, tuning_curves
 from actlab.experiments.execution import make_executor
 from actlab.experiments.results.store import Store, trial_key
-from actlab.experiments.training.group import GroupJob, model_fingerprint, run_group, trainer_version
+from actlab.experiments.training.group import (
+    GroupJob,
+    code_digest,
+    model_fingerprint,
+    probe_fingerprint,
+    run_group,
+    trainer_version,
+)
 from actlab.experiments.training.trainer import make_activation_factory
 from actlab.experiments.workload.data import Dataset
 from actlab.experiments.workload.recipe import Recipe
@@ -137,15 +147,46 @@ def protocol_conflict(stored: Mapping[str, Any] | None, record: Mapping[str, Any
 
 
 def fingerprints(task: Task, dataset: Dataset, contenders: Sequence[Contender]) -> dict[str, dict[str, Any]]:
-    """label -> {data, model, trainer, parameters}: what, besides the configuration, decides a trial's numbers
-    (and the built model's parameter count, which the table shows)."""
-    data, trainer = dataset.content_hash(), trainer_version()
+    """label -> {data, model, code, probe, trainer, parameters}: what, besides the configuration, decides a trial's
+    numbers (and the built model's parameter count, which the table shows). ``probe`` is the freshly built model's
+    initial parameters and its output and gradients on a few training examples, as this process computes them: a
+    change of a custom model's forward or initialisation, or of the implementation one activation runs (the compiled
+    lean paths round differently), changes it; an activation the build does not touch (relu, swish at beta 1: aten's
+    ops either way) keeps it. ``trainer`` (the code and whether the build runs) is checked by workers, not keyed."""
+    data, trainer, code = dataset.content_hash(), trainer_version(), code_digest()
     out = {}
     for c in contenders:
-        model = task.build(dataset, make_activation_factory(c.text, c.trainable))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = task.build(dataset, make_activation_factory(c.text, c.trainable))
         out[c.label] = {"data": data, "model": model_fingerprint(model, task.spec.source or task.spec.build),
-                        "trainer": trainer, "parameters": sum(p.numel() for p in model.parameters())}
+                        "code": code, "probe": probe_fingerprint(model, dataset.x_train[:8]), "trainer": trainer,
+                        "parameters": sum(p.numel() for p in model.parameters())}
     return out
+
+
+_CHANGED = {"data": "the data changed", "model": "the model's structure or its factory's source changed",
+            "code": "actlab's training or activation code changed",
+            "probe": "the model's initialisation, its forward or the activation's implementation changed"}
+
+
+def stale_reasons(stored: Sequence[Mapping[str, Any]], identity: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Why a study's stored trials will not be reused, per activation whose every stored trial differs from what
+    would train now ("relu (the data changed)"), or None where something is reused or nothing was stored."""
+    reasons = []
+    for label, now in identity.items():
+        old = [json.loads(t["identity"] or "{}") for t in stored if label_of(t) == label]
+        if not old or any(all(o.get(k) == v for k, v in key_identity(now).items() if k in o) for o in old):
+            continue
+        changed = sorted({k for o in old for k, v in key_identity(now).items() if k in o and o[k] != v})
+        reasons.append(f"{label} ({'; '.join(_CHANGED.get(k, f'{k} changed') for k in changed)})")
+    return ", ".join(reasons) or None
+
+
+def key_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a contender's identity that goes into its trial keys: everything but the install-wide
+    ``trainer`` tag, which the probe replaces per activation."""
+    return {k: v for k, v in identity.items() if k != "trainer"}
 
 
 def plan(config: StudyConfig, task: Task, contenders: list[Contender], phase: str,
@@ -162,7 +203,7 @@ def plan(config: StudyConfig, task: Task, contenders: list[Contender], phase: st
             extra = {"validation_fraction": config.validation_fraction} if phase == "tune" else {}
             keys = tuple(trial_key(phase=phase, activation=c.text, trainable=c.trainable, task=task.text,
                                    recipe=recipe_key, lr=lr, seed_index=i, base_seed=config.base_seed,
-                                   identity=identity[c.label], **extra) for lr, i in members)
+                                   identity=key_identity(identity[c.label]), **extra) for lr, i in members)
             jobs.append(GroupJob(
                 phase=phase, activation=c.text, trainable=c.trainable, task=task.text, data_dir=task.data_dir,
                 recipe=recipe.as_dict(), lrs=tuple(lr for lr, _ in members), base_seed=config.base_seed,
@@ -219,7 +260,13 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     ("warning", text) before training, ("plan", {...}), ("group_done", job), ("group_failed", (job, error)),
     ("epoch", (job, epoch, total)), ("cost", None) before the timing."""
     started = time.perf_counter()
-    notify = progress or (lambda *_: None)
+
+    def notify(event: str, payload: Any) -> None:
+        if progress is not None:
+            progress(event, payload)
+        elif event == "warning":  # no one listening (the Python API): a warning the caller sees
+            warnings.warn(payload, UserWarning, stacklevel=3)
+
     contenders = [parse_contender(a) for a in config.activations]
     labels = [c.label for c in contenders]
     if len(set(labels)) != len(labels):
@@ -245,11 +292,15 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     }
     with Store(config.store) as store:
         previous = store.study(study)
+        stored = [] if previous is None or config.force else store.trials(list(previous["members"].values()))
     conflict = protocol_conflict(None if previous is None else previous["config"], record)
     if conflict:  # before training: a name means one protocol, and its record would be replaced
         raise ActlabError(f"study {study!r} already holds a run with other settings ({conflict}); give this run "
                           "another name (study=, --name) or another store")
     identity = fingerprints(task, dataset, contenders)
+    stale = stale_reasons(stored, identity)
+    if stale:  # said before training, so a rerun that retrains everything is not a surprise
+        notify("warning", f"study {study!r}: its stored trials cannot be reused for {stale}; they are trained again")
     underpowered = stats.power_warning(config.seeds, stats.n_tests(len(contenders), config.all_pairs))
     if underpowered:
         notify("warning", underpowered)  # said before anything trains

@@ -81,7 +81,9 @@ def load_data(task_text: str, data_dir: str | None, phase: str, fraction: float,
 
 
 @lru_cache(maxsize=1)
-def _code_digest() -> str:
+def code_digest() -> str:
+    """A digest of the code that decides a trial's numbers: the training room's modules and the activations'
+    definitions and implementations (actlab/catalog, actlab/kernels)."""
     package = Path(__file__).resolve().parents[2]
     sources = [*Path(__file__).parent.glob("*.py"), *(package / "kernels").glob("*.py"),
                *(package / "kernels").glob("*.cpp"), *(package / "catalog").rglob("*.py")]
@@ -96,7 +98,7 @@ def trainer_version() -> str:
     definitions and implementations (actlab/catalog, actlab/kernels), and whether the compiled lean paths run (their
     fused loops round differently from the Python paths, so a trial trained with ``actlab build-ext``'s build is
     another trial than one trained without)."""
-    return f"{_code_digest()}-{'compiled' if compiled.load() is not None else 'python'}"
+    return f"{code_digest()}-{'compiled' if compiled.load() is not None else 'python'}"
 
 
 def model_fingerprint(model, build: Callable | None = None) -> str:
@@ -111,6 +113,34 @@ def model_fingerprint(model, build: Callable | None = None) -> str:
             h.update(inspect.getsource(build).encode())
         except (OSError, TypeError):  # built in a REPL or from C: the structure above still counts
             pass
+    return h.hexdigest()[:16]
+
+
+def probe_fingerprint(model: Any, x: Any) -> str:
+    """A digest of what a freshly built model is and computes: its initial parameters, its output on ``x`` (a few
+    training examples) in eval mode, and the gradients of that output's sum, bit for bit as this process computes
+    them. Run once per activation when a study is planned; the model is left as it was."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        h.update(name.encode() + p.detach().cpu().contiguous().numpy().tobytes())
+    was = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            torch.manual_seed(0)
+            out = model(x)
+            tensors = [t for t in (out if isinstance(out, (tuple, list)) else (out,)) if isinstance(t, torch.Tensor)]
+            h.update(b"".join(t.detach().cpu().contiguous().numpy().tobytes() for t in tensors))
+            params = [p for p in model.parameters() if p.requires_grad]
+            floating = [t for t in tensors if t.is_floating_point() and t.requires_grad]
+            if params and floating:
+                total = torch.stack([t.double().sum() for t in floating]).sum()
+                grads = torch.autograd.grad(total, params, allow_unused=True)
+                h.update(b"".join(g.cpu().contiguous().numpy().tobytes() for g in grads if g is not None))
+    finally:
+        model.train(was)
     return h.hexdigest()[:16]
 
 
