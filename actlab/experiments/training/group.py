@@ -120,7 +120,6 @@ def probe_fingerprint(model: Any, x: Any) -> str:
     """A digest of what a freshly built model is and computes: its initial parameters, its output on ``x`` (a few
     training examples) in eval mode, and the gradients of that output's sum, bit for bit as this process computes
     them. Run once per activation when a study is planned; the model is left as it was."""
-    import torch
 
     h = hashlib.sha256()
     for name, p in model.named_parameters():
@@ -128,20 +127,28 @@ def probe_fingerprint(model: Any, x: Any) -> str:
     was = model.training
     model.eval()
     try:
-        with torch.random.fork_rng(devices=[]), torch.enable_grad():
-            torch.manual_seed(0)
-            out = model(x)
-            tensors = [t for t in (out if isinstance(out, (tuple, list)) else (out,)) if isinstance(t, torch.Tensor)]
-            h.update(b"".join(t.detach().cpu().contiguous().numpy().tobytes() for t in tensors))
-            params = [p for p in model.parameters() if p.requires_grad]
-            floating = [t for t in tensors if t.is_floating_point() and t.requires_grad]
-            if params and floating:
-                total = torch.stack([t.double().sum() for t in floating]).sum()
-                grads = torch.autograd.grad(total, params, allow_unused=True)
-                h.update(b"".join(g.cpu().contiguous().numpy().tobytes() for g in grads if g is not None))
+        _probe_outputs(model, x, h)
+    except Exception as exc:  # the model fails to run: training will fail too, and say why, as a failed group
+        h.update(f"failed: {type(exc).__name__}".encode())
     finally:
         model.train(was)
     return h.hexdigest()[:16]
+
+
+def _probe_outputs(model: Any, x: Any, h: Any) -> None:
+    import torch
+
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(0)
+        out = model(x)
+        tensors = [t for t in (out if isinstance(out, (tuple, list)) else (out,)) if isinstance(t, torch.Tensor)]
+        h.update(b"".join(t.detach().cpu().contiguous().numpy().tobytes() for t in tensors))
+        params = [p for p in model.parameters() if p.requires_grad]
+        floating = [t for t in tensors if t.is_floating_point() and t.requires_grad]
+        if params and floating:
+            total = torch.stack([t.double().sum() for t in floating]).sum()
+            grads = torch.autograd.grad(total, params, allow_unused=True)
+            h.update(b"".join(g.cpu().contiguous().numpy().tobytes() for g in grads if g is not None))
 
 
 def environment() -> tuple[dict[str, str], dict[str, Any]]:
