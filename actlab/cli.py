@@ -6,6 +6,7 @@ Errors in what the user typed (unknown names, bad parameters) print one clear li
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
@@ -498,7 +499,7 @@ def bench_kernels_command(
         raise ActlabError(str(exc)) from None
     if json_path is not None:
         _write(json_path, to_json(copy_gbps, results), "--output")
-    if as_json:
+    if as_json or (json_path is not None and str(json_path) == "-"):  # stdout holds the JSON alone
         sys.stdout.write(to_json(copy_gbps, results).rstrip("\n") + "\n")
         return
     from actlab.kernels import compiled
@@ -726,6 +727,8 @@ def findings_command(
     from actlab.experiments.results.store import Store
     from actlab.report.findings import kind_of, render_findings
 
+    if not Path(store).exists():  # opening would create an empty store (and its folders) at a mistyped path
+        raise ActlabError(f"no results store at {store!r}")
     with Store(store) as st:
         rows = [f for f in st.findings() if (include_quick or not f["quick"]) and kind_of(f) == "paper"]
     if not rows:
@@ -792,6 +795,8 @@ def _guard(path: Path, option: str):
     try:
         yield
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):  # the path was right: the machine failed
+            raise ActlabFailure(f"{option} {str(path)!r}: writing failed ({exc.strerror or exc})") from None
         raise ActlabError(f"{option} {str(path)!r}: cannot write there ({exc.strerror or exc})") from None
 
 

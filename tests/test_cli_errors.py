@@ -188,8 +188,8 @@ def test_unwritable_outputs_are_usage_errors(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = _actlab("bench", "kernels", "--names", "relu", "--size", "1024", "--rounds", "3",
-                     "--min-block", "0.001", "--json", str(blocker / "sub" / "k.json"))
-    assert result.returncode == 2 and "--json" in result.stderr and "cannot write there" in result.stderr
+                     "--min-block", "0.001", "-o", str(blocker / "sub" / "k.json"))
+    assert result.returncode == 2 and "--output" in result.stderr and "cannot write there" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from test_data import write_idx_set
@@ -322,7 +323,7 @@ def test_runs_with_other_settings_get_other_names_and_a_reused_name_is_refused(t
         assert set(names) <= set(store.studies())
     again = run_comparison(config(db, "relu", "tanh", seeds=3, recipe={"lr": 3e-3}), command="t")
     assert again.study == low.study and again.skipped == 4  # more seeds extend a study; the first two are reused
-    with pytest.raises(actlab.ActlabError, match=r"already holds a run with other settings \(recipe: "):
+    with pytest.raises(actlab.ActlabError, match=r"already holds a run with other settings \(recipe lr: 0.003 stored"):
         run_comparison(config(db, "relu", "tanh", seeds=2, recipe={"lr": 1e-2}, study=low.study), command="t")
 
 
@@ -362,3 +363,89 @@ def test_a_changed_custom_forward_or_init_is_not_reused(tmp_path):
     Head.init_std = 0.5  # the init changed
     assert actlab.compare("relu", data=data, model=model, seeds=2, epochs=1, lr=0.01, store=db,
                           study="init").ran == 2
+
+
+def test_reruns_that_only_change_the_analysis_or_force_are_not_refused(tmp_path):
+    """The name check blocked --force, another baseline and all-pairs, which train the same trials; and a study's
+    --quick run refused the full one (the same record name)."""
+    db = tmp_path / "r.db"
+    first = run_comparison(config(db, "relu", "tanh", seeds=2, recipe={"lr": 1e-2}), command="t")
+    for extra in ({"baseline": "tanh"}, {"all_pairs": True}):
+        again = run_comparison(config(db, "relu", "tanh", seeds=2, recipe={"lr": 1e-2}, **extra), command="t")
+        assert again.study == first.study and again.ran == 0
+    forced = run_comparison(config(db, "relu", "tanh", seeds=2, recipe={"lr": 3e-2}, study=first.study, force=True),
+                            command="t")
+    assert forced.ran == 4
+
+
+def test_keys_do_not_move_with_threads_or_the_cpus_vector_width():
+    """The probe hashed float32 bits: one thread against two, or AVX2 against none, changed every custom model's
+    key and retrained stores moved to another machine."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, json, torch; torch.set_num_threads(int(sys.argv[1])); from torch import nn; "
+            "from actlab.experiments.workload.tasks import custom_task, resolve_task; "
+            "from actlab.experiments.comparison.compare import fingerprints, parse_contender; "
+            "g = torch.Generator().manual_seed(0); x = torch.randn(120, 1, 12, 12, generator=g); "
+            "y = (x.mean((1, 2, 3)) > 0).long(); "
+            "m = lambda a: nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), a(), nn.Flatten(), nn.Linear(800, 2)); "
+            "t = resolve_task(custom_task((x[:80], y[:80], x[80:], y[80:]), m).text); "
+            "print(json.dumps({k: v['probe'] for k, v in fingerprints(t, t.load(), "
+            "[parse_contender('relu'), parse_contender('swish')]).items()}))")
+    runs = []
+    for threads, isa in (("1", None), ("2", None), ("2", "default")):
+        env = {**os.environ, **({"ATEN_CPU_CAPABILITY": isa} if isa else {})}
+        out = subprocess.run([sys.executable, "-c", code, threads], env=env, capture_output=True, text=True, check=True)
+        runs.append(json.loads(out.stdout))
+    assert runs[0] == runs[1] == runs[2]
+
+
+# ----- cost ---------------------------------------------------------------------------------------------------------
+
+def test_a_cost_measured_under_load_says_it_cannot_be_trusted(tmp_path, monkeypatch):
+    """On a loaded machine the step-time ratio read 0.06x [0.04, 0.43] while s/epoch said the opposite, the report's
+    Pareto front was built on it, and nothing warned."""
+    from actlab.experiments.comparison import cost as cost_module
+    from actlab.report.data import cost_points, load_study
+
+    def noisy(steps, device, rounds, min_block_s):
+        rng = np.random.default_rng(0)
+        return {name: list(rng.uniform(0.001, 0.004, rounds)) for name in steps}  # a busy machine's spread
+
+    monkeypatch.setattr(cost_module, "interleaved", noisy)
+    res = run_comparison(config(tmp_path / "k.db", "relu", "tanh", seeds=2, recipe={"lr": 1e-2}, cost=True),
+                         command="t")
+    assert all(c.unreliable and "varied" in c.unreliable for c in res.cost.values())
+    assert any("cost column" in n and "unreliable" in n for n in res.outcome.notes)
+    assert row_cells(res.outcome.rows[1])["cost"].endswith("unreliable")
+    assert "UNRELIABLE" in cost_points(load_study(tmp_path / "k.db"))[1]
+
+
+def test_a_ratio_that_contradicts_the_training_runs_is_marked():
+    from actlab.experiments.comparison.cost import Cost, check_against_epochs
+
+    costs = {"relu": Cost(1.0, 1.0, 1.0, 1.0), "swish": Cost(0.1, 0.06, 0.04, 0.43)}
+    marked = check_against_epochs(costs, {"relu": 0.020, "swish": 0.022}, "relu")
+    assert "swish's 0.06x disagrees with the training runs' s/epoch ratio 1.10x" in marked["relu"].unreliable
+    steady = check_against_epochs({"relu": Cost(1.0, 1.0, 1.0, 1.0), "swish": Cost(1.1, 1.1, 1.05, 1.15)},
+                                  {"relu": 0.020, "swish": 0.022}, "relu")
+    assert all(c.unreliable is None for c in steady.values())
+
+
+def test_trials_stored_by_an_earlier_actlab_are_said_to_be_retrained():
+    """Old identities lack the fields the new key holds: the warning compared only the fields both had and said
+    nothing, and the first run after an upgrade retrained everything silently."""
+    import json
+
+    from actlab.experiments.comparison.compare import stale_reasons
+
+    old = {"activation": "relu", "trainable": 0,
+           "identity": json.dumps({"data": "d", "model": "m", "trainer": "t-python", "parameters": 10})}
+    now = {"relu": {"data": "d", "model": "m", "code": "c", "route": "native", "trainer": "t-compiled",
+                    "parameters": 10}}
+    assert "relu (an earlier actlab stored them" in stale_reasons([old], now)
+    same = {"activation": "relu", "trainable": 0, "identity": json.dumps(now["relu"])}
+    assert stale_reasons([same], now) is None

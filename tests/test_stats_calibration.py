@@ -156,3 +156,38 @@ def test_a_constant_difference_is_not_printed_as_a_zero_width_interval():
     text = stats.pairwise(scores, resolution=1 / 1000)[0].verdict()
     assert "+0.10 points on every seed (no spread: no interval)" in text and "[+0.10, +0.10]" not in text
     assert stats.interval_text(0.7, 0.7, 0.7, lambda v: f"{100 * v:.2f}") == "70.00 (every seed equal: no interval)"
+
+
+def test_a_test_that_the_interval_does_not_bear_out_is_undecided_not_no_difference():
+    """Seven seeds, differences of 0, 3, 3, 3, 3, 3, 3 examples: the signed-rank test finds them (p(Holm) 0.031) but
+    the skewness-corrected interval reaches 0; the verdict says both instead of 'no significant difference'."""
+    counts = [0, 3, 3, 3, 3, 3, 3]
+    scores = {"a": {i: (700 + c) / 1000 for i, c in enumerate(counts)}, "b": {i: 0.7 for i in range(7)}}
+    pair = stats.pairwise(scores, resolution=1 / 1000)[0]
+    text = pair.verdict()
+    if pair.ci_low <= 0:
+        assert "undecided: the signed-rank test finds a difference" in text
+    else:
+        assert text.startswith("a beats b")
+    assert "no significant difference" not in text
+
+
+def test_tied_seeds_count_as_the_test_counts_them():
+    """Six seeds, one tied: the signed-rank test drops it, so five decide, and five cannot reach 0.05."""
+    scores = {"a": {i: 0.703 if i else 0.700 for i in range(6)}, "b": {i: 0.700 for i in range(6)}}
+    text = stats.pairwise(scores, resolution=1 / 1000)[0].verdict()
+    assert "undecided: 5 seeds (1 tied, which the signed-rank test drops) cannot decide" in text
+
+
+def test_a_constant_count_difference_is_constant_whatever_the_float_rounding():
+    base = [0.712, 0.734, 0.689, 0.745, 0.701, 0.723]
+    scores = {"a": {i: round(v + 0.010, 3) for i, v in enumerate(base)}, "b": dict(enumerate(base))}
+    assert "on every seed (no spread: no interval)" in stats.pairwise(scores, resolution=1 / 1000)[0].verdict()
+
+
+def test_declared_study_rules_keep_the_plain_t_interval():
+    """The studies' declarations say 't interval': changing the comparison's interval must not change them."""
+    x = np.array([0.99, 0.98, 0.99, 0.97, 0.90])
+    t = sps.t.interval(0.95, 4, loc=x.mean(), scale=sps.sem(x))
+    assert stats.mean_interval(x, method="t") == pytest.approx(t)
+    assert stats.mean_interval(x) != pytest.approx(t)

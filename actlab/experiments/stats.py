@@ -62,6 +62,7 @@ class Pairwise:
     prob_improvement: float  # P(a better than b on the same seed): the share of seeds a wins (ties count 1/2)
     higher_is_better: bool = True  # accuracy; False for losses such as bits per character
     n_tests: int = 1  # the Holm family this pair was corrected in
+    n_ranked: int | None = None  # the seeds the signed-rank test used (nonzero differences); None: n
 
     @property
     def significant(self) -> bool:
@@ -74,7 +75,7 @@ class Pairwise:
     def flipped(self) -> Pairwise:
         """The same comparison seen from b's side."""
         return Pairwise(self.b, self.a, self.n, -self.mean_diff, -self.ci_high, -self.ci_low, self.p_value,
-                        self.p_holm, 1.0 - self.prob_improvement, self.higher_is_better, self.n_tests)
+                        self.p_holm, 1.0 - self.prob_improvement, self.higher_is_better, self.n_tests, self.n_ranked)
 
     def verdict(self, metric: str = "accuracy", scale: float = 100.0, unit: str = " points", digits: int = 2) -> str:
         """One honest sentence; a significant difference is phrased from the winner's side."""
@@ -96,18 +97,25 @@ class Pairwise:
             return (f"{self.a} vs {self.b} on {metric}: no significant difference: identical on all {self.n} paired "
                     f"seeds; {tail}")
         needed = min_seeds_for_significance(max(self.n_tests, 1))
-        if self.n < needed:  # not evidence of no difference: this design could not have found one
+        ranked = self.n if self.n_ranked is None else self.n_ranked
+        if ranked < needed:  # not evidence of no difference: this design could not have found one
             tests = f"{self.n_tests} paired test{'' if self.n_tests == 1 else 's'}"
-            return (f"{self.a} vs {self.b} on {metric}: undecided: {self.n} seeds cannot decide (with {tests} the "
-                    f"smallest possible p(Holm) is {self.n_tests} x 2/2^{self.n} = "
-                    f"{min(1.0, self.n_tests * 2.0 / 2.0 ** self.n):.3g}; at least {needed} seeds are needed): {d}; "
+            tied = "" if ranked == self.n else f" ({self.n - ranked} tied, which the signed-rank test drops)"
+            return (f"{self.a} vs {self.b} on {metric}: undecided: {ranked} seeds{tied} cannot decide (with {tests} "
+                    f"the smallest possible p(Holm) is {self.n_tests} x 2/2^{ranked} = "
+                    f"{min(1.0, self.n_tests * 2.0 / 2.0 ** ranked):.3g}; at least {needed} seeds are needed): {d}; "
                     f"{tail}")
+        if self.p_holm < ALPHA:  # the test finds a difference its interval does not bear out: say both
+            return (f"{self.a} vs {self.b} on {metric}: undecided: the signed-rank test finds a difference "
+                    f"(p(Holm) = {self.p_holm:.3g}) but the 95% interval of the mean difference covers 0: {d}; "
+                    f"P({self.a} better on a seed) = {self.prob_improvement:.2f}")
         reason = "the 95% interval covers 0" if self.ci_low <= 0 <= self.ci_high else \
             "the corrected test is not significant"
         return f"{self.a} vs {self.b} on {metric}: no significant difference ({reason}): {d}; {tail}"
 
 
-def mean_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+def mean_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE, method: str = "hall"
+                  ) -> tuple[float, float]:
     """Skewness-corrected Student-t interval of the mean (:func:`mean_intervals`), 95% unless ``confidence`` says
     otherwise (e.g. Bonferroni-corrected). Fewer than two values give no interval: (NaN, NaN), shown as missing (one
     seed says nothing about seed-to-seed variation). All-equal values give (mean, mean), which interval_text shows
@@ -117,7 +125,7 @@ def mean_interval(values: Sequence[float] | np.ndarray, confidence: float = CONF
         return math.nan, math.nan
     if np.ptp(x) == 0:
         return float(x.mean()), float(x.mean())
-    lo, hi = mean_intervals(x, confidence)
+    lo, hi = mean_intervals(x, confidence, method)
     return float(lo), float(hi)
 
 
@@ -130,19 +138,25 @@ def interval_text(mean: float, low: float, high: float, fmt) -> str:
     return f"{fmt(mean)} [{fmt(low)}, {fmt(high)}]"
 
 
-def mean_intervals(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+def mean_intervals(samples: np.ndarray, confidence: float = CONFIDENCE, method: str = "hall"
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Intervals of the mean along the last axis (one per leading index; at least 2 values each): Student's t with
     Hall's skewness correction. With T = sqrt(n) (mean - mu) / s and a = skewness / (6 sqrt(n)), Hall's
     g(T) = T + a (1 + 2 T^2) + (4 a^2 / 3) T^3 is monotone, g(T) ~ t(n - 1) to the next order, and
     g^-1(v) = ((1 + 6 a (v - a))^(1/3) - 1) / (2 a); mu lies in [mean - s/sqrt(n) g^-1(q), mean - s/sqrt(n) g^-1(-q)],
-    q the t quantile. A symmetric sample (skewness 0, or fewer than 3 values) gets the plain t interval."""
+    q the t quantile (Hall used the normal quantile and the plain sample skewness; this calibrated variant uses t
+    and the bias-adjusted G1, which the coverage figures are for). A symmetric sample (skewness 0, or fewer than 3
+    values) gets the plain t interval, as does ``method="t"`` (what the declared studies' rules use)."""
+    if method not in ("hall", "t"):
+        raise ValueError(f"method={method!r}: expected 'hall' or 't'")
     x = np.asarray(samples, dtype=np.float64)
     n = x.shape[-1]
     mean, scale = x.mean(axis=-1), x.std(axis=-1, ddof=1) / math.sqrt(n)
     q = stats.t.ppf(0.5 + confidence / 2, n - 1)
-    if n < 3:
+    if n < 3 or method == "t":
         return mean - q * scale, mean + q * scale
-    with np.errstate(all="ignore"):  # an all-equal row has no skewness: it gets 0 below
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # an all-equal row has no skewness: 0 below
+        warnings.simplefilter("ignore")
         skew = stats.skew(x, axis=-1, bias=False)
     a = np.where(np.isfinite(skew), skew, 0.0) / (6.0 * math.sqrt(n))
     flat = np.abs(a) < 1e-12
@@ -240,19 +254,22 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def pairwise(scores: Mapping[str, Mapping[int, float]], pairs: Sequence[tuple[str, str]] | None = None,
-             higher_is_better: bool = True, resolution: float | None = None) -> list[Pairwise]:
+             higher_is_better: bool = True, resolution: float | None = None, method: str = "hall") -> list[Pairwise]:
     """The given pairs (default: every pair), paired by seed index: mean difference with a t interval, Wilcoxon p
     (Holm-corrected across the pairs given), and the paired probability of improvement. ``resolution``: the
     metric's step where it counts something (an accuracy on n test examples: 1/n); the Wilcoxon test then ranks the
-    integer differences in examples, so float rounding cannot split ties or make a zero nonzero."""
+    integer differences in examples, so float rounding cannot split ties or make a zero nonzero. ``method``: the
+    interval's (:func:`mean_intervals`)."""
     rows = []
     for a, b in (itertools.combinations(list(scores), 2) if pairs is None else pairs):
         common = sorted(set(scores[a]) & set(scores[b]))
         xa = np.asarray([scores[a][i] for i in common], dtype=np.float64)
         xb = np.asarray([scores[b][i] for i in common], dtype=np.float64)
         diff = xa - xb
-        lo, hi = mean_interval(diff)
+        lo, hi = mean_interval(diff, method=method)
         ranked = np.rint(diff / resolution) if resolution else diff
+        if resolution and len(diff) > 1 and np.ptp(ranked) == 0:  # the same count on every seed (float noise aside)
+            lo = hi = float(diff.mean())
         if len(diff) < 2 or np.all(ranked == 0):
             p = 1.0
         else:
@@ -261,10 +278,11 @@ def pairwise(scores: Mapping[str, Mapping[int, float]], pairs: Sequence[tuple[st
                 p = float(stats.wilcoxon(ranked, zero_method="wilcox").pvalue)
         wins = diff > 0 if higher_is_better else diff < 0
         pi = float(np.mean(wins + 0.5 * (diff == 0))) if len(diff) else math.nan
-        rows.append((a, b, len(diff), float(diff.mean()) if len(diff) else math.nan, lo, hi, p, pi))
+        rows.append((a, b, len(diff), float(diff.mean()) if len(diff) else math.nan, lo, hi, p, pi,
+                     int(np.count_nonzero(ranked))))
     adjusted = holm([r[6] for r in rows]) if rows else []
-    return [Pairwise(a, b, n, d, lo, hi, p, ph, pi, higher_is_better, len(rows))
-            for (a, b, n, d, lo, hi, p, pi), ph in zip(rows, adjusted)]
+    return [Pairwise(a, b, n, d, lo, hi, p, ph, pi, higher_is_better, len(rows), nz)
+            for (a, b, n, d, lo, hi, p, pi, nz), ph in zip(rows, adjusted)]
 
 
 def seed_warning(n: int) -> str | None:

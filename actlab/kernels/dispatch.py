@@ -26,7 +26,7 @@ import torch.fx
 from actlab.catalog.definitions.gated import check_halves
 from actlab.catalog.spec import ActivationSpec
 from actlab.errors import ShapeError
-from actlab.kernels import fused_cpu
+from actlab.kernels import compiled, fused_cpu
 from actlab.kernels.function import (
     EagerPaths,
     activation_function,
@@ -221,3 +221,15 @@ def _route(spec: ActivationSpec, x: Any, params: Mapping[str, Any], covered: boo
         return fn.apply(x, *params.values())
     # Outside torch.func transforms, and the forward taking positional arguments only, the binding is not needed.
     return _apply_unbound(fn, x, *params.values())
+
+
+def route(spec: ActivationSpec, params: Mapping[str, Any], trained: bool = False) -> str:
+    """Which implementation a CPU module of ``spec`` at ``params`` runs: ``"native"`` (PyTorch's own op, whatever is
+    built), ``"compiled"`` (actlab's C++ lean paths, from ``actlab build-ext``) or ``"python"`` (the aten lean paths
+    or the general Function). Part of a trial's identity: a build changes it only where it changes the path."""
+    if not trained and spec.native is not None and spec.native_covers(**params):
+        return "native"
+    paths = eager_paths(spec)
+    if paths is not None and not spec.stochastic and implementation(spec).compiled and compiled.load() is not None:
+        return "compiled"
+    return "python"

@@ -64,7 +64,7 @@ class ReportData(OutcomeView):
 
 
 def _band(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and 95% t-interval over seeds (NaN-free values only)."""
+    """Mean and 95% interval over seeds (t, skewness-corrected; NaN-free values only)."""
     v = values[np.isfinite(values)]
     if len(v) == 0:
         return math.nan, math.nan, math.nan
@@ -179,7 +179,9 @@ def cost_points(data: ReportData) -> tuple[dict[str, tuple[float, float]], str]:
     points = {r["activation"]: (r["cost"]["ratio"] if timed else
                                 r["s_per_epoch"] if r["s_per_epoch"] is not None else math.nan, r["mean"])
               for r in data.rows}
-    return points, (f"training step time / {data.outcome.baseline}'s" if timed else "s / epoch (per seed)")
+    doubt = timed and any(r["cost"].get("unreliable") for r in data.rows)
+    axis = f"training step time / {data.outcome.baseline}'s" if timed else "s / epoch (per seed)"
+    return points, axis + (" (UNRELIABLE timing: see the notes)" if doubt else "")
 
 
 def cost_intervals(data: ReportData) -> dict[str, tuple[float, float, float, float]]:

@@ -9,24 +9,29 @@ batch (see :mod:`actlab.experiments.training.trainer`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import random
 import shlex
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from actlab import catalog
 from actlab.catalog.registry import resolve_trainable
 from actlab.errors import ActlabError, InvalidParameterError
 from actlab.experiments import stats
 from actlab.experiments.comparison.config import StudyConfig, setting_value, settings_text
-from actlab.experiments.comparison.cost import Cost, measure_cost
+from actlab.experiments.comparison.cost import Cost, check_against_epochs, measure_cost
 from actlab.experiments.comparison.outcome import METRICS, Outcome, OutcomeView, analyze, label_of, tuning_curves
 from actlab.experiments.execution import make_executor
 from actlab.experiments.results.store import Store, trial_key
@@ -42,6 +47,7 @@ from actlab.experiments.training.trainer import make_activation_factory
 from actlab.experiments.workload.data import Dataset
 from actlab.experiments.workload.recipe import Recipe
 from actlab.experiments.workload.tasks import Task, resolve_task
+from actlab.kernels.dispatch import route
 
 __all__ = ["ComparisonResult", "Contender", "label_of", "parse_contender", "run_comparison"]
 
@@ -115,7 +121,9 @@ class ComparisonResult(OutcomeView):
 
 
 def default_study_name(task: Task, contenders: list[Contender], recipe: Recipe | None = None,
-                       grid: Sequence[float] | None = None, tune: Mapping[str, Sequence[Any]] | None = None) -> str:
+                       grid: Sequence[float] | None = None, tune: Mapping[str, Sequence[Any]] | None = None,
+                       base_seed: int | None = None, tune_seeds: int | None = None,
+                       validation_fraction: float | None = None) -> str:
     """``"mnist1d: swish vs leaky_relu (lr tuned from 0.00333, 0.01, 0.03)"``: the task, the activations and what
     decides the numbers besides them (the lr policy, fields tuned with it, recipe fields set away from the task's),
     so runs with other settings get other names (and reports) instead of replacing each other's record."""
@@ -128,41 +136,74 @@ def default_study_name(task: Task, contenders: list[Contender], recipe: Recipe |
     default = task.spec.recipe.as_dict()
     parts += [f"{k}={setting_value(v)}" for k, v in sorted(recipe.as_dict().items())
               if k != "lr" and k not in (tune or {}) and default.get(k) != v]
+    parts += [f"{k}={setting_value(v)}" for k, v, d in (("base_seed", base_seed, 0), ("tune_seeds", tune_seeds, 2),
+                                                        ("validation_fraction", validation_fraction, 0.2))
+              if v is not None and v != d]
     return f"{name} ({'; '.join(parts)})"
 
 
-# what a study's stored record must share with a new run under the same name (seeds may grow: a rerun extends)
-_PROTOCOL = ("activations", "task", "recipe", "lr_grid", "tune", "tune_seeds", "validation_fraction", "base_seed",
-             "baseline", "all_pairs", "metric")
+# what a study's stored record must share with a new run under the same name: what decides which trials train (more
+# seeds extend a study; the baseline and all-pairs choices only change the analysis of the same trials)
+_PROTOCOL = ("activations", "task", "recipe", "lr_grid", "tune", "tune_seeds", "validation_fraction", "base_seed")
 
 
 def protocol_conflict(stored: Mapping[str, Any] | None, record: Mapping[str, Any]) -> str | None:
-    """The settings in which ``record`` differs from the study's stored record, in words (None: none differ)."""
+    """The settings in which ``record`` differs from the study's stored record, in words (None: none differ). A
+    recipe is compared field by field on the fields both name (a field added to recipes later is no conflict)."""
     if stored is None:
         return None
     plain = lambda v: json.loads(json.dumps(v, sort_keys=True, default=str))  # noqa: E731  (as stored)
-    differ = [f"{k}: {plain(stored.get(k))!r} stored, {plain(record.get(k))!r} now" for k in _PROTOCOL
-              if k in stored and plain(stored.get(k)) != plain(record.get(k))]
+    differ = []
+    for k in _PROTOCOL:
+        if k not in stored:
+            continue
+        old, new = plain(stored.get(k)), plain(record.get(k))
+        if k == "recipe" and isinstance(old, dict) and isinstance(new, dict):
+            changed = sorted(f for f in old.keys() & new.keys() if old[f] != new[f])
+            differ += [f"recipe {f}: {old[f]!r} stored, {new[f]!r} now" for f in changed]
+        elif old != new:
+            differ.append(f"{k}: {old!r} stored, {new!r} now")
     return "; ".join(differ) or None
 
 
 def fingerprints(task: Task, dataset: Dataset, contenders: Sequence[Contender]) -> dict[str, dict[str, Any]]:
-    """label -> {data, model, code, probe, trainer, parameters}: what, besides the configuration, decides a trial's
-    numbers (and the built model's parameter count, which the table shows). ``probe`` is the freshly built model's
-    initial parameters and its output and gradients on a few training examples, as this process computes them: a
-    change of a custom model's forward or initialisation, or of the implementation one activation runs (the compiled
-    lean paths round differently), changes it; an activation the build does not touch (relu, swish at beta 1: aten's
-    ops either way) keeps it. ``trainer`` (the code and whether the build runs) is checked by workers, not keyed."""
+    """label -> {data, model, code, route, probe, trainer, parameters}: what, besides the configuration, decides a
+    trial's numbers (and the built model's parameter count, which the table shows). ``route``: the implementation
+    the activation runs (native, compiled or python; the compiled lean paths round differently), so a build changes
+    the keys of the activations whose path it changes and no others. ``probe`` (a model from your own factory only;
+    actlab's own models are covered by ``code``): the freshly built model's initial parameters and its output and
+    gradients on a few training examples, computed in float64 on one thread and rounded, so a changed forward or
+    initialisation retrains while another machine or thread count does not. ``trainer`` (the code and whether the
+    build runs) is checked by workers, not keyed."""
     data, trainer, code = dataset.content_hash(), trainer_version(), code_digest()
     out = {}
     for c in contenders:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+        with _seeded():
             model = task.build(dataset, make_activation_factory(c.text, c.trainable))
+        resolved = catalog.resolve(c.text)
         out[c.label] = {"data": data, "model": model_fingerprint(model, task.spec.source or task.spec.build),
-                        "code": code, "probe": probe_fingerprint(model, dataset.x_train[:8]), "trainer": trainer,
-                        "parameters": sum(p.numel() for p in model.parameters())}
+                        "code": code, "route": route(resolved.spec, resolved.params, c.trainable),
+                        "trainer": trainer, "parameters": sum(p.numel() for p in model.parameters())}
+        if task.spec.source is not None:
+            with _seeded():
+                out[c.label]["probe"] = probe_fingerprint(model, dataset.x_train[:8])
     return out
+
+
+@contextlib.contextmanager
+def _seeded() -> Iterator[None]:
+    """Every generator a model factory may draw from (torch's CPU one, NumPy's and Python's global ones) seeded,
+    and restored after; CUDA's is left alone."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(0)
+        np.random.seed(0)
+        random.seed(0)
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
 
 
 _CHANGED = {"data": "the data changed", "model": "the model's structure or its factory's source changed",
@@ -175,12 +216,25 @@ def stale_reasons(stored: Sequence[Mapping[str, Any]], identity: Mapping[str, Ma
     would train now ("relu (the data changed)"), or None where something is reused or nothing was stored."""
     reasons = []
     for label, now in identity.items():
-        old = [json.loads(t["identity"] or "{}") for t in stored if label_of(t) == label]
-        if not old or any(all(o.get(k) == v for k, v in key_identity(now).items() if k in o) for o in old):
+        keyed = key_identity(now)
+        old = [key_identity(json.loads(t["identity"] or "{}")) for t in stored if label_of(t) == label]
+        if not old or any(o == keyed for o in old):
             continue
-        changed = sorted({k for o in old for k, v in key_identity(now).items() if k in o and o[k] != v})
-        reasons.append(f"{label} ({'; '.join(_CHANGED.get(k, f'{k} changed') for k in changed)})")
+        changed = sorted({k for o in old for k, v in keyed.items() if k in o and o[k] != v})
+        why = [_CHANGED.get(k, f"{k} changed") for k in changed]
+        if any(set(keyed) - set(o) for o in old):
+            why.append("an earlier actlab stored them, with a key that lacks what this one records")
+        reasons.append(f"{label} ({'; '.join(why)})")
     return ", ".join(reasons) or None
+
+
+def _seconds_per_epoch(trials: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """label -> mean seconds per epoch of its test-phase trials."""
+    by: dict[str, list[float]] = {}
+    for t in trials:
+        if t.get("s_per_epoch") is not None and math.isfinite(t["s_per_epoch"]):
+            by.setdefault(label_of(t), []).append(t["s_per_epoch"])
+    return {label: sum(v) / len(v) for label, v in by.items()}
 
 
 def key_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,7 +336,9 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     recipe = config.with_recipe(task.spec.recipe)
     grid = config.lr_grid(recipe)
     metric = task.spec.metric
-    study = config.study or default_study_name(task, contenders, recipe, grid, config.tune)
+    study = config.study or default_study_name(task, contenders, recipe, grid, config.tune, config.base_seed,
+                                               config.tune_seeds if grid is not None else None,
+                                               config.validation_fraction if grid is not None else None)
     command = command if command is not None else shlex.join(["actlab", *sys.argv[1:]])
     record = {
         "activations": labels, "task": task.text, "recipe": recipe.as_dict(), "seeds": config.seeds,
@@ -290,13 +346,15 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
         "validation_fraction": config.validation_fraction, "baseline": baseline, "all_pairs": config.all_pairs,
         "command": command, "metric": metric, "tune": {k: list(v) for k, v in config.tune.items()},
     }
-    with Store(config.store) as store:
-        previous = store.study(study)
-        stored = [] if previous is None or config.force else store.trials(list(previous["members"].values()))
-    conflict = protocol_conflict(None if previous is None else previous["config"], record)
-    if conflict:  # before training: a name means one protocol, and its record would be replaced
+    previous, stored = None, []
+    if Path(config.store).exists():  # reading the record creates no store: a run refused later leaves nothing
+        with Store(config.store) as store:
+            previous = store.study(study)
+            stored = [] if previous is None or config.force else store.trials(list(previous["members"].values()))
+    conflict = None if config.force else protocol_conflict(None if previous is None else previous["config"], record)
+    if conflict:  # before training: a name means one protocol, and its record would be replaced (--force replaces)
         raise ActlabError(f"study {study!r} already holds a run with other settings ({conflict}); give this run "
-                          "another name (study=, --name) or another store")
+                          "another name (study=, --name), another store, or force=True (--force) to replace it")
     identity = fingerprints(task, dataset, contenders)
     stale = stale_reasons(stored, identity)
     if stale:  # said before training, so a rerun that retrains everything is not a surprise
@@ -358,6 +416,7 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
             notify("cost", None)
             cost = measure_cost(task, dataset, [(c.label, c.text, c.trainable) for c in contenders], baseline,
                                 {lab: final[lab][0][0] for lab in labels}, config.base_seed)
+            cost = check_against_epochs(cost, _seconds_per_epoch(trials), baseline)
         parameters = {label: identity[label]["parameters"] for label in labels}
         outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost, metric, parameters)
         store.write_study(study, members, record, {

@@ -15,7 +15,7 @@ TOML keys (all optional except ``activations``)::
     cost = true                 # time each activation's training step in interleaved rounds
     store = "runs/actlab.db"
     study = "my-study"
-    data_dir = "/data/mnist"
+    data_dir = "/data/mnist"    # for tasks that read a folder (mnist, fashion-mnist, cifar10, lm); mnist1d refuses it
     jobs = 1
     mode = "auto"               # auto | vectorized | per-seed
     backend = "local"           # or "ray": each trial group a Ray task

@@ -134,6 +134,11 @@ def analyze(trials: Sequence[Mapping[str, Any]], labels: Sequence[str], baseline
                  (cost or {}).get(s.activation), (parameters or {}).get(s.activation)) for s in summaries]
     notes = sorted({t["note"] for t in trials if not t["vectorized"] and t["note"]})
     notes += _divergence_notes(by_label, scores, m) + _size_notes(labels, base, parameters or {})
+    doubt = next((c.get("unreliable") if isinstance(c, Mapping) else getattr(c, "unreliable", None)
+                  for c in (cost or {}).values()), None)
+    if doubt:
+        notes.append(f"the cost column (and any cost against accuracy figure) is unreliable: {doubt}; rerun on an "
+                     "idle machine (or --no-cost) before reading it")
     warnings = [stats.seed_warning(n), stats.power_warning(n, stats.n_tests(len(labels), all_pairs))]
     return Outcome(labels, base, all_pairs, m, scores, binomial, summaries, pairs, stats.friedman(scores), rows,
                    " ".join(w for w in warnings if w) or None, notes)

@@ -36,7 +36,8 @@ def row_cells(r: Mapping[str, Any], metric=None) -> dict[str, str]:
         "test_set": "-" if r.get("test_set_pm") is None else f"±{_pct(r['test_set_pm'])}",
         "epochs_to_target": "-" if r["epochs_to_target"] is None else
         f"{r['epochs_to_target']:.1f} ({r['reached']}/{r['n']})",
-        "cost": "-" if not cost else f"{cost['ratio']:.2f}x [{cost['low']:.2f}, {cost['high']:.2f}]",
+        "cost": "-" if not cost else f"{cost['ratio']:.2f}x [{cost['low']:.2f}, {cost['high']:.2f}]"
+        + (" unreliable" if cost.get("unreliable") else ""),
         "s_per_epoch": "-" if r["s_per_epoch"] is None else f"{r['s_per_epoch']:.3f}",
         "dead": "-" if r["dead"] is None else f"{100 * r['dead']:.1f}%",
         "diverged": str(r["diverged"]),
@@ -112,9 +113,9 @@ def method_line(baseline: str, all_pairs: bool, n_labels: int) -> str:
     if n_labels < 2:
         return "Verdicts: none; one activation has nothing to be compared with (name two or more)."
     family = "every pair" if all_pairs or n_labels <= 2 else f"each against the baseline {baseline}"
-    return (f"Verdicts ({family}; paired by seed; difference in the final test value with its 95% t interval over "
-            "seeds on this test set; Wilcoxon signed-rank, Holm-corrected over these comparisons; P(a better on a "
-            "seed) = the share of paired seeds a wins):")
+    return (f"Verdicts ({family}; paired by seed; difference in the final test value with its 95% interval over "
+            "seeds on this test set (t, skewness-corrected); Wilcoxon signed-rank, Holm-corrected over these "
+            "comparisons; P(a better on a seed) = the share of paired seeds a wins):")
 
 
 def test_set_line(n_test: int | None) -> str | None:

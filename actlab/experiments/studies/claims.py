@@ -18,7 +18,7 @@ from actlab.experiments import stats
 from actlab.experiments.studies.declaration import Context, Measurement, Study, declare
 from actlab.experiments.studies.papers import DEEP, DEPTH_ACTS, QUICK_DEPTHS, compare_lm, depth_scores
 from actlab.experiments.studies.rules import AllOf, Bound, Equivalent, Paired
-from actlab.experiments.studies.running import accuracies, compare, trained
+from actlab.experiments.studies.running import accuracies, compare, study_record, trained
 
 RECOMMENDED = {"init": "recommended"}
 
@@ -173,7 +173,7 @@ def _lower_lr(ctx: Context) -> Measurement:
     result = compare(ctx, ("swish", "relu"), "mnist1d", "claim:swish-lower-lr", tune_lr=LR_GRID, recipe=RECOMMENDED,
                      tune_seeds=ctx.seeds, seeds=ctx.seeds)
     with Store(ctx.store) as st:
-        record = st.study("claim:swish-lower-lr")
+        record = st.study(study_record(ctx, "claim:swish-lower-lr"))
         assert record is not None  # compare() just wrote it
         members = record["members"]
         rows = [t for t in st.trials(list(members.values())) if t["phase"] == "tune"]

@@ -35,9 +35,15 @@ def compare(ctx: Context, activations: Sequence[str], task: str, name: str, *, t
         overrides.update({k: v for k, v in QUICK_RECIPE.items() if k not in overrides or k == "epochs"})
         grid = grid[len(grid) // 2:][:2] if grid else None
     cfg = StudyConfig(activations=tuple(activations), task=task, seeds=seeds or ctx.seeds, store=ctx.store,
-                      study=name, recipe_overrides=overrides, cost=cost, tune_lr=grid,
+                      study=study_record(ctx, name), recipe_overrides=overrides, cost=cost, tune_lr=grid,
                       tune_seeds=tune_seeds or (1 if ctx.quick else 2), **ctx.execution)
     return run_comparison(cfg, progress=ctx.progress, command=f"actlab study {name.split(':', 1)[-1]}")
+
+
+def study_record(ctx: Context, name: str) -> str:
+    """The comparison record a study's run writes: a --quick run has its own, so it neither replaces the full run's
+    nor is refused for its other settings."""
+    return f"{name} (quick)" if ctx.quick else name
 
 
 def accuracies(result) -> str:

@@ -118,37 +118,54 @@ def model_fingerprint(model, build: Callable | None = None) -> str:
 
 def probe_fingerprint(model: Any, x: Any) -> str:
     """A digest of what a freshly built model is and computes: its initial parameters, its output on ``x`` (a few
-    training examples) in eval mode, and the gradients of that output's sum, bit for bit as this process computes
-    them. Run once per activation when a study is planned; the model is left as it was."""
+    training examples) in eval mode, and the gradients of that output's sum. Each tensor enters as its shape and its
+    L1 and L2 norms to 4 significant digits (no sums: cancellation would bring the last bits forward), computed in
+    float64 on one thread: the thread count and the CPU's vector width move float32 results (initial weights
+    included) in their last bits, which must not change a key, while a real change of the forward or the
+    initialisation (a scale, a layer, another init) moves these norms by far more than 1e-3. Run once per
+    activation when a study is planned; the model is untouched."""
+    import copy
+
+    import torch
 
     h = hashlib.sha256()
     for name, p in model.named_parameters():
-        h.update(name.encode() + p.detach().cpu().contiguous().numpy().tobytes())
-    was = model.training
-    model.eval()
+        h.update(name.encode() + _rounded(p))
+    threads = torch.get_num_threads()
     try:
-        _probe_outputs(model, x, h)
+        torch.set_num_threads(1)
+        probe = copy.deepcopy(model).double().eval()
+        _probe_outputs(probe, x.double() if x.is_floating_point() else x, h)
     except Exception as exc:  # the model fails to run: training will fail too, and say why, as a failed group
         h.update(f"failed: {type(exc).__name__}".encode())
     finally:
-        model.train(was)
+        torch.set_num_threads(threads)
     return h.hexdigest()[:16]
+
+
+def _rounded(t: Any) -> bytes:
+    """A tensor's shape and L1 and L2 norms to 4 significant digits (see probe_fingerprint)."""
+    import torch
+
+    v = t.detach().cpu().to(torch.float64)
+    l1, l2 = float(v.abs().sum()), float(torch.linalg.vector_norm(v))
+    return f"{tuple(v.shape)}:{l1:.4g}:{l2:.4g};".encode()
 
 
 def _probe_outputs(model: Any, x: Any, h: Any) -> None:
     import torch
 
-    with torch.random.fork_rng(devices=[]), torch.enable_grad():
-        torch.manual_seed(0)
+    with torch.enable_grad():
         out = model(x)
-        tensors = [t for t in (out if isinstance(out, (tuple, list)) else (out,)) if isinstance(t, torch.Tensor)]
-        h.update(b"".join(t.detach().cpu().contiguous().numpy().tobytes() for t in tensors))
+        values = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else (out,)
+        tensors = [t for t in values if isinstance(t, torch.Tensor)]
+        h.update(b"".join(_rounded(t) for t in tensors))
         params = [p for p in model.parameters() if p.requires_grad]
         floating = [t for t in tensors if t.is_floating_point() and t.requires_grad]
         if params and floating:
-            total = torch.stack([t.double().sum() for t in floating]).sum()
+            total = torch.stack([t.sum() for t in floating]).sum()
             grads = torch.autograd.grad(total, params, allow_unused=True)
-            h.update(b"".join(g.cpu().contiguous().numpy().tobytes() for g in grads if g is not None))
+            h.update(b"".join(_rounded(g) for g in grads if g is not None))
 
 
 def environment() -> tuple[dict[str, str], dict[str, Any]]:
