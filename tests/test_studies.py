@@ -72,7 +72,7 @@ def test_depth_is_undecided_below_its_minimum_seeds(store):
     assert f.verdict == "undecided" and "fewer than the rule's declared minimum of 8" in f.summary
     assert f.would_change == "run with at least 8 seeds (the rule's minimum)"
     trials = actlab.load_results(store)
-    deep = trials[trials.study == "study:depth:6"]
+    deep = trials[trials.study == "study:depth:6 (quick)"]  # a --quick run keeps its own record
     assert len(deep) and not deep.vectorized.any()  # batch norm: trained seed by seed, and recorded so
 
 
@@ -174,7 +174,7 @@ def test_findings_appear_in_the_html_report(store):
     run_study("selu-fixed-point", quick=True, store=store)
     run_study("vanishing-gradients", quick=True, store=store)
     run_study("ranking", quick=True, store=store)
-    page = render(load_study(store, "study:ranking"))
+    page = render(load_study(store, "study:ranking (quick)"))
     assert "Published results checked in this store" in page and "selu-fixed-point" in page
     assert "fact-checked" in page and "vanishing-gradients" in page
 
