@@ -449,3 +449,20 @@ def test_trials_stored_by_an_earlier_actlab_are_said_to_be_retrained():
     assert "relu (an earlier actlab stored them" in stale_reasons([old], now)
     same = {"activation": "relu", "trainable": 0, "identity": json.dumps(now["relu"])}
     assert stale_reasons([same], now) is None
+
+
+def test_a_large_plan_is_announced_and_exports_say_which_studies_use_a_trial(tmp_path, monkeypatch):
+    """200 activations planned 1,200 tuning trials without a word; export returned duplicates with no mark of
+    which study used them."""
+    from actlab.experiments.comparison import compare as comparison
+
+    monkeypatch.setattr(comparison, "LARGE_PLAN", 10)
+    said = []
+    db = tmp_path / "p.db"
+    run_comparison(config(db, "relu", "tanh", seeds=2, tune_lr=(3e-3, 1e-2), recipe={"lr": 1e-2}, study="A"),
+                   progress=lambda event, payload: said.append(payload) if event == "warning" else None, command="t")
+    assert any("this run plans 12 trials (8 to tune the rates of 2 activations, 4 to test them)" in s for s in said)
+    run_comparison(config(db, "relu", seeds=2, recipe={"lr": 1e-2}, study="B"), command="t")
+    frame = actlab.load_results(db)
+    shared = frame[(frame.activation == "relu") & (frame.phase == "test")]
+    assert set(shared["used_by"]) == {"A; B"} and set(shared["study"]) == {"A"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from actlab.monitor import ActivationMonitor as _Monitor
+from actlab.monitor.core import check_callback_options
 from actlab.monitor.report import flat_metrics
 
 try:
@@ -39,14 +40,7 @@ class ActivationMonitor(Callback):
     def __init__(self, log_every_n_steps: int | None = None, example: Any = None, prefix: str = "actlab",
                  **options: Any) -> None:
         super().__init__()
-        if log_every_n_steps is not None and (isinstance(log_every_n_steps, bool) or
-                                              not isinstance(log_every_n_steps, int) or log_every_n_steps < 1):
-            raise ValueError(f"ActivationMonitor: log_every_n_steps={log_every_n_steps!r} must be a positive int "
-                             "or None (the trainer's own)")
-        for fixed in ("window", "steps"):
-            if fixed in options:
-                raise ValueError(f"ActivationMonitor: {fixed}= is the callback's to set (it marks the steps and "
-                                 "closes a window each time it logs: log_every_n_steps=)")
+        check_callback_options("ActivationMonitor", log_every_n_steps, options)
         self.log_every_n_steps = log_every_n_steps
         self.example, self.prefix, self.options = example, prefix, options
         self.monitor: _Monitor | None = None

@@ -83,6 +83,7 @@ def _callback_class() -> Any:
     except ImportError as exc:  # pragma: no cover - the plug-in is only called by users of transformers
         raise ImportError("actlab.integrations.transformers needs transformers: pip install transformers") from exc
     from actlab.monitor import ActivationMonitor
+    from actlab.monitor.core import check_callback_options
     from actlab.monitor.report import flat_metrics
 
     class ActivationMonitorCallback(TrainerCallback):
@@ -99,14 +100,7 @@ def _callback_class() -> Any:
 
         def __init__(self, log_every_n_steps: int | None = None, example: Any = None, writer: Any = None,
                      prefix: str = "actlab", **options: Any) -> None:
-            if log_every_n_steps is not None and (isinstance(log_every_n_steps, bool) or
-                                                  not isinstance(log_every_n_steps, int) or log_every_n_steps < 1):
-                raise ValueError(f"ActivationMonitorCallback: log_every_n_steps={log_every_n_steps!r} must be a "
-                                 "positive int or None (the trainer's logging_steps)")
-            for fixed in ("window", "steps"):
-                if fixed in options:
-                    raise ValueError(f"ActivationMonitorCallback: {fixed}= is the callback's to set (it marks the "
-                                     "steps and closes a window each time it logs)")
+            check_callback_options("ActivationMonitorCallback", log_every_n_steps, options)
             if writer is not None and not callable(getattr(writer, "add_scalar", None)):
                 raise TypeError(f"ActivationMonitorCallback: writer={writer!r} has no add_scalar(); pass a "
                                 "torch.utils.tensorboard.SummaryWriter or None")

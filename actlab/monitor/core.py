@@ -46,7 +46,7 @@ from actlab.swap_calls import observe_calls
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["ActivationHealthWarning", "ActivationMonitor", "SiteReport", "monitor"]
+__all__ = ["ActivationHealthWarning", "ActivationMonitor", "SiteReport", "check_callback_options", "monitor"]
 log = logging.getLogger(__name__)
 
 
@@ -530,6 +530,19 @@ class _WatchedFunction:
 def _gradient(window: SiteWindow, row: int, grad: torch.Tensor) -> None:
     with torch.no_grad():
         window.observe_gradient(row, grad.detach())
+
+
+def check_callback_options(owner: str, log_every_n_steps: Any, options: Mapping[str, Any]) -> None:
+    """What a trainer callback accepts before it builds its monitor: its own cadence, and no window= or steps=
+    (the callback marks the steps and closes a window each time it logs)."""
+    if log_every_n_steps is not None and (isinstance(log_every_n_steps, bool) or
+                                          not isinstance(log_every_n_steps, int) or log_every_n_steps < 1):
+        raise ValueError(f"{owner}: log_every_n_steps={log_every_n_steps!r} must be a positive int or None (the "
+                         "trainer's own logging cadence)")
+    for fixed in ("window", "steps"):
+        if fixed in options:
+            raise ValueError(f"{owner}: {fixed}= is the callback's to set (it marks the steps and closes a window "
+                             "each time it logs: log_every_n_steps=)")
 
 
 def monitor(model: nn.Module, example: Any = None, **options: Any) -> ActivationMonitor:

@@ -142,6 +142,8 @@ def default_study_name(task: Task, contenders: list[Contender], recipe: Recipe |
     return f"{name} ({'; '.join(parts)})"
 
 
+LARGE_PLAN = 1000  # trials: a plan this big is announced before it trains
+
 # what a study's stored record must share with a new run under the same name: what decides which trials train (more
 # seeds extend a study; the baseline and all-pairs choices only change the analysis of the same trials)
 _PROTOCOL = ("activations", "task", "recipe", "lr_grid", "tune", "tune_seeds", "validation_fraction", "base_seed")
@@ -359,6 +361,14 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     stale = stale_reasons(stored, identity)
     if stale:  # said before training, so a rerun that retrains everything is not a surprise
         notify("warning", f"study {study!r}: its stored trials cannot be reused for {stale}; they are trained again")
+    settings_count = len(config.settings_grid())
+    tuning_trials = len(labels) * settings_count * len(grid or [recipe.lr]) * config.tune_seeds \
+        if grid is not None or settings_count > 1 else 0
+    if tuning_trials + len(labels) * config.seeds > LARGE_PLAN:  # said before the first of them trains
+        notify("warning", f"this run plans {tuning_trials + len(labels) * config.seeds:,} trials ({tuning_trials:,} "
+                          "to tune the "
+                          f"rates of {len(labels)} activations, {len(labels) * config.seeds:,} to test them); trials "
+                          "already in the store are reused")
     underpowered = stats.power_warning(config.seeds, stats.n_tests(len(contenders), config.all_pairs))
     if underpowered:
         notify("warning", underpowered)  # said before anything trains

@@ -310,6 +310,13 @@ class Store:
         return {"config": json.loads(rows[0]["config"]), "outcome": json.loads(rows[0]["outcome"]),
                 "created_at": rows[0]["created_at"], "members": members}
 
+    def memberships(self) -> dict[str, list[str]]:
+        """trial id -> the studies whose latest run shows it (a trial reused by several studies lists them all)."""
+        out: dict[str, list[str]] = {}
+        for study, trial_id in self.conn.execute("SELECT study, trial_id FROM study_trials ORDER BY study"):
+            out.setdefault(trial_id, []).append(study)
+        return out
+
     def studies(self) -> list[str]:
         """Study names, most recent last."""
         return [r[0] for r in self.conn.execute("SELECT study FROM studies ORDER BY created_at, rowid")]
@@ -322,13 +329,18 @@ def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
 
 
 def load_results(path: str | os.PathLike, epochs: bool = False):
-    """The trials of a store as a pandas DataFrame (``epochs=True``: the per-epoch rows, joined to their trial)."""
+    """The trials of a store as a pandas DataFrame (``epochs=True``: the per-epoch rows, joined to their trial).
+    ``study`` names the study that trained a trial, ``used_by`` every study whose latest run shows it: a trial
+    one study trained and another reused, or two concurrent runs' duplicate of one key, can be told apart."""
     import pandas as pd
 
     if not Path(path).exists():  # a path typed wrong: a usage error, not a store fault
         raise ActlabError(f"no results store at {str(path)!r}")
     with Store(path) as store:
         trials = pd.DataFrame(store.trials(), columns=list(TRIAL_COLUMNS))
+        # "study" is the study that trained a trial; "used_by", every study whose latest run shows it ("; ")
+        used = store.memberships()
+        trials["used_by"] = ["; ".join(used.get(i, [])) for i in trials["trial_id"]]
         if not epochs:
             return trials
         rows = pd.DataFrame(store.epochs(trials["trial_id"].tolist()), columns=list(EPOCH_COLUMNS))
