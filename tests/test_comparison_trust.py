@@ -466,3 +466,17 @@ def test_a_large_plan_is_announced_and_exports_say_which_studies_use_a_trial(tmp
     frame = actlab.load_results(db)
     shared = frame[(frame.activation == "relu") & (frame.phase == "test")]
     assert set(shared["used_by"]) == {"A; B"} and set(shared["study"]) == {"A"}
+
+
+def test_a_key_stored_by_a_concurrent_run_is_not_stored_twice(tmp_path):
+    """Two compares sharing an activation both trained it and stored 36 rows for 27 keys."""
+    db = tmp_path / "c.db"
+    first = run_comparison(config(db, "relu", seeds=2, recipe={"lr": 1e-2}, study="A"), command="t")
+    with Store(db) as store:
+        trial = store.trials()[0]
+        epochs = store.epochs([trial["trial_id"]])
+        again = store.write_trial({**trial, "trial_id": None}, epochs, unless_stored=True)  # the other run's write
+        assert again == trial["trial_id"] and len(store.trials()) == 2
+        forced = store.write_trial({**trial, "trial_id": None}, epochs)  # --force trains and stores anew
+        assert forced != trial["trial_id"] and len(store.trials()) == 3
+    assert first.ran == 2

@@ -403,8 +403,9 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
                     log.warning("%s: group %s (%s phase) failed: %s", study, job.activation, job.phase, error)
                     notify("group_failed", (job, result))
                     continue
-                for record in result:
-                    members[record["trial"]["trial_key"]] = store.write_trial(record["trial"], record["epochs"])
+                for record in result:  # a concurrent run that stored a key first keeps it: one row per key
+                    members[record["trial"]["trial_key"]] = store.write_trial(record["trial"], record["epochs"],
+                                                                              unless_stored=not config.force)
                 ran += len(result)
                 notify("group_done", job)
             return store.trials([members[k] for j in jobs for k in j.keys if k in members])

@@ -196,14 +196,22 @@ class Store:
 
     # ----- writing ---------------------------------------------------------------------------------------
 
-    def write_trial(self, trial: dict[str, Any], epochs: Sequence[dict[str, Any]]) -> str:
-        """Store one training run of a trial and its epochs atomically, under a new id; returns the id."""
+    def write_trial(self, trial: dict[str, Any], epochs: Sequence[dict[str, Any]], *, unless_stored: bool = False
+                    ) -> str:
+        """Store one training run of a trial and its epochs atomically, under a new id; returns the id. With
+        ``unless_stored``, a key another process stored meanwhile (two concurrent runs that share an activation) is
+        not stored twice: the id already there is returned, checked and written in one transaction."""
         trial = {**trial, "trial_id": trial.get("trial_id") or uuid.uuid4().hex}
         missing = set(TRIAL_COLUMNS) - set(trial)
         if missing:
             raise ValueError(f"write_trial: missing fields {sorted(missing)}")
         row = tuple(_clean(trial[c]) for c in TRIAL_COLUMNS)
         with self.transaction():
+            if unless_stored:
+                found = self.conn.execute("SELECT trial_id FROM trials WHERE trial_key = ? ORDER BY created_at DESC, "
+                                          "rowid DESC LIMIT 1", (trial["trial_key"],)).fetchone()
+                if found is not None:
+                    return str(found[0])
             self.conn.execute(f"INSERT INTO trials VALUES ({', '.join('?' * len(TRIAL_COLUMNS))})", row)
             self.conn.executemany(
                 f"INSERT INTO epochs VALUES ({', '.join('?' * len(EPOCH_COLUMNS))})",
