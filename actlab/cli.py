@@ -272,6 +272,8 @@ def compare(
     report: bool = typer.Option(True, "--report/--no-report", help="write the HTML report next to the store"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON (no progress, no table); the "
                                  "report is still written and its path is in the JSON"),
+    device: str | None = typer.Option(None, "--device", help="cpu (default) | cuda | cuda:N: where the groups train, "
+                                      "seed-vectorized on one GPU"),
     backend: str | None = _BACKEND,
     address: str | None = _ADDRESS,
     cpus_per_group: float | None = _CPUS_PER_GROUP,
@@ -310,7 +312,7 @@ def compare(
                    jobs=jobs, base_seed=base_seed, mode=mode, epochs=epochs, lr=lr, batch_size=batch_size,
                    optimizer=optimizer, weight_decay=weight_decay, init=init, backend=backend, address=address,
                    cpus_per_group=cpus_per_group, gpus_per_group=gpus_per_group, baseline=baseline,
-                   tune=tuned or None)
+                   tune=tuned or None, device=device)
     config = replace(config, force=force, all_pairs=all_pairs or config.all_pairs, cost=cost and config.cost)
     if lr is not None:
         config = replace(config, tune_lr=None)  # --lr pins, over a study file's grid

@@ -256,3 +256,12 @@ def test_counts_are_plural_only_when_more_than_one():
 
     assert plural(1, "group") == "1 group" and plural(2, "group") == "2 groups"
     assert plural(1, "finding") == "1 finding" and plural(3, "study", "studies") == "3 studies"
+
+
+def test_a_cuda_device_that_is_not_there_exits_2_before_training(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = _actlab("compare", "relu", "--device", "cuda", "--store", str(tmp_path / "x.db"))
+    assert result.returncode == 2 and "no CUDA device" in result.stderr and not (tmp_path / "x.db").exists()

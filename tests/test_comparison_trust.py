@@ -480,3 +480,39 @@ def test_a_key_stored_by_a_concurrent_run_is_not_stored_twice(tmp_path):
         forced = store.write_trial({**trial, "trial_id": None}, epochs)  # --force trains and stores anew
         assert forced != trial["trial_id"] and len(store.trials()) == 3
     assert first.ran == 2
+
+
+# ----- device -------------------------------------------------------------------------------------------------------
+
+def test_a_device_that_is_not_there_is_refused_before_training(tmp_path):
+    from actlab.experiments.workload.recipe import ConfigError
+
+    with pytest.raises(ConfigError, match="device = 'gpu' is not allowed"):
+        config(tmp_path / "d.db", "relu", device="gpu")
+    with pytest.raises(ConfigError, match="for local runs"):
+        config(tmp_path / "d.db", "relu", device="cuda", backend="ray")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="device = 'cuda': this machine has no CUDA device"):
+            config(tmp_path / "d.db", "relu", device="cuda")
+    assert not (tmp_path / "d.db").exists()
+
+
+def test_device_cpu_named_is_the_default_path(tmp_path):
+    """--device goes through the planner, the jobs and the cost timing; on the CPU its keys and numbers are the
+    default's."""
+    a = run_comparison(config(tmp_path / "a.db", "relu", "tanh", seeds=2, recipe={"lr": 1e-2}, cost=True),
+                       command="t")
+    b = run_comparison(config(tmp_path / "b.db", "relu", "tanh", seeds=2, recipe={"lr": 1e-2}, cost=True,
+                              device="cpu"), command="t")
+    assert {t["trial_key"]: t["final_acc"] for t in a.trials} == {t["trial_key"]: t["final_acc"] for t in b.trials}
+    assert set(b.cost) == {"relu", "tanh"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_compare_on_one_gpu(tmp_path):  # pragma: no cover - CI has no GPU
+    res = run_comparison(config(tmp_path / "g.db", "relu", "swish", seeds=3, recipe={"lr": 1e-2}, device="cuda"),
+                         command="t")
+    assert res.ran == 6 and all(t["status"] == "ok" for t in res.trials)
+    cpu = run_comparison(config(tmp_path / "g.db", "relu", "swish", seeds=3, recipe={"lr": 1e-2}, study="cpu"),
+                         command="t")
+    assert cpu.skipped == 0  # a GPU's trials are other trials

@@ -256,7 +256,9 @@ def plan(config: StudyConfig, task: Task, contenders: list[Contender], phase: st
         for recipe, rates in choices[c.label]:
             recipe_key = {k: v for k, v in recipe.as_dict().items() if k != "lr"}  # the member's lr is in the key
             members = [(lr, i) for lr in rates for i in range(n)]
-            extra = {"validation_fraction": config.validation_fraction} if phase == "tune" else {}
+            extra: dict[str, Any] = {"validation_fraction": config.validation_fraction} if phase == "tune" else {}
+            if config.device != "cpu":  # a GPU's numbers are other numbers (CPU keys stay as they were)
+                extra = {**extra, "device": config.device.split(":")[0]}
             keys = tuple(trial_key(phase=phase, activation=c.text, trainable=c.trainable, task=task.text,
                                    recipe=recipe_key, lr=lr, seed_index=i, base_seed=config.base_seed,
                                    identity=key_identity(identity[c.label]), **extra) for lr, i in members)
@@ -264,7 +266,7 @@ def plan(config: StudyConfig, task: Task, contenders: list[Contender], phase: st
                 phase=phase, activation=c.text, trainable=c.trainable, task=task.text, data_dir=task.data_dir,
                 recipe=recipe.as_dict(), lrs=tuple(lr for lr, _ in members), base_seed=config.base_seed,
                 seed_indices=tuple(i for _, i in members), keys=keys, validation_fraction=config.validation_fraction,
-                mode=config.mode, study=study, command=command, identity=identity[c.label]))
+                mode=config.mode, study=study, command=command, identity=identity[c.label], device=config.device))
     return jobs
 
 
@@ -426,7 +428,7 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
         if config.cost and len(contenders) > 1 and not failures:
             notify("cost", None)
             cost = measure_cost(task, dataset, [(c.label, c.text, c.trainable) for c in contenders], baseline,
-                                {lab: final[lab][0][0] for lab in labels}, config.base_seed)
+                                {lab: final[lab][0][0] for lab in labels}, config.base_seed, device=config.device)
             cost = check_against_epochs(cost, _seconds_per_epoch(trials), baseline)
         parameters = {label: identity[label]["parameters"] for label in labels}
         outcome = analyze(trials, labels, baseline, config.all_pairs, chosen, cost, metric, parameters)

@@ -72,6 +72,7 @@ class StudyConfig:
     cost: bool = True
     recipe_overrides: Mapping[str, Any] = field(default_factory=dict)
     tune: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # recipe field -> values, chosen with the lr
+    device: str = "cpu"  # where local groups train: "cpu", "cuda" or "cuda:N" (seed-vectorized on one GPU)
 
     def __post_init__(self) -> None:
         if not self.activations:
@@ -105,6 +106,7 @@ class StudyConfig:
             raise ConfigError("cpus_per_group and gpus_per_group are both 0; a group needs some resource")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError(f"max_retries = {self.max_retries!r} is not allowed; expected an integer >= 0")
+        _check_device(self.device, self.backend)
         if self.mode not in ("auto", "vectorized", "vmap", "per-seed"):
             raise ConfigError(f"mode = {self.mode!r}; expected auto, vectorized, vmap or per-seed")
         object.__setattr__(self, "tune", _checked_tune(self.tune))  # frozen: the validated, normalised grid
@@ -125,6 +127,25 @@ class StudyConfig:
         if "lr" in self.recipe_overrides:
             return None
         return tuple(float(f"{recipe.lr * f:.3g}") for f in GRID_FACTORS)
+
+
+def _check_device(device: Any, backend: str) -> None:
+    """A device that is there, before anything trains."""
+    if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or
+                                           (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ConfigError(f"device = {device!r} is not allowed; expected 'cpu', 'cuda' or 'cuda:N'")
+    if device == "cpu":
+        return
+    if backend != "local":
+        raise ConfigError(f"device = {device!r} is for local runs; on Ray, gpus_per_group places groups on GPUs")
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device[5:]) if ":" in device else 0
+    if index >= count:
+        seen = f"{count} CUDA device{'' if count == 1 else 's'}" if count else "no CUDA device"
+        raise ConfigError(f"device = {device!r}: this machine has {seen} (torch {torch.__version__}); use device "
+                          "= 'cpu' or run where a GPU is visible")
 
 
 def _checked_tune(tune: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
@@ -182,6 +203,7 @@ class StudyFile(BaseModel):
     all_pairs: bool | None = None
     cost: bool | None = None
     tune: dict[str, list[Any]] | None = None
+    device: str | None = None
 
 
 def setting_value(value: Any) -> str:

@@ -46,16 +46,16 @@ class Cost:
 
 
 def measure_cost(task: Task, dataset: Dataset, contenders: Sequence[tuple[str, str, bool]], baseline: str,
-                 recipes: Mapping[str, Recipe], base_seed: int, rounds: int = ROUNDS, min_block_s: float = 0.02
-                 ) -> dict[str, Cost]:
+                 recipes: Mapping[str, Recipe], base_seed: int, rounds: int = ROUNDS, min_block_s: float = 0.02,
+                 device: str = "cpu") -> dict[str, Cost]:
     """``contenders``: (label, activation, trainable); ``recipes``: label -> the recipe it trained with (a tuned
     batch size changes the step). Returns label -> Cost relative to ``baseline``."""
     steps: dict[str, Any] = {}
     for label, activation, trainable in contenders:
         recipe = recipes[label]
         batch = min(recipe.batch_size, len(dataset.x_train))
-        x, y = dataset.x_train[:batch], dataset.y_train[:batch]
-        model = build_models(task, dataset, activation, trainable, recipe, base_seed, [0])[0]
+        x, y = dataset.x_train[:batch].to(device), dataset.y_train[:batch].to(device)
+        model = build_models(task, dataset, activation, trainable, recipe, base_seed, [0])[0].to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
 
         def step(model=model, opt=opt, x=x, y=y) -> None:
@@ -65,7 +65,7 @@ def measure_cost(task: Task, dataset: Dataset, contenders: Sequence[tuple[str, s
 
         steps[label] = step  # its defaults bind this model
     load_before = _load()
-    times = interleaved(steps, "cpu", rounds, min_block_s)
+    times = interleaved(steps, device.split(":")[0], rounds, min_block_s)
     load = max((v for v in (load_before, _load()) if v is not None), default=None)
     out = {}
     for label in steps:
