@@ -298,8 +298,6 @@ def compare(
         if not rates:
             raise ConfigError("--tune-lr: give at least one learning rate")
     tuned = _parse_tune(tune)
-    if rates is not None and lr is not None:
-        raise ConfigError("--lr pins one learning rate and --tune-lr chooses one from a grid: give one of them")
     if study_file is not None:
         config = load_study_file(study_file)
         if activations:
@@ -312,11 +310,8 @@ def compare(
                    jobs=jobs, base_seed=base_seed, mode=mode, epochs=epochs, lr=lr, batch_size=batch_size,
                    optimizer=optimizer, weight_decay=weight_decay, init=init, backend=backend, address=address,
                    cpus_per_group=cpus_per_group, gpus_per_group=gpus_per_group, baseline=baseline,
-                   tune=tuned or None, device=device)
-    config = replace(config, force=force, all_pairs=all_pairs or config.all_pairs, cost=cost and config.cost)
-    if lr is not None:
-        config = replace(config, tune_lr=None)  # --lr pins, over a study file's grid
-    StudyConfig(**{**config.__dict__})  # validate the merged values
+                   tune=tuned or None, device=device, force=force or None, all_pairs=all_pairs or None,
+                   cost=None if cost else False)  # a flag left at its default leaves the study file's value
     reporter = _Reporter(quiet or as_json)
     with reporter:
         result = run_comparison(config, progress=reporter)

@@ -67,7 +67,7 @@ def _dtype(name: str) -> torch.dtype:
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
              "float64": torch.float64}.get(name)
     if dtype is None:
-        raise ValueError(f"--dtype {name!r}: expected float32, bfloat16, float16 or float64")
+        raise ValueError(f"dtype = {name!r}: expected float32, bfloat16, float16 or float64")
     return dtype
 
 
@@ -97,14 +97,14 @@ def bench_kernels(names: list[str] | None = None, device: str = "cpu", dtype: st
                   ) -> tuple[float, list[KernelResult]]:
     """(copy GB/s, one result per activation)."""
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"--device {device!r}: expected cpu or cuda")
+        raise ValueError(f"device = {device!r}: expected cpu or cuda")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here")
+        raise ValueError("device = 'cuda': no CUDA device is available here")
     torch_dtype = _dtype(dtype)
     if not isinstance(size, int) or size < 256:
-        raise ValueError(f"--size {size!r}: expected an integer >= 256")
+        raise ValueError(f"size = {size!r}: expected an integer >= 256")
     if not isinstance(rounds, int) or rounds < 3:
-        raise ValueError(f"--rounds {rounds!r}: expected an integer >= 3")
+        raise ValueError(f"rounds = {rounds!r}: expected an integer >= 3")
     names = names or [n for n in catalog.names() if catalog.spec(n).kind in ("elementwise", "gated")]
     resolved = [resolve_trainable(n) for n in names]
     copies = 4 if device == "cuda" else 1  # rotate among buffers that together exceed the GPU's L2

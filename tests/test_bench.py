@@ -37,14 +37,14 @@ def test_bench_kernels_cli_writes_json(tmp_path):
 
 
 def test_bench_kernels_bad_input():
-    with pytest.raises(ValueError, match="--dtype 'float8'"):
+    with pytest.raises(ValueError, match="dtype = 'float8'"):
         bench_kernels(["relu"], dtype="float8", size=4096)
-    with pytest.raises(ValueError, match="--size 10"):
+    with pytest.raises(ValueError, match="size = 10"):
         bench_kernels(["relu"], size=10)
-    with pytest.raises(ValueError, match="--rounds 1"):
+    with pytest.raises(ValueError, match="rounds = 1"):
         bench_kernels(["relu"], size=4096, rounds=1)
     result = runner.invoke(app, ["bench", "kernels", "--device", "tpu"])
-    assert "--device 'tpu'" in str(result.exception)
+    assert "device = 'tpu'" in str(result.exception)
 
 
 def test_interleaved_ratio_of_identical_steps_is_one_and_a_slower_step_shows():

@@ -157,3 +157,40 @@ def test_readme_study_file_is_a_valid_study(tmp_path):
     config = load_study_file(path)
     assert config.activations == ("relu", "gelu", "swish", "mish") and config.seeds == 20
     assert config.baseline == "relu" and config.tune == {"weight_decay": (0.0, 0.05)}
+
+
+def test_every_compare_option_maps_to_a_config_field():
+    """The CLI is a shell over one configuration: each `actlab compare` option is a StudyConfig field or a recipe
+    field under its own name, except those that only say how to show the result (and the file and name options,
+    which say where the configuration comes from)."""
+    import dataclasses
+    import inspect
+
+    from actlab.cli import compare
+    from actlab.experiments.comparison.config import StudyConfig
+    from actlab.experiments.workload.recipe import Recipe
+
+    fields = {f.name for f in dataclasses.fields(StudyConfig)} | {f.name for f in dataclasses.fields(Recipe)}
+    presentation = {"quiet", "as_json", "report"}  # what is printed, not what runs
+    renamed = {"study_file": None, "study_name": "study"}  # --study FILE.toml loads the config; --name is its study
+    unmapped = []
+    for name in inspect.signature(compare).parameters:
+        target = renamed.get(name, name)
+        if name in presentation or (name in renamed and target is None):
+            continue
+        if target not in fields:
+            unmapped.append(name)
+    assert not unmapped, f"compare options with no config field: {unmapped}"
+
+
+def test_the_lr_rule_is_the_librarys():
+    """--lr with --tune-lr was refused by cli.py only; actlab.compare took both and silently tuned."""
+    import pytest as _pytest
+
+    from actlab.experiments.comparison.config import StudyConfig, merge
+    from actlab.experiments.workload.recipe import ConfigError, Recipe
+
+    with _pytest.raises(ConfigError, match="lr pins one learning rate .* tune_lr"):
+        actlab.compare("relu", "gelu", lr=0.01, tune_lr=(0.003, 0.01))
+    pinned = merge(StudyConfig(activations=("relu",), tune_lr=(0.003, 0.01)), lr=0.02)
+    assert pinned.tune_lr is None and pinned.lr_grid(pinned.with_recipe(Recipe())) is None

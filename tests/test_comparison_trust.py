@@ -100,7 +100,7 @@ def test_baseline_against_each_other_with_holm_over_k_minus_1_and_friedman(tmp_p
     other = run_comparison(config(db, "relu", "tanh", "sigmoid", seeds=3, recipe={"lr": 1e-2}, baseline="tanh",
                                   study="tanh"), command="t")
     assert [(p.a, p.b) for p in other.pairs] == [("tanh", "relu"), ("tanh", "sigmoid")]
-    with pytest.raises(actlab.ActlabError, match="--baseline 'gelu' is not among"):
+    with pytest.raises(actlab.ActlabError, match="baseline = 'gelu' is not among"):
         run_comparison(config(db, "relu", "tanh", baseline="gelu"), command="t")
 
 

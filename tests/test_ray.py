@@ -188,7 +188,7 @@ def test_an_unreachable_address_fails_fast(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     start = time.time()
-    with pytest.raises(ActlabError, match=rf"--address '127.0.0.1:{port}': no Ray cluster answers there"):
+    with pytest.raises(ActlabError, match=rf"address = '127.0.0.1:{port}': no Ray cluster answers there"):
         run_comparison(_config(tmp_path / "x.db", backend="ray", address=f"127.0.0.1:{port}"))
     assert time.time() - start < 30
 

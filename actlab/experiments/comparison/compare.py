@@ -333,7 +333,7 @@ def run_comparison(config: StudyConfig, progress: ProgressFn | None = None, comm
     if config.baseline is not None:
         baseline = parse_contender(config.baseline).label
         if baseline not in labels:
-            raise ActlabError(f"--baseline {config.baseline!r} is not among the compared activations "
+            raise ActlabError(f"baseline = {config.baseline!r} is not among the compared activations "
                               f"({', '.join(labels)})")
     task = resolve_task(config.task, data_dir=config.data_dir)
     dataset = task.load()  # a missing or corrupt data file fails here, before anything is stored

@@ -283,17 +283,23 @@ def load_study_file(path: str | Path) -> StudyConfig:
 
 
 def merge(config: StudyConfig, **changes: Any) -> StudyConfig:
-    """Override fields (CLI flags given explicitly win over the study file); recipe keys go to the recipe."""
+    """Override fields (what the caller gives now wins over the study file); recipe keys go to the recipe; None
+    leaves a field as it is. ``lr`` pins the rate (over a grid the study had) and cannot come with ``tune_lr``."""
     recipe_keys = {f.name for f in fields(Recipe)}
     config_keys = {f.name for f in fields(StudyConfig)} - {"recipe_overrides"}
     unknown = sorted(k for k in changes if k not in recipe_keys | config_keys)
     if unknown:
         raise ConfigError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
                           f"options: {', '.join(sorted(config_keys))}; recipe keys: {', '.join(sorted(recipe_keys))}")
+    if changes.get("lr") is not None and changes.get("tune_lr") is not None:
+        raise ConfigError("lr pins one learning rate for every activation and tune_lr chooses each one's from a "
+                          "grid: give one of them")
     recipe = dict(config.recipe_overrides)
     top: dict[str, Any] = {}
     for k, v in changes.items():
         if v is None:
             continue
         (recipe if k in recipe_keys else top)[k] = v
+    if changes.get("lr") is not None:
+        top["tune_lr"] = None  # a pinned lr given now wins over a grid the study (file) had
     return replace(config, recipe_overrides=recipe, **top)

@@ -88,7 +88,7 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
             pass
     except OSError as exc:
         raise ActlabError(
-            f"--address {address!r}: no Ray cluster answers there ({exc.strerror or exc}); start one with "
+            f"address = {address!r}: no Ray cluster answers there ({exc.strerror or exc}); start one with "
             "`ray start --head --port 6379` on the head node, or leave --address out to run on a local Ray "
             "instance") from None
 

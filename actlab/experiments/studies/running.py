@@ -86,7 +86,7 @@ def run_study(name: str, seeds: int | None = None, quick: bool = False, store: s
     (backend="ray", address, cpus_per_group, gpus_per_group, max_retries, jobs)."""
     study = get_study(name, kind)
     if seeds is not None and (not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1):
-        raise ActlabError(f"--seeds {seeds!r}: expected an integer >= 1")
+        raise ActlabError(f"seeds = {seeds!r}: expected an integer >= 1")
     n = seeds if seeds is not None else (2 if quick else study.seeds)
     execution = {k: v for k, v in execution.items() if v is not None}
     if execution:
