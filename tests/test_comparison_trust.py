@@ -516,3 +516,15 @@ def test_compare_on_one_gpu(tmp_path):  # pragma: no cover - CI has no GPU
     cpu = run_comparison(config(tmp_path / "g.db", "relu", "swish", seeds=3, recipe={"lr": 1e-2}, study="cpu"),
                          command="t")
     assert cpu.skipped == 0  # a GPU's trials are other trials
+
+
+def test_a_trial_keeps_its_lr_in_one_place(tmp_path):
+    """The recipe JSON held the group's base lr while the lr column held the member's rate from the grid."""
+    import json
+
+    res = run_comparison(config(tmp_path / "l.db", "relu", seeds=1, tune_lr=(3e-3, 3e-2), recipe={"lr": 1e-2}),
+                         command="t")
+    with Store(tmp_path / "l.db") as store:
+        rows = store.trials()
+    assert {t["lr"] for t in rows if t["phase"] == "tune"} == {3e-3, 3e-2}
+    assert all("lr" not in json.loads(t["recipe"]) for t in rows) and res.ran == 2 * 2 + 1  # tune_seeds 2

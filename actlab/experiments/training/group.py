@@ -219,7 +219,10 @@ def run_group(job: GroupJob, progress: Callable[[int, int], None] | None = None)
         summary = summarize(res, task.spec.target_accuracy, data.y_test.numel())
         trial = {
             "trial_key": key, "study": job.study, "phase": job.phase, "activation": job.activation,
-            "trainable": int(job.trainable), "task": job.task, "recipe": json.dumps(job.recipe, sort_keys=True),
+            "trainable": int(job.trainable), "task": job.task,
+            # the lr is the trial's own column: a group's recipe holds the base rate, which its members' grid
+            # replaces, and two places for one number could disagree
+            "recipe": json.dumps({k: v for k, v in job.recipe.items() if k != "lr"}, sort_keys=True),
             "lr": res.lr, "seed_index": res.seed_index, "base_seed": job.base_seed, "init_seed": res.init_seed,
             "data_seed": res.data_seed, "status": res.status, "diverged_epoch": res.diverged_epoch,
             "vectorized": int(res.vectorized), "note": res.note, **summary,
