@@ -18,14 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from actlab.atomic import write_text
-from actlab.experiments.comparison.wording import (
-    columns,
-    lr_lines,
-    method_line,
-    row_cells,
-    test_set_line,
-    verdict_line,
-)
+from actlab.experiments.comparison.wording import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 from actlab.experiments.stats import interval_text
 from actlab.report.data import ReportData, cost_intervals, cost_points, error_bar, pareto_front
 

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import re
 
-from actlab.experiments.comparison.wording import (
-    columns,
-    lr_lines,
-    method_line,
-    row_cells,
-    test_set_line,
-    verdict_line,
-)
+from actlab.experiments.comparison.wording import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 from actlab.report.data import ReportData
 
 

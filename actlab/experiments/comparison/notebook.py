@@ -6,14 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from actlab.experiments.comparison.wording import (
-    columns,
-    lr_lines,
-    method_line,
-    row_cells,
-    test_set_line,
-    verdict_line,
-)
+from actlab.experiments.comparison.wording import columns, lr_lines, method_line, row_cells, test_set_line, verdict_line
 
 
 def result_html(result: Any) -> str:

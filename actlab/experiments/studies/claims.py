@@ -216,7 +216,7 @@ def _bn_scale(ctx: Context) -> Measurement:
         for a in ("swish", "relu"):
             scores[f"{a}, BN {tag}"] = dict(result.outcome.scores[a])
         lines.append(f"BN {tag}: {accuracies(result)}")
-    ctrl = stats.pairwise(scores, [("relu, BN with scale", "relu, BN without scale")])[0]
+    ctrl = stats.pairwise(scores, [("relu, BN with scale", "relu, BN without scale")], method="t")[0]
     lines.append("for comparison (not part of the rule), relu: " + ctrl.verdict("accuracy"))
     return Measurement(scores, lines)
 

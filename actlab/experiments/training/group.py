@@ -130,7 +130,7 @@ def probe_fingerprint(model: Any, x: Any) -> str:
 
     h = hashlib.sha256()
     for name, p in model.named_parameters():
-        h.update(name.encode() + _rounded(p))
+        h.update(name.encode() + _summary(p))
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -143,7 +143,7 @@ def probe_fingerprint(model: Any, x: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def _rounded(t: Any) -> bytes:
+def _summary(t: Any) -> bytes:
     """A tensor's shape and L1 and L2 norms to 4 significant digits (see probe_fingerprint)."""
     import torch
 
@@ -159,13 +159,13 @@ def _probe_outputs(model: Any, x: Any, h: Any) -> None:
         out = model(x)
         values = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else (out,)
         tensors = [t for t in values if isinstance(t, torch.Tensor)]
-        h.update(b"".join(_rounded(t) for t in tensors))
+        h.update(b"".join(_summary(t) for t in tensors))
         params = [p for p in model.parameters() if p.requires_grad]
         floating = [t for t in tensors if t.is_floating_point() and t.requires_grad]
         if params and floating:
             total = torch.stack([t.sum() for t in floating]).sum()
             grads = torch.autograd.grad(total, params, allow_unused=True)
-            h.update(b"".join(_rounded(g) for g in grads if g is not None))
+            h.update(b"".join(_summary(g) for g in grads if g is not None))
 
 
 def environment() -> tuple[dict[str, str], dict[str, Any]]:
