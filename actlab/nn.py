@@ -42,12 +42,12 @@ class Activation(nn.Module):
     spec: ClassVar[ActivationSpec]
 
     def __init__(self, *args: Any, trainable: bool | Iterable[str] = False, inplace: bool = False,
-                 **params: Any) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None, **params: Any) -> None:
         super().__init__()
         spec = self.spec
         unknown = [k for k in params if k not in spec.params]
         if unknown:
-            allowed = ", ".join([*spec.params, "trainable", "inplace"])
+            allowed = ", ".join([*spec.params, "trainable", "inplace", "device", "dtype"])
             raise TypeError(f"{type(self).__name__}() got unexpected keyword argument(s) "
                             f"{', '.join(map(repr, unknown))}; it takes: {allowed}")
         if len(args) > len(spec.params):
@@ -62,13 +62,25 @@ class Activation(nn.Module):
         self.inplace = bool(inplace)
         self.trainable = self._trainable_names(trainable)
         self.values = {k: v for k, v in values.items() if k not in self.trainable}
+        factory = {"device": device, "dtype": dtype}
         if spec.weight is not None:
             param, size = spec.weight
-            self.weight = nn.Parameter(torch.full((values[size],), float(values[param])))
+            self.weight = nn.Parameter(torch.full((values[size],), float(values[param]), **factory))
         else:
             for name in self.trainable:
-                self.register_parameter(name, nn.Parameter(torch.tensor(float(values[name]))))
+                self.register_parameter(name, nn.Parameter(self._initial(name, values, factory)))
         self._bind()
+
+    def _initial(self, name: str, values: dict[str, Any], factory: dict[str, Any]) -> torch.Tensor:
+        """A learned parameter's first value: a vector parameter's numbers, one value per channel where the spec
+        learns per channel and more than one is asked for, else a scalar."""
+        spec = self.spec
+        value = values[name]
+        if spec.params[name].length is not None:
+            return torch.tensor(value, **factory)
+        if spec.per_channel is not None and values[spec.per_channel] > 1:
+            return torch.full((values[spec.per_channel],), float(value), **factory)
+        return torch.tensor(float(value), **factory)
 
     def __getattr__(self, name: str) -> Any:
         """A fixed parameter reads as an attribute (``act.beta``), as PyTorch's modules show theirs."""
@@ -80,10 +92,14 @@ class Activation(nn.Module):
     def __setattr__(self, name: str, value: Any) -> None:
         """Assigning a fixed parameter (``act.beta = 2.0``) validates it and rebinds forward, as assigning
         ``negative_slope`` on nn.LeakyReLU changes what it computes; it was stored and never read."""
+        if name == "inplace" and "_bound" in self.__dict__:  # hooks code turns inplace off after construction
+            self.__dict__["inplace"] = bool(value)
+            self._bind()
+            return
         values = self.__dict__.get("values")
         if values is not None and name in values:
             spec = self.spec
-            if spec.weight is not None and name == spec.weight[1]:
+            if (spec.weight is not None and name == spec.weight[1]) or name == spec.per_channel:
                 raise AttributeError(f"{type(self).__name__}.{name} sizes the learned weight; build a new module")
             resolved = spec.resolve_params({**values, name: value})
             self.__dict__["values"] = {k: resolved[k] for k in values}
@@ -133,6 +149,14 @@ class Activation(nn.Module):
         allowed = spec.trainable_params
         if spec.weight is not None:
             return (spec.weight[0],)
+        if spec.learned:  # always learned; trainable=True adds the others that may be
+            extra = () if trainable is False or trainable is None else \
+                tuple(allowed) if trainable is True else ((trainable,) if isinstance(trainable, str) else tuple(trainable))
+            for name in extra:
+                if name not in allowed and name not in spec.learned:
+                    raise InvalidParameterError(spec.name, "trainable", name,
+                                                f"trainable parameters of {spec.name}: {', '.join(allowed)}")
+            return tuple(k for k in spec.params if k in spec.learned or k in extra)
         if trainable is False or trainable is None:
             return ()
         if trainable is True:
@@ -170,7 +194,8 @@ class Activation(nn.Module):
             out[param] = float(w.reshape(-1)[0]) if w.numel() else self.values.get(param)
         else:
             for name in self.trainable:
-                out[name] = float(getattr(self, name).detach())
+                tensor = getattr(self, name).detach()
+                out[name] = float(tensor) if tensor.numel() == 1 else tuple(tensor.tolist())
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,23 @@ def import_torchvision():
     return importlib.import_module("torchvision")
 
 
+# Two activations that exist only in the tests, each given as its spec alone (one as a SymPy expression, one as a
+# torch expression with nothing else): every parametrized test below runs on them as on the built-ins, which is what
+# "adding an activation is adding a spec" promises.
+SPEC_ONLY = (
+    actlab.ActivationSpec(
+        name="test_tanh_softplus", formula=r"\tanh(x)\,\mathrm{softplus}(x)", summary="A test-only activation.",
+        references=(actlab.Reference("actlab tests", "a spec written as an expression only", 2026),),
+        expression="tanh(x) * softplus(x)"),
+    actlab.ActivationSpec(
+        name="test_torch_only", formula=r"x\,\sigma(2x) - \tfrac{1}{10}\tanh(x)", summary="A test-only activation.",
+        references=(actlab.Reference("actlab tests", "a spec written as a torch expression only", 2026),),
+        torch_forward=lambda x: x * torch.sigmoid(2 * x) - 0.1 * torch.tanh(x)),
+)
+for _spec in SPEC_ONLY:
+    if _spec.name not in actlab.names():
+        actlab.register(_spec)
+
 ELEMENTWISE = [n for n in actlab.names() if actlab.spec(n).kind == "elementwise"]
 GATED = [n for n in actlab.names() if actlab.spec(n).kind == "gated"]
 HALF_DTYPES = [torch.bfloat16, torch.float16]

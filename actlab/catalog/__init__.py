@@ -5,6 +5,7 @@ from actlab.catalog.registry import (
     Resolved,
     all_names,
     is_name,
+    load_plugins,
     lookup,
     names,
     normalize,
@@ -17,10 +18,11 @@ from actlab.catalog.registry import (
 from actlab.catalog.spec import KINDS, ActivationSpec, Param, Reference
 
 for _spec in BUILTIN_SPECS:
-    register(_spec)
+    register(_spec, verify=False)
 del _spec
+load_plugins()
 
 __all__ = [
-    "KINDS", "ActivationSpec", "Param", "Reference", "Resolved", "all_names", "is_name", "lookup", "names", "normalize",
+    "KINDS", "ActivationSpec", "Param", "Reference", "Resolved", "all_names", "is_name", "load_plugins", "lookup", "names", "normalize",
     "register", "resolve", "spec", "suggest", "unregister",
 ]

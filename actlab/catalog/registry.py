@@ -39,15 +39,20 @@ class Resolved:
         return self.spec.signature(self.params)
 
 
-def register(spec: ActivationSpec, *, replace: bool = False) -> ActivationSpec:
+def register(spec: ActivationSpec, *, replace: bool = False, verify: bool = True) -> ActivationSpec:
     """Add ``spec`` to the catalogue; it then appears in names(), get(), the CLI, docs and parametrized tests.
 
     A name or alias that collides with an existing entry raises ``ValueError`` unless ``replace=True``
-    (which replaces the spec of the same canonical name).
+    (which replaces the spec of the same canonical name). ``verify`` (the default; the built-ins, which the test
+    suite holds to far more, skip it) runs the spec on a grid before accepting it: a forward or derivative that is
+    not finite there, a derivative that disagrees with the forward's finite differences, or a forward that
+    disagrees with the spec's mpmath function is refused with the point where it failed.
     """
     if not isinstance(spec, ActivationSpec):
         raise TypeError(f"register() takes an ActivationSpec, got {type(spec).__name__}")
     _probe(spec)
+    if verify:
+        verify_spec(spec)
     keys: dict[str, tuple[str, dict[str, Any]]] = {normalize(spec.name): (spec.name, {})}
     for alias in spec.aliases:
         keys[normalize(alias)] = (spec.name, dict(spec.alias_presets.get(alias, {})))
@@ -88,6 +93,53 @@ def _probe(spec: ActivationSpec) -> None:
         raise ValueError(f"cannot register {spec.name!r}: torch_forward on a {shape} float64 tensor returned {got}; "
                          f"expected a float64 tensor of shape {want}"
                          + (" (a gated kind halves the last dimension)" if spec.kind == "gated" else ""))
+
+
+def verify_spec(spec: ActivationSpec) -> None:
+    """Refuse a spec whose float64 forward or derivative is not finite on [-10, 10] at its default parameters, whose
+    derivative disagrees with central differences of its forward (away from its breakpoints), or whose forward
+    disagrees with its mpmath ``exact`` function (an expression's, or one given by hand)."""
+    import numpy as np
+    import torch
+
+    if spec.kind != "elementwise":
+        return
+    params = spec.defaults
+    x = torch.linspace(-10.0, 10.0, 401, dtype=torch.float64)
+    where = f"cannot register {spec.name!r}"
+    try:
+        with torch.no_grad():
+            y = spec.torch_forward(x, **params)
+            d = spec.torch_derivative(x, **params)
+    except Exception as error:
+        raise ValueError(f"{where}: evaluating it at its default parameters failed ({type(error).__name__}: {error})"
+                         ) from error
+    for what, values in (("its forward", y), ("its derivative", d)):
+        bad = ~torch.isfinite(values)
+        if bad.any():
+            raise ValueError(f"{where}: {what} is not finite at x = {x[bad][0].item():.6g} (of [-10, 10]), at the "
+                             f"default parameters {params}; an activation must be finite on the real line")
+    kinks = np.asarray(list(spec.breakpoints(**params)) or [np.inf], dtype=np.float64)
+    keep = np.min(np.abs(x.numpy()[:, None] - kinks[None, :]), axis=1) > 1e-2
+    h = 1e-6
+    with torch.no_grad():
+        fd = (spec.torch_forward(x + h, **params) - spec.torch_forward(x - h, **params)) / (2 * h)
+    off = (torch.abs(fd - d) > 1e-5 * (1 + torch.abs(fd))) & torch.from_numpy(keep)
+    if off.any():
+        i = int(torch.nonzero(off)[0])
+        raise ValueError(f"{where}: its derivative disagrees with its forward at x = {x[i].item():.6g}: "
+                         f"{d[i].item():.10g} against a finite difference of {fd[i].item():.10g} (if the function has "
+                         "a kink there, declare it in breakpoints)")
+    if spec.exact is not None:
+        import mpmath
+
+        for value in (-7.5, -2.0, -0.5, 0.25, 1.5, 6.0):
+            got = float(spec.torch_forward(torch.tensor([value], dtype=torch.float64), **params)[0])
+            with mpmath.workdps(30):
+                want = float(spec.exact(mpmath.mpf(value), **params))
+            if not abs(got - want) <= 1e-9 * abs(want) + 1e-12:
+                raise ValueError(f"{where}: its torch forward gives {got!r} at x = {value} where its mpmath function "
+                                 f"gives {want!r}")
 
 
 def unregister(name: str) -> None:
@@ -202,3 +254,48 @@ def resolve_trainable(text: str) -> tuple[Resolved, bool]:
     the resolved activation and whether its parameters are trained."""
     resolved = resolve(text)
     return resolved, resolved.trainable
+
+
+ENTRY_POINT_GROUP = "actlab.activations"
+
+
+class PluginError(ValueError):
+    """A package's ``actlab.activations`` entry point failed to load, or collides with another's names."""
+
+
+def load_plugins() -> list[str]:
+    """Register the specs of every installed package that declares an ``actlab.activations`` entry point (its value:
+    a spec, a list of specs, or a function returning either). Returns the names added. Each spec is verified as
+    :func:`register` does; a failure or a name another package (or actlab) already uses raises
+    :class:`PluginError` naming the package."""
+    from importlib.metadata import entry_points
+
+    added: list[str] = []
+    for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+        where = f"the {ENTRY_POINT_GROUP} entry point {point.name!r} ({point.value}" + (
+            f", from {point.dist.name})" if point.dist is not None else ")")
+        try:
+            value = point.load()
+            if callable(value) and not isinstance(value, ActivationSpec):
+                value = value()
+            specs = [value] if isinstance(value, ActivationSpec) else list(value)
+        except Exception as error:
+            raise PluginError(f"{where} failed to load: {type(error).__name__}: {error}") from error
+        for item in specs:
+            if not isinstance(item, ActivationSpec):
+                raise PluginError(f"{where} gave a {type(item).__name__}; it must give ActivationSpecs")
+            try:
+                register(item)
+            except ValueError as error:
+                raise PluginError(f"{where}: {error}") from error
+            _PLUGINS[item.name] = point.dist.name if point.dist is not None else point.name
+            added.append(item.name)
+    return added
+
+
+_PLUGINS: dict[str, str] = {}  # activation name -> the distribution that provided it
+
+
+def plugin_of(name: str) -> str | None:
+    """The installed package that provided activation ``name``, or None for actlab's own and registered ones."""
+    return _PLUGINS.get(spec(name).name)

@@ -42,9 +42,12 @@ class Param:
     high_open: bool = False
     choices: tuple[Any, ...] | None = None
     doc: str = ""
+    length: int | None = None  # a vector of this many numbers (a Padé unit's coefficients); default: a tuple
 
     @property
     def type(self) -> type:
+        if self.length is not None:
+            return tuple
         if self.choices is not None:
             return type(self.choices[0])
         return int if isinstance(self.default, int) and not isinstance(self.default, bool) else float
@@ -59,12 +62,16 @@ class Param:
         parts.append(name)
         if self.high is not None:
             parts.append(f" {'<' if self.high_open else '<='} {_fmt(self.high)}")
+        if self.length is not None:
+            return f"{name} must be {self.length} finite numbers"
         kind = "an integer" if self.type is int else "a finite number"
         bounds = "".join(parts)
         return f"{name} must be {kind}" + (f" with {bounds}" if bounds != name else "")
 
     def validate(self, activation: str, name: str, value: Any, *, tensor_ok: bool = False) -> Any:
         """Return ``value`` converted to this parameter's type, or raise :class:`InvalidParameterError`."""
+        if self.length is not None:
+            return self._validate_vector(activation, name, value, tensor_ok)
         if self.choices is not None:
             if value not in self.choices or not isinstance(value, type(self.choices[0])):
                 raise InvalidParameterError(activation, name, value, self.describe(name))
@@ -89,6 +96,22 @@ class Param:
         if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
             raise InvalidParameterError(activation, name, value, self.describe(name))
         return value
+
+
+    def _validate_vector(self, activation: str, name: str, value: Any, tensor_ok: bool) -> Any:
+        allowed = f"{name} must be {self.length} finite numbers (a tuple, or a tensor of shape ({self.length},))"
+        if _is_tensor(value):
+            if not tensor_ok or tuple(value.shape) != (self.length,):
+                raise InvalidParameterError(activation, name, value, allowed)
+            return value
+        try:
+            items = tuple(float(v) for v in value)
+        except (TypeError, ValueError):
+            raise InvalidParameterError(activation, name, value, allowed) from None
+        if len(items) != self.length or not all(math.isfinite(v) for v in items) or any(
+                isinstance(v, bool) for v in value):
+            raise InvalidParameterError(activation, name, value, allowed)
+        return items
 
 
 def _fmt(v: float) -> str:
@@ -120,14 +143,20 @@ class Reference:
 class ActivationSpec:
     """One activation, defined once.
 
-    Required: ``name`` (canonical snake_case), ``formula`` (LaTeX), ``references`` and ``torch_forward`` (the
-    PyTorch expression in the input's floating type; half types are handed to it already in float32). It is what
-    torch.compile, export and torch.func see, so it must be written with traceable torch ops only.
+    Required: ``name`` (canonical snake_case), ``formula`` (LaTeX), ``references``, and either ``expression`` or
+    ``torch_forward``:
 
-    Optional, derived from ``torch_forward`` when left out (an activation registered with only a torch expression
-    works everywhere): ``reference`` (NumPy float64 forward; derived: ``torch_forward`` run in float64),
-    ``derivative`` (NumPy closed form; derived: torch.func in float64) and ``torch_derivative`` (derived once with
-    ``torch.func.jvp``). Built-ins give all three in closed form.
+    - ``expression``: the formula as data, a SymPy string of ``x`` and the numeric parameters (see
+      :mod:`actlab.catalog.expression`). From it come ``torch_forward``, the closed-form ``torch_derivative`` and
+      parameter derivatives, the mpmath ``exact`` function and the float64 reference's limits at +-inf. Any of them
+      given by hand (a better-conditioned form) is used instead, and the tests hold it to the expression's mpmath.
+    - ``torch_forward``: the PyTorch expression in the input's floating type (half types are handed to it already
+      in float32). It is what torch.compile, export and torch.func see, so it is written with traceable torch ops.
+
+    Optional, derived when left out (an activation registered with only an expression or a torch expression works
+    everywhere): ``reference`` (NumPy float64 forward; derived: ``torch_forward`` run in float64),
+    ``derivative`` (NumPy closed form; derived: ``torch_derivative`` in float64) and ``torch_derivative`` (derived
+    from the expression, else by forward-mode AD of ``torch_forward``). Built-ins give all three in closed form.
 
     Parameter functions all take the activation's parameters as keyword arguments.
 
@@ -147,12 +176,17 @@ class ActivationSpec:
     normal with the activation's measured gain 1/sqrt(E[f(z)^2]), so the forward variance is kept), ``"lecun"``
     (LeCun normal, SELU's condition for self-normalisation) or ``"xavier"`` (Glorot & Bengio 2010, for sigmoid and
     tanh).
+
+    ``train_forward``: the forward in training mode where it differs (RReLU's random slopes); such a spec is
+    ``stochastic``. ``learned``: parameters that modules always learn as ``nn.Parameter``s (StarReLU's scale and
+    bias, a Padé unit's coefficients); with ``per_channel`` (the name of an integer parameter, ``num_parameters``),
+    scalar ones hold one value per channel of dim 1, as PReLU's slopes do.
     """
 
     name: str
     formula: str
     references: Sequence[Reference]
-    torch_forward: Callable[..., Any]
+    torch_forward: Callable[..., Any] = None  # type: ignore[assignment]  # derived from ``expression`` when left out
     # reference, derivative, torch_derivative and native_covers are derived in __post_init__ when left out, so
     # after construction they are always set (elementwise kinds) and typed as such.
     reference: Callable[..., Any] = None  # type: ignore[assignment]
@@ -174,9 +208,11 @@ class ActivationSpec:
     claims: Mapping[str, Any] = field(default_factory=dict)
     gate: ActivationSpec | None = None
     weight: tuple[str, str] | None = None
-    stochastic: bool = False
+    train_forward: Callable[..., Any] | None = None
     init: str = "kaiming"
-
+    expression: str | None = None
+    learned: tuple[str, ...] = ()
+    per_channel: str | None = None
 
     def __post_init__(self) -> None:
         if self.init not in INITS:
@@ -185,17 +221,30 @@ class ActivationSpec:
             raise ValueError(f"ActivationSpec {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
         if not _safe_name(self.name):
             raise ValueError(f"ActivationSpec name {self.name!r}: use a non-empty printable string")
+        expr = self._expression()
+        if self.torch_forward is None and expr is not None:
+            object.__setattr__(self, "torch_forward", _deferred(expr, "torch"))
         if not callable(self.torch_forward):
-            raise ValueError(f"ActivationSpec {self.name!r}: torch_forward = {self.torch_forward!r}; it is required: "
-                             "a function of a tensor (and the parameters as keywords) that returns a tensor")
-        missing = {pname: _derived_param_derivative(self.torch_forward, pname) for pname, p in self.params.items()
-                   if p.trainable_allowed and self.kind == "elementwise" and pname not in self.torch_param_derivatives}
+            raise ValueError(f"ActivationSpec {self.name!r}: torch_forward = {self.torch_forward!r}; it is required "
+                             "unless an expression is given: a function of a tensor (and the parameters as keywords) "
+                             "that returns a tensor")
+        self._check_learned()
+        missing = {pname: (_deferred_param(expr, pname) if expr is not None and pname in expr.params
+                           else _derived_param_derivative(self.torch_forward, pname))
+                   for pname, p in self.params.items()
+                   if (p.trainable_allowed or pname in self.learned) and p.length is None
+                   and self.kind == "elementwise" and pname not in self.torch_param_derivatives}
         if missing:
             object.__setattr__(self, "torch_param_derivatives", {**self.torch_param_derivatives, **missing})
         if self.kind == "elementwise" and self.torch_derivative is None:
-            object.__setattr__(self, "torch_derivative", _derived_torch_derivative(self.torch_forward))
+            derived = _deferred(expr, "torch_derivative") if expr is not None else \
+                _derived_torch_derivative(self.torch_forward)
+            object.__setattr__(self, "torch_derivative", derived)
+        if self.exact is None and expr is not None:
+            object.__setattr__(self, "exact", _deferred(expr, "mpmath"))
         if self.reference is None:
-            object.__setattr__(self, "reference", _derived_reference(self.torch_forward))
+            object.__setattr__(self, "reference", _derived_reference(
+                self.torch_forward, expr.limits if expr is not None and self.kind == "elementwise" else None))
         if self.kind == "elementwise" and self.derivative is None:
             object.__setattr__(self, "derivative", _derived_reference(self.torch_derivative))
         if self.native_covers is None:
@@ -205,6 +254,38 @@ class ActivationSpec:
             fn = getattr(self, attr)
             if fn is not None and not getattr(fn, "_fills_defaults", False):
                 object.__setattr__(self, attr, _with_defaults(fn, self))
+
+    def _expression(self) -> Any:
+        """The parsed-on-demand :class:`~actlab.catalog.expression.Expression`, or None."""
+        if self.expression is None:
+            return None
+        from actlab.catalog.expression import Expression
+
+        numeric = [k for k, p in self.params.items() if p.choices is None and p.length is None]
+        expr = Expression(self.expression, numeric)
+        object.__setattr__(self, "_parsed", expr)
+        return expr
+
+    def _check_learned(self) -> None:
+        for pname in self.learned:
+            if pname not in self.params or not self.params[pname].trainable_allowed:
+                raise ValueError(f"ActivationSpec {self.name!r}: learned names {pname!r}, which is not a parameter "
+                                 "with trainable_allowed=True")
+        if self.per_channel is not None:
+            size = self.params.get(self.per_channel)
+            if size is None or size.type is not int or not self.learned:
+                raise ValueError(f"ActivationSpec {self.name!r}: per_channel = {self.per_channel!r} must name an "
+                                 "integer parameter (the channel count) of a spec with learned parameters")
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether training mode draws random numbers (``train_forward`` is set)."""
+        return self.train_forward is not None
+
+    @property
+    def parsed_expression(self) -> Any:
+        """The :class:`~actlab.catalog.expression.Expression` of a spec written as one, else None."""
+        return getattr(self, "_parsed", None)
 
     # ----- parameters -------------------------------------------------------------------------------
 
@@ -263,12 +344,39 @@ def _no_tensor_params(**params: Any) -> bool:
     return not any(_is_tensor(v) for v in params.values())
 
 
+def _deferred(expr: Any, attr: str) -> Callable[..., Any]:
+    """``expr.<attr>``, built on the first call (SymPy parses and differentiates then, not at import)."""
+    def call(*args: Any, **params: Any) -> Any:
+        return getattr(expr, attr)(*args, **params)
+
+    return call
+
+
+def _deferred_param(expr: Any, name: str) -> Callable[..., Any]:
+    built: list[Callable[..., Any]] = []
+
+    def call(x: Any, **params: Any) -> Any:
+        if not built:
+            built.append(expr.param_derivative(name))
+        return built[0](x, **params)
+
+    return call
+
+
 def _derived_torch_derivative(forward: Callable[..., Any]) -> Callable[..., Any]:
     """df/dx of an elementwise torch expression, by forward-mode AD (one jvp with a unit tangent: traceable by
-    torch.compile and vmap-able, no graph kept)."""
+    torch.compile and vmap-able, no graph kept). Inside a forward-mode level (the Function's own jvp rule, where a
+    nested jvp is refused), by reverse mode on a detached copy instead."""
     def derivative(x: Any, **params: Any) -> Any:
         import torch
+        import torch.autograd.forward_ad as fwAD
 
+        if fwAD._current_level >= 0 and not torch.compiler.is_compiling() and \
+                not torch._C._are_functorch_transforms_active():
+            with torch.enable_grad():
+                leaf = x.detach().requires_grad_()
+                y = forward(leaf, **params)
+                return torch.autograd.grad(y, leaf, torch.ones_like(y))[0]
         return torch.func.jvp(lambda t: forward(t, **params), (x,), (torch.ones_like(x),))[1]
 
     return derivative
@@ -286,16 +394,35 @@ def _derived_param_derivative(forward: Callable[..., Any], name: str) -> Callabl
     return derivative
 
 
-def _derived_reference(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A NumPy float64 function from a torch expression, evaluated in float64 on the CPU."""
+def _derived_reference(fn: Callable[..., Any], limits: Callable[..., tuple[float, float]] | None = None
+                       ) -> Callable[..., Any]:
+    """A NumPy float64 function from a torch expression, evaluated in float64 on the CPU; with ``limits``
+    (f(-inf), f(+inf) from an expression's mpmath), the infinities give those instead of what the float form
+    gives there (often NaN: -inf * sigmoid(-inf))."""
     def reference(x: Any, **params: Any) -> Any:
         import torch
 
-        t = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        arr = np.asarray(x, dtype=np.float64)
+        t = torch.as_tensor(arr)
         with torch.no_grad():
-            return fn(t, **params).numpy()
+            out = fn(t, **params).numpy()
+        if np.isinf(arr).any():
+            low, high = limits(**params) if limits is not None else _far_values(fn, params)
+            out = np.where(arr == -np.inf, low, np.where(arr == np.inf, high, out))
+        return out
 
     return reference
+
+
+def _far_values(fn: Callable[..., Any], params: dict[str, Any]) -> tuple[float, float]:
+    """A torch-only spec's f(-inf) and f(+inf): its float64 value at -+1e300, or -+inf where that exceeds 1e200 in
+    magnitude (an activation that has a limit has reached it there; without an expression there is nothing better
+    to ask)."""
+    import torch
+
+    with torch.no_grad():
+        far = fn(torch.tensor([-1e300, 1e300], dtype=torch.float64), **params).tolist()
+    return tuple(math.copysign(math.inf, v) if abs(v) > 1e200 else v for v in far)  # type: ignore[return-value]
 
 
 def _with_defaults(fn: Callable[..., Any], spec: ActivationSpec) -> Callable[..., Any]:

@@ -190,16 +190,29 @@ def _check_broadcast(spec: ActivationSpec, name: str, value: torch.Tensor, x: to
                          f"to the shape it acts on, {shape}; give one element, or a shape that broadcasts to it")
 
 
+@torch.fx.wrap
+def channel_view(value: Any, x: torch.Tensor) -> Any:
+    """A per-channel parameter of shape (C,) viewed to broadcast over dim 1 of ``x`` (dim 0 of a 1-D input), as
+    F.prelu broadcasts its slopes; one element, or anything else, as it is. torch.fx records it as one call."""
+    if not isinstance(value, torch.Tensor) or value.dim() != 1 or value.numel() == 1 or x.dim() < 2:
+        return value
+    return value.reshape((value.numel(),) + (1,) * (x.dim() - 2))
+
+
+def _channel_views(spec: ActivationSpec, params: Mapping[str, Any], x: Any) -> dict[str, Any]:
+    return {k: channel_view(v, x) if spec.params[k].length is None else v for k, v in params.items()}
+
+
 def _route(spec: ActivationSpec, x: Any, params: Mapping[str, Any], covered: bool, training: bool) -> torch.Tensor:
     """Every path but the lean ones (whose lane the caller has checked)."""
+    if spec.per_channel is not None:
+        params = _channel_views(spec, params, x)
     if isinstance(x, torch.fx.Proxy):
         return spec.native(x, **params) if covered and spec.native_traced else spec.torch_forward(x, **params)  # type: ignore[misc]  # covered implies native is set
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{spec.name}: expected a torch.Tensor input, got {type(x).__name__}")
-    if spec.stochastic and training:
-        from actlab.catalog.definitions.rectifiers import rrelu_train
-
-        return rrelu_train(x, **params)
+    if spec.train_forward is not None and training:
+        return spec.train_forward(x, **params)
     if spec.kind == "gated":
         check_halves(x, spec.name)  # the same error on every path for an odd last dimension
     if covered and (spec.native_traced or not _tracing(x)):
@@ -209,10 +222,16 @@ def _route(spec: ActivationSpec, x: Any, params: Mapping[str, Any], covered: boo
             f"{spec.name}: input dtype {x.dtype} is not supported; use a floating type "
             "(float16, bfloat16, float32 or float64)"
         )
+    vectors = False
     for name, value in params.items():
         if isinstance(value, torch.Tensor) and value.numel() != 1:
-            _check_broadcast(spec, name, value, x)
-    if spec.kind == "normalizing" or _tracing(x):
+            if spec.params[name].length is None:
+                _check_broadcast(spec, name, value, x)
+            else:
+                vectors = True
+    if spec.kind == "normalizing" or vectors or _tracing(x):
+        # A vector of coefficients (a Padé unit's) is no elementwise parameter: autograd differentiates the
+        # expression's own ops, which keep what they need.
         return expression_forward(spec, x, dict(params))
     if not _needs_autograd(x, params):
         return forward_math(spec, x, dict(params))

@@ -131,6 +131,11 @@ def _rrelu_mean(lower, upper):
     return (lower + upper) / 2.0
 
 
+def rrelu_train(x: torch.Tensor, lower: float, upper: float) -> torch.Tensor:
+    """RReLU in training mode: a fresh slope from U(lower, upper) for every negative element."""
+    return F.rrelu(x, lower, upper, training=True)
+
+
 rrelu = ActivationSpec(
     name="rrelu",
     aliases=("randomized_leaky_relu",),
@@ -143,7 +148,7 @@ rrelu = ActivationSpec(
         "upper": Param(1.0 / 3.0, low=0.0, high=1.0, doc="upper bound of the random slope"),
     },
     check=_check_rrelu,
-    stochastic=True,
+    train_forward=rrelu_train,
     reference=lambda x, lower, upper: _np_leaky(x, _rrelu_mean(lower, upper)),
     derivative=lambda x, lower, upper: _np_leaky_derivative(x, _rrelu_mean(lower, upper)),
     exact=lambda x, lower, upper: x if x > 0 else (lower + upper) / 2 * x,
@@ -154,11 +159,6 @@ rrelu = ActivationSpec(
     breakpoints=lambda lower, upper: (0.0,),
     claims=dict(monotonic=True, smooth=False, bounded_below=False, value_at_0=0.0, slope_at_0=None),
 )
-
-
-def rrelu_train(x: torch.Tensor, lower: float, upper: float) -> torch.Tensor:
-    """RReLU in training mode: a fresh slope from U(lower, upper) for every negative element."""
-    return F.rrelu(x, lower, upper, training=True)
 
 
 threshold_relu = ActivationSpec(

@@ -388,7 +388,7 @@ def batched_forward_plan(model: nn.Module) -> list[tuple[str, nn.Module]] | None
         elif isinstance(m, nn.Linear):
             plan.append((name, m))
         elif isinstance(m, Activation) and m.spec.kind in ("elementwise", "gated") and \
-                all(p.numel() == 1 for p in m.parameters()) and m.spec.name != "prelu":
+                all(p.numel() == 1 for p in m.parameters()) and m.spec.weight is None:
             plan.append((name, m))
         else:
             return None

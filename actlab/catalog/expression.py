@@ -1,0 +1,269 @@
+"""Formulas as data: an activation written once as a SymPy expression, from which actlab derives its PyTorch forward,
+its closed-form derivative (and each parameter's), and the mpmath function the tests hold everything to.
+
+The expression uses ``x`` and the activation's numeric parameters by name, SymPy's functions (``exp``, ``tanh``,
+``erf``, ``sqrt``, ``Piecewise``, ``Min``/``Max``...) and the well-conditioned pieces below, which keep a float
+computation accurate where the textbook form cancels or overflows, and which SymPy differentiates in closed form:
+
+- ``softplus(u)`` = log(1 + e^u), derivative ``sigmoid(u)``;
+- ``sigmoid(u)`` = 1 / (1 + e^-u), derivative ``sigmoid(u) * sigmoid(-u)`` (no 1 - s cancellation);
+- ``log1p(u)``, ``expm1(u)`` and ``relu(u)`` = max(u, 0) (derivative ``step(u)``: 1 above 0, else 0).
+
+In a ``Piecewise``, both branches are computed and one is selected, so a branch that overflows where it is not
+selected (``expm1`` of a large positive input) must be written on a clamped input (``expm1(Min(x, 0))``), or its
+gradient is 0 * inf. The mpmath function evaluates the same expression with 40+ digits and an unbounded exponent,
+so it is the truth the float forms are measured against.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sympy as sp
+
+__all__ = ["Expression", "ExpressionError"]
+
+
+class ExpressionError(ValueError):
+    """An expression that does not parse, names an unknown symbol, or uses a function no backend has."""
+
+
+class softplus(sp.Function):  # noqa: N801 - SymPy's function names are lower case
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sigmoid(self.args[0])
+
+
+class sigmoid(sp.Function):  # noqa: N801
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sigmoid(self.args[0]) * sigmoid(-self.args[0])
+
+
+class log1p(sp.Function):  # noqa: N801
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return 1 / (1 + self.args[0])
+
+
+class expm1(sp.Function):  # noqa: N801
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sp.exp(self.args[0])
+
+
+class step(sp.Function):  # noqa: N801 - 1 above 0, else 0; its derivative is 0 wherever it is defined
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sp.Integer(0)
+
+
+class relu(sp.Function):  # noqa: N801
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return step(self.args[0])
+
+
+_PIECES = {"softplus": softplus, "sigmoid": sigmoid, "log1p": log1p, "expm1": expm1, "relu": relu, "step": step}
+
+
+def _torch_functions() -> dict[str, Callable[..., Any]]:
+    import torch
+    import torch.nn.functional as F
+
+    def minimum(*args: Any) -> Any:
+        return _fold(args, torch.minimum, "max")
+
+    def maximum(*args: Any) -> Any:
+        return _fold(args, torch.maximum, "min")
+
+    def _fold(args: Sequence[Any], op: Callable[..., Any], bound: str) -> Any:
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        numbers = [float(a) for a in args if not isinstance(a, torch.Tensor)]
+        if not tensors:
+            return (min if bound == "max" else max)(numbers)
+        out = functools.reduce(op, tensors)
+        if numbers:
+            limit = (min if bound == "max" else max)(numbers)
+            out = out.clamp(max=limit) if bound == "max" else out.clamp(min=limit)
+        return out
+
+    def step_fn(u: Any) -> Any:
+        return (u > 0).to(u.dtype) if isinstance(u, torch.Tensor) else float(u > 0)
+
+    def softplus_fn(u: Any) -> Any:  # PyTorch's default threshold 20 returns u there: 2e-9 off in float64
+        return F.softplus(u, threshold=40.0)
+
+    return {
+        "softplus": softplus_fn, "sigmoid": torch.sigmoid, "log1p": torch.log1p, "expm1": torch.expm1,
+        "relu": torch.relu, "step": step_fn, "Min": minimum, "Max": maximum, "Heaviside": step_fn,
+        "erfc": torch.special.erfc, "DiracDelta": torch.zeros_like, "sign": torch.sign,
+    }
+
+
+def _mpmath_functions() -> dict[str, Callable[..., Any]]:
+    import mpmath
+
+    def softplus_mp(u: Any) -> Any:
+        return mpmath.log1p(mpmath.exp(u)) if u < 0 else u + mpmath.log1p(mpmath.exp(-u))
+
+    return {
+        "softplus": softplus_mp, "sigmoid": lambda u: 1 / (1 + mpmath.exp(-u)), "log1p": mpmath.log1p,
+        "expm1": mpmath.expm1, "relu": lambda u: u if u > 0 else 0 * u, "step": lambda u: mpmath.mpf(u > 0),
+        "Heaviside": lambda u, *_: mpmath.mpf(u > 0), "Min": min, "Max": max, "DiracDelta": lambda u: 0 * u,
+        "sign": mpmath.sign,
+    }
+
+
+def _printer_class() -> type:
+    from sympy.printing.pytorch import TorchPrinter
+
+    class Printer(TorchPrinter):
+        """SymPy's torch printer, with the functions it lacks printed as plain calls (looked up in lambdify's
+        namespace, where :func:`_torch_functions` puts them)."""
+
+        def _print_Function(self, expr: Any) -> str:
+            name = type(expr).__name__
+            if name in _PIECES or name in ("erfc", "Heaviside", "DiracDelta", "sign"):
+                return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+            return super()._print_Function(expr)
+
+        def _print_Heaviside(self, expr: Any) -> str:
+            return f"Heaviside({self._print(expr.args[0])})"
+
+        def _print_DiracDelta(self, expr: Any) -> str:
+            return f"DiracDelta({self._print(expr.args[0])})"
+
+        def _print_Min(self, expr: Any) -> str:
+            return f"Min({', '.join(self._print(a) for a in expr.args)})"
+
+        def _print_Max(self, expr: Any) -> str:
+            return f"Max({', '.join(self._print(a) for a in expr.args)})"
+
+    return Printer
+
+
+class Expression:
+    """A SymPy expression of ``x`` and the parameters ``params`` (numeric ones; string parameters cannot appear).
+
+    ``torch``: ``f(x, **params)`` in torch ops; ``torch_derivative`` / ``param_derivative(name)``: closed forms from
+    SymPy's derivative; ``mpmath``: ``f(mpf, **params)``. Everything is built on first use, so a catalogue of
+    expressions costs nothing at import.
+    """
+
+    def __init__(self, text: str, params: Sequence[str] = ()) -> None:
+        if not isinstance(text, str) or not text.strip():
+            raise ExpressionError(f"expression = {text!r}: give a SymPy formula of x, e.g. 'x * sigmoid(x)'")
+        self.text = text
+        self.params = tuple(params)
+
+    def __repr__(self) -> str:
+        return f"Expression({self.text!r})"
+
+    @functools.cached_property
+    def symbols(self) -> tuple[sp.Symbol, ...]:
+        return tuple(sp.Symbol(name, real=True) for name in ("x", *self.params))
+
+    @functools.cached_property
+    def sympy(self) -> sp.Expr:
+        names = {s.name: s for s in self.symbols}
+        try:
+            expr = sp.sympify(self.text, locals={**_PIECES, **names})
+        except (sp.SympifyError, SyntaxError, TypeError) as error:
+            raise ExpressionError(f"expression {self.text!r} does not parse: {error}") from error
+        unknown = {s.name for s in expr.free_symbols} - set(names)
+        if unknown:
+            raise ExpressionError(f"expression {self.text!r} uses {', '.join(sorted(unknown))}, which is neither x "
+                                  f"nor a parameter ({', '.join(self.params) or 'it has none'})")
+        return expr
+
+    def _lambdify(self, expr: sp.Expr, modules: list[Any]) -> Callable[..., Any]:
+        printer = None
+        if modules[-1] == "torch":  # the pieces above and Min/Max print as calls of the namespace's functions
+            from sympy.printing.pytorch import TorchPrinter
+
+            printer = _printer_class()({"fully_qualified_modules": False, "allow_unknown_functions": True})
+            del TorchPrinter
+        try:
+            return sp.lambdify(self.symbols, expr, modules=modules, printer=printer)
+        except Exception as error:  # SymPy raises several types for a function a printer cannot write
+            raise ExpressionError(f"expression {self.text!r}: {error}") from error
+
+    def _keyword(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        names = self.params
+
+        def call(x: Any, **params: Any) -> Any:
+            return fn(x, *[params[name] for name in names])
+
+        return call
+
+    @functools.cached_property
+    def torch(self) -> Callable[..., Any]:
+        return self._keyword(self._lambdify(_numeric(self.sympy), [_torch_functions(), "torch"]))
+
+    def derivative_expr(self, wrt: str = "x") -> sp.Expr:
+        symbol = {s.name: s for s in self.symbols}[wrt]
+        return _numeric(sp.diff(self.sympy, symbol))
+
+    @functools.cached_property
+    def torch_derivative(self) -> Callable[..., Any]:
+        return self._keyword(self._broadcast(self._lambdify(self.derivative_expr(), [_torch_functions(), "torch"])))
+
+    def param_derivative(self, name: str) -> Callable[..., Any]:
+        return self._keyword(self._broadcast(self._lambdify(self.derivative_expr(name), [_torch_functions(), "torch"])))
+
+    @staticmethod
+    def _broadcast(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """A derivative that SymPy simplified to a constant (squared ReLU's second half, a linear piece) still
+        returns a tensor of x's shape."""
+        def call(x: Any, *values: Any) -> Any:
+            out = fn(x, *values)
+            if isinstance(out, (int, float)) or getattr(out, "shape", None) != x.shape:
+                import torch
+
+                out = torch.as_tensor(out, dtype=x.dtype, device=x.device).expand(x.shape) + torch.zeros_like(x)
+            return out
+
+        return call
+
+    @functools.cached_property
+    def mpmath(self) -> Callable[..., Any]:
+        fn = self._keyword(self._lambdify(self.sympy, [_mpmath_functions(), "mpmath"]))
+
+        def exact(x: Any, **params: Any) -> Any:
+            import mpmath
+
+            return fn(x, **{k: (mpmath.mpf(v) if isinstance(v, (int, float)) else v) for k, v in params.items()})
+
+        return exact
+
+    def limits(self, **params: Any) -> tuple[float, float]:
+        """f(-inf) and f(+inf) as float64: the mpmath value at -+10^1000 (every activation that has a limit has
+        reached it to double precision there), rounded; NaN where the function has none (it oscillates)."""
+        import mpmath
+
+        out = []
+        for sign in (-1, 1):
+            with mpmath.workdps(30):
+                far = self.mpmath(sign * mpmath.mpf(10) ** 1000, **params)
+                nearer = self.mpmath(sign * mpmath.mpf(10) ** 900, **params)
+                out.append(_rounded(far, nearer))
+        return out[0], out[1]
+
+
+def _numeric(expr: sp.Expr) -> sp.Expr:
+    """Constants such as sqrt(pi) as floats: torch's functions take tensors, not SymPy's numbers."""
+    return expr.xreplace({c: sp.Float(c, 20) for c in expr.atoms(sp.NumberSymbol)})
+
+
+def _rounded(far: Any, nearer: Any) -> float:
+    import mpmath
+
+    try:
+        value, check = float(far), float(nearer)
+    except (TypeError, ValueError):
+        return math.nan
+    if mpmath.isnan(far):
+        return math.nan
+    if math.isinf(value) or abs(value) > 1e300:
+        return math.copysign(math.inf, value) if math.copysign(1, value) == math.copysign(1, check) else math.nan
+    if value != check and abs(value - check) > 1e-12 * max(abs(value), 1e-300):
+        return math.nan  # still moving between 10^900 and 10^1000: no limit
+    return value
