@@ -75,12 +75,18 @@ class Activation(nn.Module):
         """A learned parameter's first value: a vector parameter's numbers, one value per channel where the spec
         learns per channel and more than one is asked for, else a scalar."""
         spec = self.spec
-        value = values[name]
-        if spec.params[name].length is not None:
+        value, param = values[name], spec.params[name]
+        if param.length is not None:
+            shape: tuple[int, ...] = (param.length,)
+        elif spec.per_channel is not None and values[spec.per_channel] > 1:
+            shape = (values[spec.per_channel],)
+        else:
+            shape = ()
+        if param.sample is not None and name in spec.learned:
+            return torch.as_tensor(param.sample(shape)).to(**{k: v for k, v in factory.items() if v is not None})
+        if param.length is not None:
             return torch.tensor(value, **factory)
-        if spec.per_channel is not None and values[spec.per_channel] > 1:
-            return torch.full((values[spec.per_channel],), float(value), **factory)
-        return torch.tensor(float(value), **factory)
+        return torch.full(shape, float(value), **factory)
 
     def __getattr__(self, name: str) -> Any:
         """A fixed parameter reads as an attribute (``act.beta``), as PyTorch's modules show theirs."""

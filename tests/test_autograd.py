@@ -29,7 +29,9 @@ def test_autograd_matches_closed_form_derivative_including_kinks(name, params):
     h = 1e-6 * np.maximum(np.abs(pts), 1e-3)
     with np.errstate(all="ignore"):
         carried = np.nan_to_num(np.abs(pts * (spec.derivative(pts + h, **p) - spec.derivative(pts - h, **p)) / (2 * h)))
-    ok = np.abs(g.numpy() - want) <= 8 * np.finfo(np.float64).eps * (np.abs(want) + 1.0 + np.abs(pts) + carried)
+    with np.errstate(invalid="ignore"):  # an overflowed derivative (exponential at 1000) is inf on both sides
+        ok = (np.abs(g.numpy() - want) <= 8 * np.finfo(np.float64).eps * (np.abs(want) + 1.0 + np.abs(pts) + carried)
+              ) | (g.numpy() == want)
     assert ok.all(), list(zip(pts[~ok][:5], g.numpy()[~ok][:5], want[~ok][:5]))
 
 

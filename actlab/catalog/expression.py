@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,7 +65,7 @@ class relu(sp.Function):  # noqa: N801
 _PIECES = {"softplus": softplus, "sigmoid": sigmoid, "log1p": log1p, "expm1": expm1, "relu": relu, "step": step}
 
 
-def _torch_functions() -> dict[str, Callable[..., Any]]:
+def _torch_functions(dtype: Any) -> dict[str, Callable[..., Any]]:
     import torch
     import torch.nn.functional as F
 
@@ -75,8 +76,8 @@ def _torch_functions() -> dict[str, Callable[..., Any]]:
         return _fold(args, torch.maximum, "min")
 
     def _fold(args: Sequence[Any], op: Callable[..., Any], bound: str) -> Any:
-        tensors = [a for a in args if isinstance(a, torch.Tensor)]
-        numbers = [float(a) for a in args if not isinstance(a, torch.Tensor)]
+        numbers = [float(a) for a in args if isinstance(a, (int, float))]
+        tensors = [a for a in args if not isinstance(a, (int, float))]  # tensors, or a tracer's proxies
         if not tensors:
             return (min if bound == "max" else max)(numbers)
         out = functools.reduce(op, tensors)
@@ -85,17 +86,56 @@ def _torch_functions() -> dict[str, Callable[..., Any]]:
             out = out.clamp(max=limit) if bound == "max" else out.clamp(min=limit)
         return out
 
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):  # else torch makes a float32 tensor
+            a = torch.tensor(float(a), dtype=dtype)
+        return torch.where(cond, a, b)
+
+    def expm1_exportable(u: Any) -> Any:
+        """e^u - 1 to full precision from exp and log (Kahan's (w - 1) u / log w, w = e^u), which every exporter
+        has (the legacy ONNX exporter lacks expm1); the second where keeps log(1) = 0 out of any gradient."""
+        w = torch.exp(u)
+        near = (u.abs() < 0.5) & (w != 1)  # only near 0 does w - 1 cancel; far out (subnormal w) it is exact
+        safe = torch.where(near, w, torch.full_like(w, 2.0))
+        kahan = (safe - 1) * torch.where(near, u, torch.ones_like(u)) / torch.log(safe)
+        return torch.where(near, kahan, torch.where(w == 1, u, w - 1))
+
     def step_fn(u: Any) -> Any:
         return (u > 0).to(u.dtype) if isinstance(u, torch.Tensor) else float(u > 0)
 
     def softplus_fn(u: Any) -> Any:  # PyTorch's default threshold 20 returns u there: 2e-9 off in float64
         return F.softplus(u, threshold=40.0)
 
-    return {
-        "softplus": softplus_fn, "sigmoid": torch.sigmoid, "log1p": torch.log1p, "expm1": torch.expm1,
-        "relu": torch.relu, "step": step_fn, "Min": minimum, "Max": maximum, "Heaviside": step_fn,
-        "erfc": torch.special.erfc, "DiracDelta": torch.zeros_like, "sign": torch.sign,
+    def softplus_math(u: float) -> float:
+        return math.log1p(math.exp(u)) if u < 0 else u + math.log1p(math.exp(-u))
+
+    tensor_fns: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+        "softplus": (softplus_fn, softplus_math), "sigmoid": (torch.sigmoid, lambda u: 1 / (1 + math.exp(-u))),
+        "log1p": (torch.log1p, math.log1p), "expm1": (expm1_exportable, math.expm1),
+        "relu": (torch.relu, lambda u: max(u, 0.0)), "erfc": (torch.special.erfc, math.erfc),
+        "exp": (torch.exp, math.exp), "log": (torch.log, math.log), "sqrt": (torch.sqrt, math.sqrt),
+        "sin": (torch.sin, math.sin), "cos": (torch.cos, math.cos), "tanh": (torch.tanh, math.tanh),
+        "erf": (torch.erf, math.erf), "atan": (torch.atan, math.atan), "asinh": (torch.asinh, math.asinh),
+        "sinh": (torch.sinh, math.sinh), "cosh": (torch.cosh, math.cosh), "sign": (torch.sign, _sign),
     }
+    # A function of the parameters alone (xIELU's softplus(alpha_p)) is a Python number when they are numbers.
+    lifted = {name: _lift(t, m) for name, (t, m) in tensor_fns.items()}
+    # Comparisons through Python's operators: either side may be a number (SReLU's x > t_left prints as
+    # lt(t_left, x)), and tracers' proxies take them too.
+    compare = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge, "pow": operator.pow}
+    return {**lifted, **compare, "where": where, "step": step_fn, "Min": minimum, "Max": maximum, "Heaviside": step_fn,
+            "DiracDelta": lambda u: u * 0}
+
+
+def _sign(u: float) -> float:
+    return math.copysign(1.0, u) if u else 0.0
+
+
+def _lift(tensor_fn: Callable[..., Any], math_fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(u: Any) -> Any:
+        return math_fn(float(u)) if isinstance(u, (int, float)) else tensor_fn(u)
+
+    return call
 
 
 def _mpmath_functions() -> dict[str, Callable[..., Any]]:
@@ -194,20 +234,34 @@ class Expression:
 
         return call
 
+    def _per_dtype(self, expr: sp.Expr) -> Callable[..., Any]:
+        """One function per floating type of x (constants made in that type), looked up by x.dtype."""
+        built: dict[Any, Callable[..., Any]] = {}
+        numeric = _numeric(expr)
+
+        def call(x: Any, *values: Any) -> Any:
+            dtype = getattr(x, "dtype", None)
+            fn = built.get(dtype)
+            if fn is None:
+                fn = built[dtype] = self._lambdify(numeric, [_torch_functions(dtype), "torch"])
+            return fn(x, *values)
+
+        return call
+
     @functools.cached_property
     def torch(self) -> Callable[..., Any]:
-        return self._keyword(self._lambdify(_numeric(self.sympy), [_torch_functions(), "torch"]))
+        return self._keyword(self._per_dtype(self.sympy))
 
     def derivative_expr(self, wrt: str = "x") -> sp.Expr:
         symbol = {s.name: s for s in self.symbols}[wrt]
-        return _numeric(sp.diff(self.sympy, symbol))
+        return sp.diff(self.sympy, symbol)
 
     @functools.cached_property
     def torch_derivative(self) -> Callable[..., Any]:
-        return self._keyword(self._broadcast(self._lambdify(self.derivative_expr(), [_torch_functions(), "torch"])))
+        return self._keyword(self._broadcast(self._per_dtype(self.derivative_expr())))
 
     def param_derivative(self, name: str) -> Callable[..., Any]:
-        return self._keyword(self._broadcast(self._lambdify(self.derivative_expr(name), [_torch_functions(), "torch"])))
+        return self._keyword(self._broadcast(self._per_dtype(self.derivative_expr(name))))
 
     @staticmethod
     def _broadcast(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -226,6 +280,18 @@ class Expression:
     @functools.cached_property
     def mpmath(self) -> Callable[..., Any]:
         fn = self._keyword(self._lambdify(self.sympy, [_mpmath_functions(), "mpmath"]))
+
+        def exact(x: Any, **params: Any) -> Any:
+            import mpmath
+
+            return fn(x, **{k: (mpmath.mpf(v) if isinstance(v, (int, float)) else v) for k, v in params.items()})
+
+        return exact
+
+    @functools.cached_property
+    def mpmath_derivative(self) -> Callable[..., Any]:
+        """df/dx in closed form, evaluated by mpmath (what the tests compare the float derivatives with)."""
+        fn = self._keyword(self._lambdify(sp.diff(self.sympy, self.symbols[0]), [_mpmath_functions(), "mpmath"]))
 
         def exact(x: Any, **params: Any) -> Any:
             import mpmath

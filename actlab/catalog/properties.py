@@ -78,7 +78,9 @@ def _measure_elementwise(spec: Any, p: dict[str, Any]) -> Properties:
         limits = f(np.array([-np.inf, np.inf]))
         finite = y[np.isfinite(y)]
         scale = 1.0 + np.abs(y[:-1])
-        monotonic = bool(np.all(np.diff(y) >= -1e-12 * scale))
+        steps = np.diff(y)
+        steps[np.isnan(steps) & (y[:-1] == y[1:])] = 0.0  # inf followed by inf (exp past 709) is no decrease
+        monotonic = bool(np.all(steps >= -1e-12 * scale))
         continuous = not _has_jump(f, df, _DENSE)
         smooth = continuous and not _has_jump(df, None, _DENSE)
         # + 0.0 turns a -0.0 bound (log_sigmoid's sup) into 0

@@ -43,6 +43,9 @@ class Param:
     choices: tuple[Any, ...] | None = None
     doc: str = ""
     length: int | None = None  # a vector of this many numbers (a Padé unit's coefficients); default: a tuple
+    # How a module draws a learned parameter's first value, ``sample(shape) -> tensor`` (a paper's random init,
+    # ACON's p1 and p2); None: the default value. Functions and references always use the default.
+    sample: Callable[[tuple[int, ...]], Any] | None = None
 
     @property
     def type(self) -> type:

@@ -1,5 +1,6 @@
 """The built-in activations, grouped by family. Each module exposes ``SPECS``."""
 
-from actlab.catalog.definitions import classic, exponential, gated, rectifiers, smooth
+from actlab.catalog.definitions import classic, exponential, frameworks, gated, learnable, rectifiers, smooth
 
-BUILTIN_SPECS = (*classic.SPECS, *rectifiers.SPECS, *exponential.SPECS, *smooth.SPECS, *gated.SPECS)
+BUILTIN_SPECS = (*classic.SPECS, *rectifiers.SPECS, *exponential.SPECS, *smooth.SPECS, *gated.SPECS,
+                 *frameworks.SPECS, *learnable.SPECS)

@@ -233,7 +233,7 @@ def _hardswish_derivative(x):
 
 hardswish = ActivationSpec(
     name="hardswish",
-    aliases=("hard_swish",),
+    aliases=("hard_swish", "hard_silu"),
     summary="Piecewise-quadratic swish, x * relu6(x + 3) / 6 (MobileNetV3).",
     formula=r"\mathrm{hardswish}(x) = x\,\frac{\mathrm{ReLU6}(x + 3)}{6}",
     references=(papers.HOWARD_2019,),
