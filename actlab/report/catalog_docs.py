@@ -78,11 +78,26 @@ def _gelu_gap() -> tuple[float, float]:
     return float(gap[i]), float(x[i])
 
 
-def render(figure_dir: str | None = "figures") -> str:
-    """The markdown text; figures are referenced as ``{figure_dir}/{name}.png`` (none when figure_dir is None)."""
+def _framework_table(names: list[str]) -> list[str]:
+    from actlab.catalog.definitions.frameworks import FRAMEWORK_NAMES
+
+    rows = ["## The same activations in PyTorch, Keras 3 and JAX", "",
+            "Each framework name resolves in actlab too (names match regardless of case, `_`, `-` and spaces: "
+            "`hard_silu`, `LeakyReLU`).", "",
+            "| actlab | PyTorch | Keras 3 | JAX | defaults that differ |", "|---|---|---|---|---|"]
+    rows += [f"| `{name}` | {torch_name} | {keras} | {jax} | {note or '-'} |"
+             for name, (torch_name, keras, jax, note) in sorted(FRAMEWORK_NAMES.items()) if name in names]
+    return [*rows, ""]
+
+
+def render(figure_dir: str | None = "figures", names: list[str] | None = None) -> str:
+    """The markdown text; figures are referenced as ``{figure_dir}/{name}.png`` (none when figure_dir is None).
+    ``names``: the activations to document (default: every registered one, plug-ins included)."""
     gap, at = _gelu_gap()
-    parts = [HEADER, "| name | kind | parameters | monotonic | smooth | bounded | gain |", "|---|---|---|---|---|---|---|"]
-    for name in catalog.names():
+    names = catalog.names() if names is None else sorted(names)
+    parts = [HEADER, f"{len(names)} activations.", "",
+             "| name | kind | parameters | monotonic | smooth | bounded | gain |", "|---|---|---|---|---|---|---|"]
+    for name in names:
         s = catalog.spec(name)
         p = s.properties
         params = ", ".join(f"{k}={v.default!r}" for k, v in s.params.items()) or "-"
@@ -90,15 +105,15 @@ def render(figure_dir: str | None = "figures") -> str:
             (p.bounded_below, p.bounded_above)]
         parts.append(f"| [{name}](#{name.replace('_', '_')}) | {s.kind} | {params} | {_fmt(p.monotonic)} | "
                      f"{_fmt(p.smooth)} | {bounded} | {_fmt(p.gain)} |")
-    parts += ["", DISAGREEMENTS.format(gelu_gap=gap, gelu_gap_at=at)]
-    for name in catalog.names():
+    parts += ["", *_framework_table(names), DISAGREEMENTS.format(gelu_gap=gap, gelu_gap_at=at)]
+    for name in names:
         s = catalog.spec(name)
         fig = f"{figure_dir}/{name}.png" if figure_dir and s.kind != "normalizing" else None
         parts.append(_section(s, fig))
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write(out_dir: str | Path = "docs", figures: bool = True) -> Path:
+def write(out_dir: str | Path = "docs", figures: bool = True, names: list[str] | None = None) -> Path:
     """Write ``activations.md`` (and ``figures/<name>.png``) under ``out_dir``; returns the markdown path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,12 +123,12 @@ def write(out_dir: str | Path = "docs", figures: bool = True) -> Path:
         from actlab.analysis.plots import plot_activations
 
         (out / "figures").mkdir(exist_ok=True)
-        for name in catalog.names():
+        for name in catalog.names() if names is None else names:
             if catalog.spec(name).kind == "normalizing":
                 continue
             fig = plot_activations([name])
             fig.savefig(out / "figures" / f"{name}.png", dpi=72, metadata={"Software": None})
             plt.close(fig)
     path = out / "activations.md"
-    path.write_text(render("figures" if figures else None), encoding="utf-8")
+    path.write_text(render("figures" if figures else None, names), encoding="utf-8")
     return path

@@ -322,3 +322,50 @@ sparsemax = ActivationSpec(
 
 SPECS = (hardtanh, hardshrink, softshrink, tanhshrink, threshold, squareplus, sparse_plus, sparse_sigmoid, exponential,
          log_softmax, softmin, sparsemax)
+
+# How PyTorch, Keras 3 and JAX spell each activation they share with actlab ("-": the framework lacks it), and where
+# their defaults differ from actlab's. docs/activations.md renders this table.
+FRAMEWORK_NAMES: dict[str, tuple[str, str, str, str]] = {
+    # actlab name: (PyTorch, Keras 3, JAX, defaults that differ)
+    "celu": ("nn.CELU / F.celu", "celu", "jax.nn.celu", ""),
+    "elu": ("nn.ELU / F.elu", "elu", "jax.nn.elu", ""),
+    "exponential": ("torch.exp", "exponential", "jax.numpy.exp", ""),
+    "gelu": ("nn.GELU / F.gelu", "gelu", "jax.nn.gelu",
+             "JAX defaults to approximate=True (tanh); PyTorch and Keras 3 to the exact erf form, as actlab"),
+    "glu": ("nn.GLU / F.glu", "glu", "jax.nn.glu", ""),
+    "hardshrink": ("nn.Hardshrink / F.hardshrink", "hard_shrink", "-", ""),
+    "hardsigmoid": ("nn.Hardsigmoid / F.hardsigmoid", "hard_sigmoid", "jax.nn.hard_sigmoid",
+                    "all relu6(x + 3) / 6 (slope 1/6); Keras 2 and TF used 0.2 x + 0.5 (slope 0.2)"),
+    "hardswish": ("nn.Hardswish / F.hardswish", "hard_silu / hard_swish", "jax.nn.hard_silu / hard_swish", ""),
+    "hardtanh": ("nn.Hardtanh / F.hardtanh", "hard_tanh", "-", ""),
+    "identity": ("nn.Identity", "linear", "-", ""),
+    "leaky_relu": ("nn.LeakyReLU / F.leaky_relu", "leaky_relu", "jax.nn.leaky_relu",
+                   "Keras 3 and JAX default negative_slope = 0.2; PyTorch and actlab 0.01"),
+    "log_sigmoid": ("nn.LogSigmoid / F.logsigmoid", "log_sigmoid", "jax.nn.log_sigmoid", ""),
+    "log_softmax": ("nn.LogSoftmax / F.log_softmax", "log_softmax", "jax.nn.log_softmax", ""),
+    "mish": ("nn.Mish / F.mish", "mish", "jax.nn.mish", ""),
+    "prelu": ("nn.PReLU / F.prelu", "- (layers.PReLU)", "-", "Keras's PReLU layer starts its slopes at 0; PyTorch "
+              "and actlab at 0.25"),
+    "relu": ("nn.ReLU / F.relu", "relu", "jax.nn.relu", ""),
+    "relu6": ("nn.ReLU6 / F.relu6", "relu6", "jax.nn.relu6", ""),
+    "rrelu": ("nn.RReLU / F.rrelu", "-", "-", ""),
+    "selu": ("nn.SELU / F.selu", "selu", "jax.nn.selu", ""),
+    "sigmoid": ("nn.Sigmoid / torch.sigmoid", "sigmoid", "jax.nn.sigmoid", ""),
+    "softmax": ("nn.Softmax / F.softmax", "softmax", "jax.nn.softmax", "PyTorch's implicit dim is deprecated; "
+                "Keras and JAX default to the last axis, as actlab"),
+    "softmin": ("nn.Softmin / F.softmin", "-", "-", ""),
+    "softplus": ("nn.Softplus / F.softplus", "softplus", "jax.nn.softplus",
+                 "PyTorch (and actlab) return x once beta x > threshold = 20; Keras and JAX never do"),
+    "softshrink": ("nn.Softshrink / F.softshrink", "soft_shrink", "-", ""),
+    "softsign": ("nn.Softsign / F.softsign", "softsign", "jax.nn.soft_sign", ""),
+    "sparse_plus": ("-", "sparse_plus", "jax.nn.sparse_plus", ""),
+    "sparse_sigmoid": ("-", "sparse_sigmoid", "jax.nn.sparse_sigmoid", ""),
+    "sparsemax": ("-", "sparsemax", "-", ""),
+    "squareplus": ("-", "squareplus", "jax.nn.squareplus", "Keras 3 and JAX both default b = 4, as actlab"),
+    "swish": ("nn.SiLU / F.silu", "silu / swish", "jax.nn.silu / swish", "swish's beta is actlab's (Ramachandran "
+              "et al.); the frameworks' swish is SiLU, beta = 1"),
+    "tanh": ("nn.Tanh / torch.tanh", "tanh", "jax.nn.tanh", ""),
+    "tanhshrink": ("nn.Tanhshrink / F.tanhshrink", "tanh_shrink", "-", ""),
+    "threshold": ("nn.Threshold / F.threshold", "threshold", "-",
+                  "PyTorch and Keras require threshold and value; actlab's defaults are 1 and 0"),
+}
