@@ -62,10 +62,10 @@ class Activation(nn.Module):
         self.inplace = bool(inplace)
         self.trainable = self._trainable_names(trainable)
         self.values = {k: v for k, v in values.items() if k not in self.trainable}
-        factory = {"device": device, "dtype": dtype}
+        factory: dict[str, Any] = {"device": device, "dtype": dtype}
         if spec.weight is not None:
             param, size = spec.weight
-            self.weight = nn.Parameter(torch.full((values[size],), float(values[param]), **factory))
+            self.weight = nn.Parameter(torch.full((values[size],), float(values[param]), device=device, dtype=dtype))
         else:
             for name in self.trainable:
                 self.register_parameter(name, nn.Parameter(self._initial(name, values, factory)))
@@ -156,8 +156,8 @@ class Activation(nn.Module):
         if spec.weight is not None:
             return (spec.weight[0],)
         if spec.learned:  # always learned; trainable=True adds the others that may be
-            extra = () if trainable is False or trainable is None else \
-                tuple(allowed) if trainable is True else ((trainable,) if isinstance(trainable, str) else tuple(trainable))
+            extra = () if trainable is False or trainable is None else tuple(allowed) if trainable is True else \
+                ((trainable,) if isinstance(trainable, str) else tuple(trainable))
             for name in extra:
                 if name not in allowed and name not in spec.learned:
                     raise InvalidParameterError(spec.name, "trainable", name,

@@ -23,6 +23,7 @@ del _spec
 load_plugins()
 
 __all__ = [
-    "KINDS", "ActivationSpec", "Param", "Reference", "Resolved", "all_names", "is_name", "load_plugins", "lookup", "names", "normalize",
+    "KINDS", "ActivationSpec", "Param", "Reference", "Resolved", "all_names", "is_name", "load_plugins", "lookup",
+    "names", "normalize",
     "register", "resolve", "spec", "suggest", "unregister",
 ]

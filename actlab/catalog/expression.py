@@ -23,8 +23,6 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import sympy as sp
-
 __all__ = ["Expression", "ExpressionError"]
 
 
@@ -32,37 +30,40 @@ class ExpressionError(ValueError):
     """An expression that does not parse, names an unknown symbol, or uses a function no backend has."""
 
 
-class softplus(sp.Function):  # noqa: N801 - SymPy's function names are lower case
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return sigmoid(self.args[0])
+@functools.cache
+def _pieces() -> dict[str, Any]:
+    """The well-conditioned pieces as SymPy functions with their closed-form derivatives (built on first use: SymPy
+    is imported only when an expression is parsed, not when actlab is)."""
+    import sympy as sp
+
+    class softplus(sp.Function):  # noqa: N801 - SymPy's function names are lower case
+        def fdiff(self, argindex: int = 1) -> Any:
+            return sigmoid(self.args[0])
+
+    class sigmoid(sp.Function):  # noqa: N801
+        def fdiff(self, argindex: int = 1) -> Any:
+            return sigmoid(self.args[0]) * sigmoid(-self.args[0])
+
+    class log1p(sp.Function):  # noqa: N801
+        def fdiff(self, argindex: int = 1) -> Any:
+            return 1 / (1 + self.args[0])
+
+    class expm1(sp.Function):  # noqa: N801
+        def fdiff(self, argindex: int = 1) -> Any:
+            return sp.exp(self.args[0])
+
+    class step(sp.Function):  # noqa: N801 - 1 above 0, else 0; its derivative is 0 wherever it is defined
+        def fdiff(self, argindex: int = 1) -> Any:
+            return sp.Integer(0)
+
+    class relu(sp.Function):  # noqa: N801
+        def fdiff(self, argindex: int = 1) -> Any:
+            return step(self.args[0])
+
+    return {"softplus": softplus, "sigmoid": sigmoid, "log1p": log1p, "expm1": expm1, "relu": relu, "step": step}
 
 
-class sigmoid(sp.Function):  # noqa: N801
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return sigmoid(self.args[0]) * sigmoid(-self.args[0])
-
-
-class log1p(sp.Function):  # noqa: N801
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return 1 / (1 + self.args[0])
-
-
-class expm1(sp.Function):  # noqa: N801
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return sp.exp(self.args[0])
-
-
-class step(sp.Function):  # noqa: N801 - 1 above 0, else 0; its derivative is 0 wherever it is defined
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return sp.Integer(0)
-
-
-class relu(sp.Function):  # noqa: N801
-    def fdiff(self, argindex: int = 1) -> sp.Expr:
-        return step(self.args[0])
-
-
-_PIECES = {"softplus": softplus, "sigmoid": sigmoid, "log1p": log1p, "expm1": expm1, "relu": relu, "step": step}
+PIECE_NAMES = ("softplus", "sigmoid", "log1p", "expm1", "relu", "step")
 
 
 def _torch_functions(dtype: Any) -> dict[str, Callable[..., Any]]:
@@ -161,7 +162,7 @@ def _printer_class() -> type:
 
         def _print_Function(self, expr: Any) -> str:
             name = type(expr).__name__
-            if name in _PIECES or name in ("erfc", "Heaviside", "DiracDelta", "sign"):
+            if name in PIECE_NAMES or name in ("erfc", "Heaviside", "DiracDelta", "sign"):
                 return f"{name}({', '.join(self._print(a) for a in expr.args)})"
             return super()._print_Function(expr)
 
@@ -198,14 +199,18 @@ class Expression:
         return f"Expression({self.text!r})"
 
     @functools.cached_property
-    def symbols(self) -> tuple[sp.Symbol, ...]:
+    def symbols(self) -> tuple[Any, ...]:
+        import sympy as sp
+
         return tuple(sp.Symbol(name, real=True) for name in ("x", *self.params))
 
     @functools.cached_property
-    def sympy(self) -> sp.Expr:
+    def sympy(self) -> Any:
+        import sympy as sp
+
         names = {s.name: s for s in self.symbols}
         try:
-            expr = sp.sympify(self.text, locals={**_PIECES, **names})
+            expr = sp.sympify(self.text, locals={**_pieces(), **names})
         except (sp.SympifyError, SyntaxError, TypeError) as error:
             raise ExpressionError(f"expression {self.text!r} does not parse: {error}") from error
         unknown = {s.name for s in expr.free_symbols} - set(names)
@@ -214,7 +219,9 @@ class Expression:
                                   f"nor a parameter ({', '.join(self.params) or 'it has none'})")
         return expr
 
-    def _lambdify(self, expr: sp.Expr, modules: list[Any]) -> Callable[..., Any]:
+    def _lambdify(self, expr: Any, modules: list[Any]) -> Callable[..., Any]:
+        import sympy as sp
+
         printer = None
         if modules[-1] == "torch":  # the pieces above and Min/Max print as calls of the namespace's functions
             from sympy.printing.pytorch import TorchPrinter
@@ -234,7 +241,7 @@ class Expression:
 
         return call
 
-    def _per_dtype(self, expr: sp.Expr) -> Callable[..., Any]:
+    def _per_dtype(self, expr: Any) -> Callable[..., Any]:
         """One function per floating type of x (constants made in that type), looked up by x.dtype."""
         built: dict[Any, Callable[..., Any]] = {}
         numeric = _numeric(expr)
@@ -252,7 +259,9 @@ class Expression:
     def torch(self) -> Callable[..., Any]:
         return self._keyword(self._per_dtype(self.sympy))
 
-    def derivative_expr(self, wrt: str = "x") -> sp.Expr:
+    def derivative_expr(self, wrt: str = "x") -> Any:
+        import sympy as sp
+
         symbol = {s.name: s for s in self.symbols}[wrt]
         return sp.diff(self.sympy, symbol)
 
@@ -291,7 +300,7 @@ class Expression:
     @functools.cached_property
     def mpmath_derivative(self) -> Callable[..., Any]:
         """df/dx in closed form, evaluated by mpmath (what the tests compare the float derivatives with)."""
-        fn = self._keyword(self._lambdify(sp.diff(self.sympy, self.symbols[0]), [_mpmath_functions(), "mpmath"]))
+        fn = self._keyword(self._lambdify(self.derivative_expr(), [_mpmath_functions(), "mpmath"]))
 
         def exact(x: Any, **params: Any) -> Any:
             import mpmath
@@ -314,8 +323,10 @@ class Expression:
         return out[0], out[1]
 
 
-def _numeric(expr: sp.Expr) -> sp.Expr:
+def _numeric(expr: Any) -> Any:
     """Constants such as sqrt(pi) as floats: torch's functions take tensors, not SymPy's numbers."""
+    import sympy as sp
+
     return expr.xreplace({c: sp.Float(c, 20) for c in expr.atoms(sp.NumberSymbol)})
 
 

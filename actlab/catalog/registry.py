@@ -50,8 +50,8 @@ def register(spec: ActivationSpec, *, replace: bool = False, verify: bool = True
     """
     if not isinstance(spec, ActivationSpec):
         raise TypeError(f"register() takes an ActivationSpec, got {type(spec).__name__}")
-    _probe(spec)
-    if verify:
+    if verify:  # the built-ins skip it: the test suite holds them to far more, and an expression parses on first use
+        _probe(spec)
         verify_spec(spec)
     keys: dict[str, tuple[str, dict[str, Any]]] = {normalize(spec.name): (spec.name, {})}
     for alias in spec.aliases:

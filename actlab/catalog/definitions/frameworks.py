@@ -98,9 +98,9 @@ softshrink = ActivationSpec(
 
 def _tanh_series() -> tuple[float, ...]:
     """Coefficients of x - tanh(x) = sum c_n x^(2n+1), n >= 1, from the Bernoulli numbers (exact fractions)."""
-    bern = [Fraction(1)]
+    bern: list[Fraction] = [Fraction(1)]
     for m in range(1, 42):
-        bern.append(-sum(math.comb(m + 1, k) * bern[k] for k in range(m)) / (m + 1))
+        bern.append(-sum((math.comb(m + 1, k) * bern[k] for k in range(m)), Fraction(0)) / (m + 1))
     out = []
     for n in range(2, 21):  # tanh's x^(2n-1) coefficient is 2^2n (2^2n - 1) B_2n / (2n)!
         c = Fraction(2 ** (2 * n) * (2 ** (2 * n) - 1)) * bern[2 * n] / math.factorial(2 * n)
