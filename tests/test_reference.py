@@ -105,11 +105,17 @@ def test_reference_limits_at_infinity(name, params):
     """At +-inf the reference gives the mathematical limit (approached at +-1e300), never NaN."""
     spec = actlab.spec(name)
     at_inf = spec.reference(np.array([-np.inf, np.inf]), **params)
-    assert not np.isnan(at_inf).any()
+    no_limit = np.zeros(2, dtype=bool)
+    if spec.parsed_expression is not None:  # an oscillation (sin, x cos x) has no limit: NaN, as its expression says
+        no_limit = np.isnan(spec.parsed_expression.limits(**spec.resolve_params(params)))
+        assert (np.isnan(at_inf) == no_limit).all()
+    assert not np.isnan(at_inf[~no_limit]).any()
     with np.errstate(all="ignore"):
         far = spec.reference(np.array([-1e300, 1e300]), **params)
-    for lim, approach in zip(at_inf, far):
-        if abs(approach) > 1e200:
+    for lim, approach, skip in zip(at_inf, far, no_limit):
+        if skip:
+            continue
+        if abs(approach) > 1e200 or (math.isinf(lim) and abs(approach) > 100):  # log grows to inf slowly
             assert lim == math.copysign(math.inf, approach)
         else:
             assert lim == pytest.approx(approach, abs=1e-12)

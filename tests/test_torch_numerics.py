@@ -179,7 +179,9 @@ def test_backward_in_half_and_single_matches_the_derivative(name, params, dtype)
     eps = float(torch.finfo(dtype).eps)
     k = 12.0 if dtype == torch.float32 else 2.0
     scale = np.abs(want) + 1.0 + np.abs(xd) * (dtype != torch.float32)
-    ok = np.abs(x.grad.double().numpy() - want) <= k * eps * scale
+    got = x.grad.double().numpy()
+    ok = np.abs(got - want) <= k * eps * scale
+    ok |= np.isinf(got) & (np.abs(want) > float(torch.finfo(dtype).max)) & (np.sign(got) == np.sign(want))  # 3 x^2
     assert ok.all(), f"{name} {dtype}: bad at x={xd[~ok].tolist()[:5]}"
 
 

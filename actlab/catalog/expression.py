@@ -68,6 +68,8 @@ PIECE_NAMES = ("softplus", "sigmoid", "log1p", "expm1", "relu", "step")
 
 def _torch_functions(dtype: Any) -> dict[str, Callable[..., Any]]:
     import torch
+
+    from actlab.catalog.numerics import erfc
     import torch.nn.functional as F
 
     def minimum(*args: Any) -> Any:
@@ -113,7 +115,7 @@ def _torch_functions(dtype: Any) -> dict[str, Callable[..., Any]]:
     tensor_fns: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
         "softplus": (softplus_fn, softplus_math), "sigmoid": (torch.sigmoid, lambda u: 1 / (1 + math.exp(-u))),
         "log1p": (torch.log1p, math.log1p), "expm1": (expm1_exportable, math.expm1),
-        "relu": (torch.relu, lambda u: max(u, 0.0)), "erfc": (torch.special.erfc, math.erfc),
+        "relu": (torch.relu, lambda u: max(u, 0.0)), "erfc": (erfc, math.erfc),
         "exp": (torch.exp, math.exp), "log": (torch.log, math.log), "sqrt": (torch.sqrt, math.sqrt),
         "sin": (torch.sin, math.sin), "cos": (torch.cos, math.cos), "tanh": (torch.tanh, math.tanh),
         "erf": (torch.erf, math.erf), "atan": (torch.atan, math.atan), "asinh": (torch.asinh, math.asinh),
@@ -210,7 +212,8 @@ class Expression:
 
         names = {s.name: s for s in self.symbols}
         try:
-            expr = sp.sympify(self.text, locals={**_pieces(), **names})
+            # evaluate=False keeps the form as written: SymPy would rewrite erfc(-z) as 2 - erfc(z), which cancels
+            expr = sp.sympify(self.text, locals={**_pieces(), **names}, evaluate=False)
         except (sp.SympifyError, SyntaxError, TypeError) as error:
             raise ExpressionError(f"expression {self.text!r} does not parse: {error}") from error
         unknown = {s.name for s in expr.free_symbols} - set(names)
@@ -310,17 +313,46 @@ class Expression:
         return exact
 
     def limits(self, **params: Any) -> tuple[float, float]:
-        """f(-inf) and f(+inf) as float64: the mpmath value at -+10^1000 (every activation that has a limit has
-        reached it to double precision there), rounded; NaN where the function has none (it oscillates)."""
+        """f(-inf) and f(+inf) as float64, read from the values at -+10^200, 10^220, ..., 10^300 (:func:`limit_from`):
+        by mpmath, or where its exponents explode (e^{-e^{-x}}), by the float64 torch form."""
         import mpmath
 
         out = []
         for sign in (-1, 1):
-            with mpmath.workdps(30):
-                far = self.mpmath(sign * mpmath.mpf(10) ** 1000, **params)
-                nearer = self.mpmath(sign * mpmath.mpf(10) ** 900, **params)
-                out.append(_rounded(far, nearer))
+            try:
+                with mpmath.workdps(30):
+                    values = [float(self.mpmath(sign * mpmath.mpf(10) ** k, **params)) for k in FAR_EXPONENTS]
+            except (OverflowError, ValueError, MemoryError, ZeroDivisionError):
+                import torch
+
+                x = torch.tensor([sign * 10.0**k for k in FAR_EXPONENTS], dtype=torch.float64)
+                with torch.no_grad():
+                    values = self.torch(x, **params).tolist()
+            out.append(limit_from(values))
         return out[0], out[1]
+
+
+FAR_EXPONENTS = (200, 220, 240, 260, 280, 300)
+
+
+def limit_from(values: Sequence[float]) -> float:
+    """The limit that f at far points (10^200, 10^220, ..., 10^300, in order) shows: their common value where they
+    agree to 1e-12; +-inf where they grow in magnitude with one sign (log diverges slowly) or overflow; else NaN (an
+    oscillation has no limit: x cos x changes sign among them)."""
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    last = values[-1]
+    if all(abs(v) < 1e-100 for v in values):  # vanishing, even while it oscillates (sinc): the limit is 0
+        return 0.0
+    same_sign = all(v > 0 for v in values) or all(v < 0 for v in values)
+    if math.isinf(last) and same_sign and all(math.isinf(v) for v in values):
+        return last
+    if all(abs(v - last) <= 1e-12 * max(abs(last), 1e-300) for v in values):
+        return last
+    growing = all(abs(a) <= abs(b) for a, b in zip(values, values[1:])) and abs(values[0]) < abs(last)
+    if same_sign and growing:
+        return math.copysign(math.inf, last)
+    return math.nan
 
 
 def _numeric(expr: Any) -> Any:
@@ -328,19 +360,3 @@ def _numeric(expr: Any) -> Any:
     import sympy as sp
 
     return expr.xreplace({c: sp.Float(c, 20) for c in expr.atoms(sp.NumberSymbol)})
-
-
-def _rounded(far: Any, nearer: Any) -> float:
-    import mpmath
-
-    try:
-        value, check = float(far), float(nearer)
-    except (TypeError, ValueError):
-        return math.nan
-    if mpmath.isnan(far):
-        return math.nan
-    if math.isinf(value) or abs(value) > 1e300:
-        return math.copysign(math.inf, value) if math.copysign(1, value) == math.copysign(1, check) else math.nan
-    if value != check and abs(value - check) > 1e-12 * max(abs(value), 1e-300):
-        return math.nan  # still moving between 10^900 and 10^1000: no limit
-    return value

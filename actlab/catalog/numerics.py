@@ -88,6 +88,12 @@ def sech2(x: torch.Tensor) -> torch.Tensor:
     return 4.0 * e / (1.0 + e) ** 2
 
 
+def erfc(z: torch.Tensor) -> torch.Tensor:
+    """erfc(z); under torch.jit tracing (the legacy ONNX exporter, which has no erfc) as 1 - erf(z), which loses the
+    far tail's relative precision in that graph only."""
+    return 1 - torch.erf(z) if torch.jit.is_tracing() else torch.special.erfc(z)
+
+
 def normal_cdf(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.special.erfc(-x / SQRT_2)
 

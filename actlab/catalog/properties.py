@@ -84,8 +84,9 @@ def _measure_elementwise(spec: Any, p: dict[str, Any]) -> Properties:
         continuous = not _has_jump(f, df, _DENSE)
         smooth = continuous and not _has_jump(df, None, _DENSE)
         # + 0.0 turns a -0.0 bound (log_sigmoid's sup) into 0
-        lo = float(min(finite.min(initial=np.inf), np.nanmin(limits))) + 0.0
-        hi = float(max(finite.max(initial=-np.inf), np.nanmax(limits))) + 0.0
+        known = limits[~np.isnan(limits)]  # an oscillation has no limit: NaN
+        lo = float(min(finite.min(initial=np.inf), known.min(initial=np.inf))) + 0.0
+        hi = float(max(finite.max(initial=-np.inf), known.max(initial=-np.inf))) + 0.0
         zero = float(f(np.array([0.0]))[0])
         h = 1e-6
         fm, fp = f(np.array([-h, h]))

@@ -418,14 +418,18 @@ def _derived_reference(fn: Callable[..., Any], limits: Callable[..., tuple[float
 
 
 def _far_values(fn: Callable[..., Any], params: dict[str, Any]) -> tuple[float, float]:
-    """A torch-only spec's f(-inf) and f(+inf): its float64 value at -+1e300, or -+inf where that exceeds 1e200 in
-    magnitude (an activation that has a limit has reached it there; without an expression there is nothing better
-    to ask)."""
+    """A torch-only spec's f(-inf) and f(+inf), read from its float64 values at -+1e200 ... 1e300 (an
+    activation that has a limit has reached it there; without an expression there is nothing better to ask)."""
     import torch
 
-    with torch.no_grad():
-        far = fn(torch.tensor([-1e300, 1e300], dtype=torch.float64), **params).tolist()
-    return tuple(math.copysign(math.inf, v) if abs(v) > 1e200 else v for v in far)  # type: ignore[return-value]
+    from actlab.catalog.expression import FAR_EXPONENTS, limit_from
+
+    out = []
+    for sign in (-1.0, 1.0):
+        with torch.no_grad():
+            far = fn(torch.tensor([sign * 10.0**k for k in FAR_EXPONENTS], dtype=torch.float64), **params)
+        out.append(limit_from(far.tolist()))
+    return out[0], out[1]
 
 
 def _with_defaults(fn: Callable[..., Any], spec: ActivationSpec) -> Callable[..., Any]:

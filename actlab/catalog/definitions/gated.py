@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from actlab.catalog.definitions import papers
-from actlab.catalog.definitions.classic import sigmoid
+from actlab.catalog.definitions.classic import identity, sigmoid
 from actlab.catalog.definitions.rectifiers import relu
 from actlab.catalog.definitions.smooth import gelu, swish
 from actlab.catalog.spec import ActivationSpec, Param
@@ -118,4 +118,12 @@ swiglu = gated_from(
     params={"beta": Param(1.0, low=0.0, doc="gate sharpness")},
 )
 
-SPECS = (glu, reglu, geglu, swiglu)
+bilinear = gated_from(
+    identity,
+    "bilinear",
+    formula=r"\mathrm{Bilinear}(a, b) = a \otimes b",
+    summary="The GLU family's member without a nonlinearity: the product of the two halves.",
+    references=(papers.SHAZEER_2020, papers.DAUPHIN_2017),
+)
+
+SPECS = (glu, reglu, geglu, swiglu, bilinear)
