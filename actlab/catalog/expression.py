@@ -68,9 +68,9 @@ PIECE_NAMES = ("softplus", "sigmoid", "log1p", "expm1", "relu", "step")
 
 def _torch_functions(dtype: Any) -> dict[str, Callable[..., Any]]:
     import torch
+    import torch.nn.functional as F
 
     from actlab.catalog.numerics import erfc
-    import torch.nn.functional as F
 
     def minimum(*args: Any) -> Any:
         return _fold(args, torch.minimum, "max")

@@ -141,8 +141,8 @@ laplace = _spec(
 
 absolute = _spec(
     "absolute", "Abs(x)", r"f(x) = |x|",
-    _ref("Jarrett, K., Kavukcuoglu, K., Ranzato, M. & LeCun, Y.", "What is the Best Multi-Stage Architecture for Object "
-         "Recognition? ICCV", 2009),
+    _ref("Jarrett, K., Kavukcuoglu, K., Ranzato, M. & LeCun, Y.",
+         "What is the Best Multi-Stage Architecture for Object Recognition? ICCV", 2009),
     "Absolute value rectification.", aliases=("abs", "absolute_value"), breakpoints=lambda: (0.0,),
     torch_forward=torch.abs, torch_derivative=torch.sign, native=torch.abs)
 
