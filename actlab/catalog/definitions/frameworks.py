@@ -208,6 +208,9 @@ sparse_plus = ActivationSpec(
             r"\end{cases}",
     references=(BLONDEL_2020,),
     expression="Piecewise((0, x <= -1), ((Min(Max(x, -1), 1) + 1)**2 / 4, x < 1), (x, True))",
+    # two passes each way instead of the Piecewise's nest (its derivative is sparse_sigmoid)
+    torch_forward=lambda x: torch.where(x >= 1, x, (x.clamp(-1.0, 1.0) + 1) ** 2 / 4),
+    torch_derivative=lambda x: ((x + 1) / 2).clamp(0.0, 1.0),
     breakpoints=lambda: (-1.0, 1.0),
     claims=dict(monotonic=True, smooth=True, bounded_below=True, bounded_above=False, value_at_0=0.25,
                 slope_at_0=0.5),
