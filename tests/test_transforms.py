@@ -260,3 +260,14 @@ def test_modules_accept_inplace_and_honour_it_where_native_can(name):
 def test_unknown_module_keywords_are_a_type_error_naming_them():
     with pytest.raises(TypeError, match=r"Swish\(\).*'alpha'.*beta, trainable, inplace"):
         actlab.nn.Swish(alpha=1.0)
+
+
+def test_a_number_parameter_traced_as_a_symbol_compiles_in_one_graph():
+    """torch.compile(dynamic=True) traces a float parameter as a symbol, which the validation's math.isfinite could
+    not read (it failed with fullgraph=True); eager calls still validate."""
+    fn = torch.compile(lambda x, b: actlab.functional.swish(x, beta=b), dynamic=True, fullgraph=True)
+    x = torch.randn(5)
+    for beta in (1.5, 2.5):
+        torch.testing.assert_close(fn(x, beta), x * torch.sigmoid(beta * x))
+    with pytest.raises(actlab.InvalidParameterError):
+        actlab.functional.swish(x, beta=float("nan"))

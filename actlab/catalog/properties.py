@@ -60,8 +60,14 @@ def measure(spec: Any, **params: Any) -> Properties:  # an ActivationSpec (spec.
     if spec.kind == "normalizing":
         rng = np.random.default_rng(0)
         y = spec.reference(rng.normal(scale=10.0, size=(4096, 8)), **p)
-        return Properties("distribution", None, True, True, True, True, (float(y.min()), float(y.max())),
-                          None, None, None, None, None, None, None)
+        # A sample's extremes (softmax's 1.4e-28) are not the range: the spec's claim is, where it makes one
+        claimed = spec.claims.get("output_range")
+        if claimed is not None and not (claimed[0] <= float(y.min()) and float(y.max()) <= claimed[1]):
+            raise ValueError(f"{spec.name}: claimed output_range {claimed} but a sample reaches "
+                             f"[{float(y.min())!r}, {float(y.max())!r}]")
+        output_range = tuple(claimed) if claimed is not None else (float(y.min()), float(y.max()))
+        return Properties("distribution", None, True, True, bool(np.isfinite(output_range[0])),
+                          bool(np.isfinite(output_range[1])), output_range, None, None, None, None, None, None, None)
     if spec.kind == "gated":
         gate = spec.gate
         gate_params = {k: v for k, v in p.items() if k in gate.params}

@@ -81,6 +81,8 @@ class Param:
             return value
         if tensor_ok and _is_tensor(value):
             return value
+        if _compiling():  # a traced number may be symbolic (dynamic=True): no Python test can read it
+            return value
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidParameterError(activation, name, value, self.describe(name))
         if self.type is int:
@@ -119,6 +121,14 @@ class Param:
 
 def _fmt(v: float) -> str:
     return repr(v) if not float(v).is_integer() else str(int(v)) if abs(v) < 1e15 else repr(v)
+
+
+def _compiling() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.compiler.is_compiling())
 
 
 def _is_tensor(value: Any) -> bool:

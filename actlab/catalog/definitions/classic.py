@@ -122,7 +122,7 @@ softmax = ActivationSpec(
     reference=_np_softmax,
     torch_forward=lambda x, dim: F.softmax(x, dim=dim),
     native=lambda x, dim: F.softmax(x, dim=dim),
-    claims=dict(bounded_below=True, bounded_above=True),
+    claims=dict(bounded_below=True, bounded_above=True, output_range=(0.0, 1.0)),
 )
 
 SPECS = (sigmoid, tanh, softsign, log_sigmoid, identity, softmax)

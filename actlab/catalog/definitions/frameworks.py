@@ -260,7 +260,7 @@ log_softmax = ActivationSpec(
     reference=_np_log_softmax,
     torch_forward=lambda x, dim: F.log_softmax(x, dim=dim),
     native=lambda x, dim: F.log_softmax(x, dim=dim),
-    claims=dict(bounded_above=True),
+    claims=dict(bounded_below=False, bounded_above=True, output_range=(-math.inf, 0.0)),
 )
 
 
@@ -280,7 +280,7 @@ softmin = ActivationSpec(
     reference=_np_softmin,
     torch_forward=lambda x, dim: F.softmin(x, dim=dim),
     native=lambda x, dim: F.softmin(x, dim=dim),
-    claims=dict(bounded_below=True, bounded_above=True),
+    claims=dict(bounded_below=True, bounded_above=True, output_range=(0.0, 1.0)),
 )
 
 
@@ -320,7 +320,7 @@ sparsemax = ActivationSpec(
     params={"dim": Param(-1, doc="the dimension that sums to one")},
     reference=_np_sparsemax,
     torch_forward=lambda x, dim: _sparsemax(x, dim),
-    claims=dict(bounded_below=True, bounded_above=True),
+    claims=dict(bounded_below=True, bounded_above=True, output_range=(0.0, 1.0)),
 )
 
 SPECS = (hardtanh, hardshrink, softshrink, tanhshrink, threshold, squareplus, sparse_plus, sparse_sigmoid, exponential,

@@ -86,8 +86,13 @@ def _np_pau(x, numerator, denominator):
     with np.errstate(all="ignore"):
         xl = x.astype(np.longdouble)
         u = np.abs(xl)
-        p = sum(np.longdouble(c) * xl**j for j, c in enumerate(numerator))
-        q = 1 + sum(abs(np.longdouble(c)) * u ** (k + 1) for k, c in enumerate(denominator))
+        p = np.zeros_like(xl)
+        for c in reversed(numerator):  # Horner: powers of longdouble are slow
+            p = p * xl + np.longdouble(c)
+        q = np.zeros_like(xl)
+        for c in reversed(denominator):
+            q = (q + abs(np.longdouble(c))) * u
+        q = q + 1
         direct = (p / q).astype(np.float64)
         # Past |x| = 1e30 the powers overflow; the ratio is a_5 / |b_4| x to double precision there.
         far = x * (float(numerator[5]) / abs(float(denominator[3])))
