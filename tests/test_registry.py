@@ -109,7 +109,7 @@ def test_bad_parameters_in_keywords_and_functional():
         actlab.functional.swish(torch.zeros(2), 1.0, 2.0)
 
 
-def _third_party(name="bent_identity"):
+def _third_party(name="my_bent_unit"):
     return ActivationSpec(
         name=name,
         formula=r"f(x) = \frac{\sqrt{x^2 + 1} - 1}{2} + x",
@@ -125,19 +125,19 @@ def _third_party(name="bent_identity"):
 def test_register_third_party_everywhere():
     spec = actlab.register(_third_party())
     try:
-        assert "bent_identity" in actlab.names()
+        assert "my_bent_unit" in actlab.names()
         x = torch.linspace(-3, 3, 7, dtype=torch.float64, requires_grad=True)
-        y = actlab.functional.bent_identity(x)
+        y = actlab.functional.my_bent_unit(x)
         np.testing.assert_allclose(y.detach().numpy(), spec.reference(x.detach().numpy()))
-        module = actlab.get("BentIdentity")
-        assert type(module).__name__ == "BentIdentity" and isinstance(module, actlab.Activation)
-        assert torch.autograd.gradcheck(actlab.functional.bent_identity, (x,))
+        module = actlab.get("MyBentUnit")
+        assert type(module).__name__ == "MyBentUnit" and isinstance(module, actlab.Activation)
+        assert torch.autograd.gradcheck(actlab.functional.my_bent_unit, (x,))
         assert spec.properties.monotonic is True
         with pytest.raises(ValueError, match="already"):
             actlab.register(_third_party())
     finally:
-        actlab.unregister("bent_identity")
-    assert "bent_identity" not in actlab.names()
+        actlab.unregister("my_bent_unit")
+    assert "my_bent_unit" not in actlab.names()
 
 
 def test_register_rejects_alias_collisions_and_non_specs():
