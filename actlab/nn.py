@@ -274,16 +274,17 @@ def module_class(spec: ActivationSpec | str) -> type[Activation]:
 
 
 def get(activation: str | ActivationSpec, *, trainable: bool | Iterable[str] = False, inplace: bool = False,
-        **params: Any) -> Activation:
+        device: torch.device | str | None = None, dtype: torch.dtype | None = None, **params: Any) -> Activation:
     """A new module for ``activation``: a name, an alias or the string form ``"swish(beta=1.5)"``.
 
     Keyword parameters merge with those in the string. ``trainable=True`` makes every parameter that allows it
     an ``nn.Parameter`` (``get("swish", trainable=True)``: beta is learned); the string may say it too,
-    ``get("swish(beta=1.5, trainable=True)")``, the one syntax get, swap, show and compare all read.
+    ``get("swish(beta=1.5, trainable=True)")``, the one syntax get, swap, show and compare all read. ``device`` and
+    ``dtype`` place learned parameters, as PyTorch's factory keywords do.
     """
     resolved = catalog.resolve(activation, params)
-    return module_class(resolved.spec)(trainable=trainable or resolved.trainable, inplace=inplace,
-                                       **resolved.params)
+    return module_class(resolved.spec)(trainable=trainable or resolved.trainable, inplace=inplace, device=device,
+                                       dtype=dtype, **resolved.params)
 
 
 def __getattr__(name: str) -> type[Activation]:

@@ -160,3 +160,30 @@ def test_module_derivative_uses_per_channel_prelu_slopes():
     torch.testing.assert_close(d, torch.tensor([[0.0, 0.2, 0.5], [1.0, 1.0, 1.0]]))
     with pytest.raises(TypeError, match="elementwise"):
         actlab.get("swiglu").derivative(torch.zeros(2, 4))
+
+
+def test_factory_keywords_and_turning_inplace_off_after_construction():
+    """nn.PReLU(device=..., dtype=...) is how PyTorch's module tests build it; hooks code sets inplace = False on an
+    existing module before it registers hooks (the flag was bound once and then ignored)."""
+    prelu = actlab.nn.PReLU(num_parameters=3, device="cpu", dtype=torch.float64)
+    assert prelu.weight.dtype == torch.float64 and prelu.weight.shape == (3,)
+    assert actlab.get("acon", num_parameters=4, dtype=torch.float64).p1.dtype == torch.float64
+    relu = actlab.get("relu", inplace=True)
+    x = torch.randn(5)
+    assert relu(x).data_ptr() == x.data_ptr()
+    relu.inplace = False
+    x = torch.tensor([-1.0, 2.0])
+    y = relu(x)
+    assert y.data_ptr() != x.data_ptr() and x.tolist() == [-1.0, 2.0] and "inplace" not in repr(relu)
+
+
+def test_learned_parameters_have_the_papers_shapes():
+    assert [(n, tuple(p.shape)) for n, p in actlab.get("pau").named_parameters()] == [
+        ("numerator", (6,)), ("denominator", (4,))]
+    assert {tuple(p.shape) for p in actlab.get("srelu", num_parameters=8).parameters()} == {(8,)}
+    assert {tuple(p.shape) for p in actlab.get("xielu").parameters()} == {()}  # one pair per layer
+    conv = torch.randn(2, 8, 5, 5)
+    torch.testing.assert_close(actlab.get("snake", num_parameters=8)(conv), conv + torch.sin(0.5 * conv) ** 2 / 0.5)
+    a = actlab.get("acon", num_parameters=8)
+    a(conv).sum().backward()
+    assert a.p1.grad.shape == (8,) and a.beta.grad.shape == (8,)
