@@ -146,23 +146,69 @@ def list_activations(as_json: bool = _JSON) -> None:
               "`actlab show NAME` for one in full.")
 
 
+def _show_learned(path: Path, output: Path | None, x_range: tuple[float, float]) -> None:
+    import torch
+
+    from actlab.analysis.plots import learned_sites, plot_learned
+
+    if not path.is_file():
+        raise ActlabError(f"--from-model {str(path)!r}: no such file")
+    try:
+        model = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # an unreadable file: say what it is, not a traceback
+        raise ActlabError(f"--from-model {str(path)!r}: not a file torch.load can read ({type(error).__name__}: "
+                          f"{error})") from None
+    if not isinstance(model, torch.nn.Module):
+        raise ActlabError(f"--from-model {str(path)!r} holds a {type(model).__name__}, not a model: save the whole "
+                          "module with torch.save(model, path) (a state_dict has no activations to draw)")
+    sites = learned_sites(model)
+    if not sites:
+        raise ActlabError(f"--from-model {str(path)!r}: the model has no actlab activation with learned parameters")
+    for site, module in sites:
+        values = ", ".join(f"{k} = {_learned_summary(v)}" for k, v in module.named_parameters())
+        console.print(f"{terminal_safe(site)}: {terminal_safe(module.spec.name)}  {terminal_safe(values)}")
+    fig = plot_learned(model, x_range=x_range)
+    output = output or Path(f"actlab-learned-{path.stem}.png")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=110)
+    console.print(f"figure written to {output}")
+
+
+def _learned_summary(tensor: Any) -> str:
+    t = tensor.detach().float()
+    if t.numel() == 1:
+        return f"{float(t):.4g}"
+    return f"[{', '.join(f'{v:.3g}' for v in t.flatten()[:6].tolist())}{', ...' if t.numel() > 6 else ''}]"
+
+
 @app.command()
 def show(
-    activations: list[str] = typer.Argument(..., help="names or string forms, e.g. swish 'leaky_relu(0.2)'",
-                                            autocompletion=_complete_activations),
+    activations: list[str] | None = typer.Argument(None, help="names or string forms, e.g. swish 'leaky_relu(0.2)'",
+                                                   autocompletion=_complete_activations),
     output: Path | None = typer.Option(None, "-o", "--output", help="figure file: .png, .svg or .pdf"),
     x_min: float = typer.Option(-5.0, help="left end of the plotted range"),
     x_max: float = typer.Option(5.0, help="right end of the plotted range"),
     as_json: bool = typer.Option(False, "--json", help="print JSON (no figure unless -o is given)"),
+    from_model: Path | None = typer.Option(
+        None, "--from-model", help="a model saved whole with torch.save(model, path): draw the shapes its learnable "
+        "activations learned (the file is unpickled: only load files you trust)"),
 ) -> None:
-    """Formula, parameters, measured properties, and a plot of f and f' (several activations overlay)."""
+    """Formula, parameters, measured properties, and a plot of f and f' (several activations overlay); with
+    --from-model, the shapes a trained model's learnable activations have taken."""
     from actlab.report.text import latex_to_text
 
-    resolved = [catalog.resolve(a) for a in activations]
     if output is not None and output.suffix.lower() not in FIGURE_FORMATS:
         raise ActlabError(f"--output {str(output)!r}: the file must end in one of {', '.join(FIGURE_FORMATS)}")
     if not x_min < x_max:
         raise ActlabError(f"--x-min {x_min} must be below --x-max {x_max}")
+    if from_model is not None:
+        if activations:
+            raise ActlabError("give activation names or --from-model, not both")
+        _show_learned(from_model, output, (x_min, x_max))
+        return
+    if not activations:
+        raise ActlabError("give at least one activation name (actlab list shows them), or --from-model FILE")
+    resolved = [catalog.resolve(a) for a in activations]
     if as_json:
         _print_json([_activation_record(r) for r in resolved])
         if output is None:

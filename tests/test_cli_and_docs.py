@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import actlab
+import torch
 from actlab.catalog.definitions import BUILTIN_SPECS
 from actlab.cli import app
 from actlab.report import catalog_docs
@@ -196,3 +197,28 @@ def test_the_lr_rule_is_the_librarys():
         actlab.compare("relu", "gelu", lr=0.01, tune_lr=(0.003, 0.01))
     pinned = merge(StudyConfig(activations=("relu",), tune_lr=(0.003, 0.01)), lr=0.02)
     assert pinned.tune_lr is None and pinned.lr_grid(pinned.with_recipe(Recipe())) is None
+
+
+def test_show_from_model_draws_what_the_learnable_activations_learned(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), actlab.get("acon", num_parameters=8), torch.nn.Linear(8, 2),
+                                actlab.get("pau"))
+    with torch.no_grad():
+        model[3].numerator[5] += 1.0  # a "trained" coefficient, printed as learned
+    torch.save(model, tmp_path / "m.pt")
+    out = tmp_path / "learned.png"
+    result = runner.invoke(app, ["show", "--from-model", str(tmp_path / "m.pt"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "1: acon" in result.output and "3: pau" in result.output and "1.15" in result.output
+    assert out.stat().st_size > 1000
+    torch.save(model.state_dict(), tmp_path / "sd.pt")
+    for args, message in ((["--from-model", str(tmp_path / "sd.pt")], "not a model"),
+                          (["--from-model", str(tmp_path / "none.pt")], "no such file"),
+                          (["relu", "--from-model", str(tmp_path / "m.pt")], "not both"),
+                          ([], "at least one activation")):
+        result = runner.invoke(app, ["show", *args])  # the entry point turns an ActlabError into exit 2
+        assert type(result.exception).__name__ == "ActlabError" and message in str(result.exception), args
+    torch.save(torch.nn.Sequential(torch.nn.ReLU()), tmp_path / "plain.pt")
+    proc = subprocess.run([sys.executable, "-m", "actlab", "show", "--from-model", str(tmp_path / "plain.pt")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "no actlab activation with learned parameters" in proc.stderr
+    assert "Traceback" not in proc.stderr

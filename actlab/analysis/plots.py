@@ -72,3 +72,57 @@ def plot_activations(items: Sequence[Any], ax: Any = None, x_range: tuple[float,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     return fig
+
+
+def learned_sites(model: Any) -> list[tuple[str, Any]]:
+    """(path, module) of every actlab activation in ``model`` that learns parameters (PAU, ACON, a trained swish
+    beta, PReLU's slopes)."""
+    from actlab.nn import Activation
+
+    return [(name or type(m).__name__, m) for name, m in model.named_modules()
+            if isinstance(m, Activation) and m.spec.kind == "elementwise" and any(True for _ in m.parameters())]
+
+
+def plot_learned(model: Any, x_range: tuple[float, float] = (-5.0, 5.0), max_channels: int = 16,
+                 points: int = 801) -> Any:
+    """The shapes a model's learnable activations have learned: one panel per site, the curve at the module's current
+    parameters (one line per channel, the first ``max_channels``, where they are learned per channel) over the curve
+    at the spec's defaults (grey, dashed). Returns the Figure; a model without learnable activations is a
+    ValueError."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import torch
+
+    sites = learned_sites(model)
+    if not sites:
+        raise ValueError("the model has no actlab activation with learned parameters (get('pau'), "
+                         "get('swish', trainable=True), ...)")
+    cols = min(3, len(sites))
+    rows = (len(sites) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), layout="constrained", squeeze=False)
+    x = torch.linspace(*x_range, points)
+    for ax, (path, module) in zip(axes.flat, sites):
+        spec = module.spec
+        # channels: the longest 1-D learned tensor that is not a coefficient vector (a Padé unit's)
+        channels = max((p.numel() for name, p in module.named_parameters() if p.dim() == 1 and (
+            spec.weight is not None or spec.params[name].length is None)), default=1)
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():  # the module itself, on a (points, C) grid: channel c sees its own parameters
+            y = module(x[:, None].expand(points, channels).contiguous() if channels > 1 else x)
+        module.train(was_training)
+        base = spec.reference(x.double().numpy(), **spec.defaults)
+        ax.plot(x.numpy(), base, color="0.6", ls="--", lw=1.2, label=f"{spec.name} at its defaults")
+        ys = y.double().numpy().reshape(points, -1)
+        for c in range(min(ys.shape[1], max_channels)):
+            ax.plot(x.numpy(), ys[:, c], lw=1.2, color=f"C{c % 10}", label="learned" if c == 0 else None)
+        shown = f", {min(ys.shape[1], max_channels)} of {ys.shape[1]} channels" if ys.shape[1] > 1 else ""
+        ax.set_title(f"{path}: {spec.name}{shown}", fontsize=9)
+        ax.axhline(0, color="0.8", lw=0.6)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in list(axes.flat)[len(sites):]:
+        ax.set_visible(False)
+    return fig
