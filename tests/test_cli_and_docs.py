@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import actlab
-import torch
 from actlab.catalog.definitions import BUILTIN_SPECS
 from actlab.cli import app
 from actlab.report import catalog_docs
