@@ -28,8 +28,27 @@ __all__ = ["apply", "function_for"]
 
 def apply(activation: str | ActivationSpec, x: torch.Tensor, *, training: bool = False, **params: Any) -> torch.Tensor:
     """Apply an activation given by name or string form: ``apply("swish(beta=1.5)", x)``."""
+    if isinstance(activation, str) and torch.compiler.is_compiling() and all(
+            isinstance(v, (bool, int, float, str)) for v in params.values()):
+        # dynamo cannot trace the parser (ast.parse): the name and number parameters resolve to a constant once
+        name, items = _resolved_constant(activation, tuple(sorted(params.items())))
+        return run(catalog.registry._SPECS[name], x, dict(items), training=training)
     resolved = catalog.resolve(activation, params, tensor_ok=True)
     return run(resolved.spec, x, resolved.params, training=training)
+
+
+@torch.compiler.assume_constant_result
+def _resolved_constant(text: str, items: tuple[tuple[str, Any], ...]) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """(canonical name, parameters in the spec's order) of a string form with number parameters; a hashable
+    constant, so torch.compile records the result instead of tracing the parser."""
+    from actlab.catalog.spec import VALIDATE_WHILE_COMPILING
+
+    VALIDATE_WHILE_COMPILING[0] = True  # this runs eagerly, on real numbers: they are checked
+    try:
+        resolved = catalog.resolve(text, dict(items))
+    finally:
+        VALIDATE_WHILE_COMPILING[0] = False
+    return resolved.spec.name, tuple(resolved.params.items())
 
 
 def _docstring(spec: ActivationSpec) -> str:

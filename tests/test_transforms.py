@@ -271,3 +271,16 @@ def test_a_number_parameter_traced_as_a_symbol_compiles_in_one_graph():
         torch.testing.assert_close(fn(x, beta), x * torch.sigmoid(beta * x))
     with pytest.raises(actlab.InvalidParameterError):
         actlab.functional.swish(x, beta=float("nan"))
+
+
+def test_the_string_form_compiles_in_one_graph_and_is_still_checked():
+    """functional.apply("swish(beta=1.5)", x) failed under torch.compile(fullgraph=True): the parser's ast.parse
+    cannot be traced. The string resolves once, as a constant; a bad value is still refused."""
+    x = torch.randn(6)
+    fn = torch.compile(lambda t: actlab.functional.apply("swish(beta=1.5)", t), fullgraph=True)
+    torch.testing.assert_close(fn(x), x * torch.sigmoid(1.5 * x))
+    fn = torch.compile(lambda t: actlab.functional.apply("leaky_relu", t, negative_slope=0.2), fullgraph=True)
+    torch.testing.assert_close(fn(x), torch.nn.functional.leaky_relu(x, 0.2))
+    bad = torch.compile(lambda t: actlab.functional.apply("swish(beta=-1)", t), fullgraph=True)
+    with pytest.raises(Exception, match="beta must be a finite number with 0 <= beta"):
+        bad(x)

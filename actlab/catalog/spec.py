@@ -81,7 +81,7 @@ class Param:
             return value
         if tensor_ok and _is_tensor(value):
             return value
-        if _compiling():  # a traced number may be symbolic (dynamic=True): no Python test can read it
+        if _compiling() and not VALIDATE_WHILE_COMPILING[0]:  # a traced number may be a symbol (dynamic=True)
             return value
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidParameterError(activation, name, value, self.describe(name))
@@ -121,6 +121,10 @@ class Param:
 
 def _fmt(v: float) -> str:
     return repr(v) if not float(v).is_integer() else str(int(v)) if abs(v) < 1e15 else repr(v)
+
+
+# Set while code that runs eagerly during tracing (a constant-folded parse) resolves parameters: it sees numbers.
+VALIDATE_WHILE_COMPILING = [False]
 
 
 def _compiling() -> bool:
