@@ -138,8 +138,9 @@ def list_activations(as_json: bool = _JSON) -> None:
         s = catalog.spec(name)
         p = s.properties
         params = ", ".join(f"{k}={v.default!r}" for k, v in s.params.items()) or "-"
-        cells = (name, s.kind, params, latex_to_text(s.formula), _fmt(p.monotonic), _fmt(p.smooth),
-                 _fmt(p.output_range), _fmt(p.gain))
+        of = "gate: " if p.of == "gate" else ""  # a gated kind's properties are its gate's, and say so
+        cells = (name, s.kind, params, latex_to_text(s.formula), of + _fmt(p.monotonic), of + _fmt(p.smooth),
+                 of + _fmt(p.output_range), of + _fmt(p.gain))
         table.add_row(*(terminal_safe(c) for c in cells))
     out.print(table)
     out.print(f"{len(catalog.names())} activations. Aliases resolve too (e.g. SiLU, LeakyReLU, leaky-relu). "

@@ -67,6 +67,8 @@ def test_docs_are_generated_from_the_catalogue_and_up_to_date():
         if actlab.spec(name).kind != "normalizing":
             assert (ROOT / "docs" / "figures" / f"{name}.png").exists()
     assert "max(0, x) + a * x" in committed and "x * gate + (1 - gate) * x" in committed
+    # a gated kind's row shows its gate's properties as such (glu read "monotonic, bounded both" as its own)
+    assert "| [glu](#glu) | gated | - | gate: yes | gate: yes | gate: both |" in committed
 
 
 def test_docs_command_writes_files(tmp_path):

@@ -103,8 +103,9 @@ def render(figure_dir: str | None = "figures", names: list[str] | None = None) -
         params = ", ".join(f"{k}={v.default!r}" for k, v in s.params.items()) or "-"
         bounded = {(True, True): "both", (True, False): "below", (False, True): "above", (False, False): "no"}[
             (p.bounded_below, p.bounded_above)]
-        parts.append(f"| [{name}](#{name.replace('_', '_')}) | {s.kind} | {params} | {_fmt(p.monotonic)} | "
-                     f"{_fmt(p.smooth)} | {bounded} | {_fmt(p.gain)} |")
+        of = "gate: " if p.of == "gate" else ""  # a gated kind's properties are its gate's, and say so
+        parts.append(f"| [{name}](#{name.replace('_', '_')}) | {s.kind} | {params} | {of}{_fmt(p.monotonic)} | "
+                     f"{of}{_fmt(p.smooth)} | {of}{bounded} | {of}{_fmt(p.gain)} |")
     parts += ["", *_framework_table(names), DISAGREEMENTS.format(gelu_gap=gap, gelu_gap_at=at)]
     for name in names:
         s = catalog.spec(name)
