@@ -20,6 +20,7 @@ from actlab import catalog
 from actlab.catalog.spec import ActivationSpec
 from actlab.errors import InvalidParameterError
 from actlab.kernels import eager_call, learned_call, native_call, run
+from actlab.kernels.dispatch import channel_view
 
 __all__ = ["Activation", "get", "module_class"]
 
@@ -230,6 +231,8 @@ class Activation(nn.Module):
             raise TypeError(f"{self.spec.name}: derivative() is defined for elementwise activations only")
         params = {k: (v.detach().to(x.dtype) if isinstance(v, torch.Tensor) else v)
                   for k, v in self.parameter_values().items()}
+        if self.spec.per_channel is not None:  # as forward applies them: along dim 1
+            params = {k: channel_view(v, x) if self.spec.params[k].length is None else v for k, v in params.items()}
         return self.spec.torch_derivative(x, **params)
 
     def extra_repr(self) -> str:

@@ -187,3 +187,20 @@ def test_learned_parameters_have_the_papers_shapes():
     a = actlab.get("acon", num_parameters=8)
     a(conv).sum().backward()
     assert a.p1.grad.shape == (8,) and a.beta.grad.shape == (8,)
+
+
+def test_per_channel_derivative_and_a_channel_count_that_does_not_fit():
+    """derivative() applied per-channel parameters along the last dimension (another channel's values, or a size
+    error); a module built for 3 channels on a 4-channel input named an internal (3, 1) view."""
+    for name in ("acon", "apl", "srelu"):
+        module = actlab.get(name, num_parameters=3)
+        with torch.no_grad():
+            for p in module.parameters():
+                p.add_(torch.linspace(0.0, 0.3, 3))  # the channels differ
+        for shape in ((2, 3), (2, 3, 3), (2, 3, 4, 4)):
+            x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+            (g,) = torch.autograd.grad(module.double()(x).sum(), x)
+            torch.testing.assert_close(module.derivative(x.detach()), g)
+    with pytest.raises(actlab.ShapeError, match=r"acon: parameter 'p1' holds 3 channels' values \(num_parameters = 3\)"
+                                                r" but the input of shape \(2, 4, 5\) has 4 channels on dim 1"):
+        actlab.get("acon", num_parameters=3)(torch.randn(2, 4, 5))

@@ -162,3 +162,17 @@ def test_register_runs_the_expression_once_and_refuses_a_wrong_one():
         assert "probe_act" not in actlab.names()
     with pytest.raises(ValueError, match="torch_forward = None; it is required"):
         ActivationSpec(**{**base, "torch_forward": None})
+
+
+def test_a_derivative_that_ignores_a_parameter_is_refused():
+    """verify_spec checked the derivative at the defaults only: a swish whose derivative ignores beta agreed there
+    (beta = 1) and trained on wrong gradients at any other beta."""
+    spec = ActivationSpec(
+        name="myswish", formula="x s(beta x)", references=_third_party().references,
+        params={"beta": Param(1.0, low=0.0, doc="beta")},
+        torch_forward=lambda x, beta: x * torch.sigmoid(beta * x),
+        torch_derivative=lambda x, beta: torch.sigmoid(x) * (1 + x * torch.sigmoid(-x)))
+    with pytest.raises(ValueError, match=r"cannot register 'myswish': its derivative disagrees with its forward at "
+                                         r"x = .* \({'beta': 1.75}\)"):
+        actlab.register(spec)
+    assert "myswish" not in actlab.names()

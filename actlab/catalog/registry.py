@@ -96,15 +96,39 @@ def _probe(spec: ActivationSpec) -> None:
 
 
 def verify_spec(spec: ActivationSpec) -> None:
-    """Refuse a spec whose float64 forward or derivative is not finite on [-10, 10] at its default parameters, whose
-    derivative disagrees with central differences of its forward (away from its breakpoints), or whose forward
-    disagrees with its mpmath ``exact`` function (an expression's, or one given by hand)."""
-    import numpy as np
-    import torch
+    """Refuse a spec whose float64 forward or derivative is not finite on [-10, 10], whose derivative disagrees with
+    central differences of its forward (away from its breakpoints), or whose forward disagrees with its mpmath
+    ``exact`` function (an expression's, or one given by hand): at its default parameters, and again with each
+    number moved to another allowed value."""
 
     if spec.kind != "elementwise":
         return
-    params = spec.defaults
+    for params in (spec.defaults, _moved_params(spec)):
+        _verify_at(spec, params)
+
+
+def _moved_params(spec: ActivationSpec) -> dict[str, Any]:
+    """The defaults with each number moved to another allowed value (a derivative that ignores a parameter agrees
+    with the forward at its default and nowhere else)."""
+    out = spec.defaults
+    for name, p in spec.params.items():
+        if p.choices is not None or p.length is not None or isinstance(p.default, bool):
+            continue
+        for candidate in (p.default * 1.5 + 0.25, p.default * 0.5, p.default + 1):
+            value = int(round(candidate)) if p.type is int else candidate
+            try:
+                spec.resolve_params({**out, name: value})
+            except InvalidParameterError:
+                continue
+            out[name] = value
+            break
+    return out
+
+
+def _verify_at(spec: ActivationSpec, params: dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
     x = torch.linspace(-10.0, 10.0, 401, dtype=torch.float64)
     where = f"cannot register {spec.name!r}"
     try:
@@ -118,7 +142,7 @@ def verify_spec(spec: ActivationSpec) -> None:
         bad = ~torch.isfinite(values)
         if bad.any():
             raise ValueError(f"{where}: {what} is not finite at x = {x[bad][0].item():.6g} (of [-10, 10]), at the "
-                             f"default parameters {params}; an activation must be finite on the real line")
+                             f"parameters {params}; an activation must be finite on the real line")
     kinks = np.asarray(list(spec.breakpoints(**params)) or [np.inf], dtype=np.float64)
     keep = np.min(np.abs(x.numpy()[:, None] - kinks[None, :]), axis=1) > 1e-2
     h = 1e-6
@@ -127,7 +151,7 @@ def verify_spec(spec: ActivationSpec) -> None:
     off = (torch.abs(fd - d) > 1e-5 * (1 + torch.abs(fd))) & torch.from_numpy(keep)
     if off.any():
         i = int(torch.nonzero(off)[0])
-        raise ValueError(f"{where}: its derivative disagrees with its forward at x = {x[i].item():.6g}: "
+        raise ValueError(f"{where}: its derivative disagrees with its forward at x = {x[i].item():.6g} ({params}): "
                          f"{d[i].item():.10g} against a finite difference of {fd[i].item():.10g} (if the function has "
                          "a kink there, declare it in breakpoints)")
     if spec.exact is not None:

@@ -38,7 +38,7 @@ from actlab.kernels.function import (
 from actlab.kernels.implementations import implementation
 from actlab.kernels.transforms import transformed, transforms_active
 
-__all__ = ["compute_dtype", "eager_call", "learned_call", "native_call", "run"]
+__all__ = ["channel_view", "compute_dtype", "eager_call", "learned_call", "native_call", "run"]
 
 
 def _apply_unbound(fn: type[torch.autograd.Function], *args: Any) -> torch.Tensor:
@@ -200,6 +200,15 @@ def channel_view(value: Any, x: torch.Tensor) -> Any:
 
 
 def _channel_views(spec: ActivationSpec, params: Mapping[str, Any], x: Any) -> dict[str, Any]:
+    if isinstance(x, torch.Tensor):
+        for k, v in params.items():
+            if isinstance(v, torch.Tensor) and v.dim() == 1 and v.numel() > 1 and spec.params[k].length is None:
+                channels = x.shape[1] if x.dim() >= 2 else (x.shape[0] if x.dim() == 1 else None)
+                if channels != v.numel():
+                    raise ShapeError(
+                        f"{spec.name}: parameter '{k}' holds {v.numel()} channels' values ({spec.per_channel} = "
+                        f"{v.numel()}) but the input of shape {tuple(x.shape)} has {channels} channels on dim 1; "
+                        f"build it with {spec.per_channel} = {channels}, or 1 to share the values")
     return {k: channel_view(v, x) if spec.params[k].length is None else v for k, v in params.items()}
 
 
