@@ -37,7 +37,6 @@ def apply(activation: str | ActivationSpec, x: torch.Tensor, *, training: bool =
     return run(resolved.spec, x, resolved.params, training=training)
 
 
-@torch.compiler.assume_constant_result
 def _resolved_constant(text: str, items: tuple[tuple[str, Any], ...]) -> tuple[str, tuple[tuple[str, Any], ...]]:
     """(canonical name, parameters in the spec's order) of a string form with number parameters; a hashable
     constant, so torch.compile records the result instead of tracing the parser."""
@@ -49,6 +48,11 @@ def _resolved_constant(text: str, items: tuple[tuple[str, Any], ...]) -> tuple[s
     finally:
         VALIDATE_WHILE_COMPILING[0] = False
     return resolved.spec.name, tuple(resolved.params.items())
+
+
+# What torch.compiler.assume_constant_result does, written out: calling it at import would import torch._dynamo
+# (and SymPy) with actlab. The string-form test under torch.compile fails if a release renames the mark.
+_resolved_constant._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def _docstring(spec: ActivationSpec) -> str:
