@@ -119,6 +119,17 @@ class Param:
         return items
 
 
+def ordered(activation: str, low: str, high: str, strict: bool = True) -> Callable[[Mapping[str, Any]], None]:
+    """A spec's ``check`` that parameter ``low`` stays below ``high`` (at or below where not ``strict``), refused with
+    an :class:`InvalidParameterError` naming both."""
+    def check(p: Mapping[str, Any]) -> None:
+        if not (p[low] < p[high] if strict else p[low] <= p[high]):
+            raise InvalidParameterError(activation, low, p[low],
+                                        f"{low} must be {'<' if strict else '<='} {high} ({high} = {p[high]!r})")
+
+    return check
+
+
 def _fmt(v: float) -> str:
     return repr(v) if not float(v).is_integer() else str(int(v)) if abs(v) < 1e15 else repr(v)
 

@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from actlab.catalog.numerics import mpmath
-from actlab.catalog.spec import ActivationSpec, Param, Reference
-from actlab.errors import InvalidParameterError
+from actlab.catalog.spec import ActivationSpec, Param, Reference, ordered
 
 PYTORCH_DOCS = Reference("PyTorch contributors", "torch.nn activation functions (PyTorch documentation)", 2017,
                          "https://pytorch.org/docs/stable/nn.html#non-linear-activations-weighted-sum-nonlinearity")
@@ -37,19 +36,13 @@ def _f64(x):
     return np.asarray(x, dtype=np.float64)
 
 
-def _check_range(p):
-    if not p["min_val"] < p["max_val"]:
-        raise InvalidParameterError("hardtanh", "min_val", p["min_val"],
-                                    f"min_val must be < max_val (max_val = {p['max_val']!r})")
-
-
 hardtanh = ActivationSpec(
     name="hardtanh",
     summary="tanh's piecewise-linear stand-in: x clipped to [min_val, max_val].",
     formula=r"\mathrm{hardtanh}(x) = \min(\max(x, a), b)",
     references=(PYTORCH_DOCS, KERAS_DOCS),
     params={"min_val": Param(-1.0, doc="a, the lower clip"), "max_val": Param(1.0, doc="b, the upper clip")},
-    check=_check_range,
+    check=ordered("hardtanh", "min_val", "max_val"),
     init="xavier",
     expression="Min(Max(x, min_val), max_val)",
     reference=lambda x, min_val, max_val: np.clip(_f64(x), min_val, max_val),

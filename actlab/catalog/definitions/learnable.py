@@ -12,8 +12,7 @@ import math
 import torch
 
 from actlab.catalog.numerics import mpmath
-from actlab.catalog.spec import ActivationSpec, Param, Reference
-from actlab.errors import InvalidParameterError
+from actlab.catalog.spec import ActivationSpec, Param, Reference, ordered
 
 MOLINA_2020 = Reference("Molina, A., Schramowski, P. & Kersting, K.",
                         "Padé Activation Units: End-to-end Learning of Flexible Activation Functions in Deep "
@@ -211,12 +210,6 @@ star_relu = ActivationSpec(
 
 # ----- SReLU -------------------------------------------------------------------------------------------------------
 
-def _check_srelu(p):
-    if not p["t_left"] < p["t_right"]:
-        raise InvalidParameterError("srelu", "t_left", p["t_left"],
-                                    f"t_left must be < t_right (t_right = {p['t_right']!r})")
-
-
 srelu = ActivationSpec(
     name="srelu",
     aliases=("s_shaped_relu",),
@@ -231,7 +224,7 @@ srelu = ActivationSpec(
             "a_left": Param(0.2, trainable_allowed=True, doc="a_l, the slope below t_l"),
             "t_right": Param(1.0, trainable_allowed=True, doc="t_r, the upper threshold"),
             "a_right": Param(1.0, trainable_allowed=True, doc="a_r, the slope above t_r")},
-    check=_check_srelu,
+    check=ordered("srelu", "t_left", "t_right"),
     learned=("t_left", "a_left", "t_right", "a_right"),
     per_channel="num_parameters",
     expression=("Piecewise((t_right + a_right * (x - t_right), x >= t_right), (x, x > t_left), "
